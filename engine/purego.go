@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// PureGoName is the name under which the repaired pure-Go backend is registered
+// (GOMLX_BACKEND=goacl, optionally "goacl:parallelism=N,..." with simplego's options).
+const PureGoName = "goacl"
+
+func init() {
+	backends.Register(PureGoName, NewPureGo)
+}
+
+// PureGo is GoMLX's simplego backend with the ops and fixes CNN training needs: Reverse
+// and Pad composed from simplego's own ops, ConvGeneral with nil strides/dilations filled
+// in, and parallelism=-1 by default (simplego's default parallelism deadlocks when parallel
+// ops each run a DotGeneral that waits for the taken workers).
+type PureGo struct {
+	*simplego.Backend
+}
+
+var _ backends.Backend = (*PureGo)(nil)
+
+// NewPureGo creates the repaired pure-Go backend. config takes simplego's options
+// (comma-separated); "parallelism=-1" is added unless a parallelism is given.
+func NewPureGo(config string) (backends.Backend, error) {
+	if !strings.Contains(config, "parallelism=") {
+		if config == "" {
+			config = "parallelism=-1"
+		} else {
+			config += ",parallelism=-1"
+		}
+	}
+	inner, err := simplego.New(config)
+	if err != nil {
+		return nil, err
+	}
+	return &PureGo{Backend: inner.(*simplego.Backend)}, nil
+}
+
+// Name implements backends.Backend.
+func (b *PureGo) Name() string { return "goacl pure Go (simplego, repaired)" }
+
+// String implements backends.Backend: the name used in GOMLX_BACKEND.
+func (b *PureGo) String() string { return PureGoName }
+
+// Description implements backends.Backend.
+func (b *PureGo) Description() string {
+	return "GoMLX simplego with Reverse/Pad, ConvGeneral fixes and deadlock-free parallelism"
+}
+
+// Builder implements backends.Backend, returning the repaired builder.
+func (b *PureGo) Builder(name string) backends.Builder {
+	return &pureGoBuilder{Builder: b.Backend.Builder(name).(*simplego.Builder)}
+}
+
+// pureGoBuilder adds the missing ops to simplego's builder. Every op it emits is built
+// with the embedded builder's own methods, so the executable is simplego's.
+type pureGoBuilder struct {
+	*simplego.Builder
+}
+
+// Reverse reverses x along the given axes by concatenating its unit slices in reverse
+// order. It is used on kernels (small spatial axes), so the slice count stays small.
+func (b *pureGoBuilder) Reverse(x backends.Op, axes ...int) (backends.Op, error) {
+	shape, err := b.OpShape(x)
+	if err != nil {
+		return nil, err
+	}
+	out := x
+	for _, axis := range axes {
+		if axis < 0 || axis >= shape.Rank() {
+			return nil, fmt.Errorf("Reverse: axis %d out of range for shape %s", axis, shape)
+		}
+		n := shape.Dimensions[axis]
+		if n <= 1 {
+			continue
+		}
+		parts := make([]backends.Op, n)
+		for i := 0; i < n; i++ {
+			parts[n-1-i], err = b.sliceAxis(out, shape, axis, i, i+1, 1)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if out, err = b.Concatenate(axis, parts...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Pad implements XLA's Pad (start/end padding, negative start/end cropping, interior
+// padding) by composition: interior padding interleaves a block of fill values after
+// each element with Reshape + Concatenate and drops the trailing block; start/end
+// padding concatenates fill blocks; negative values slice.
+func (b *pureGoBuilder) Pad(x, fillValue backends.Op, axesConfig ...backends.PadAxis) (backends.Op, error) {
+	shape, err := b.OpShape(x)
+	if err != nil {
+		return nil, err
+	}
+	shape = shape.Clone() // OpShape shares the node's dimensions; this one is updated below.
+	if len(axesConfig) > shape.Rank() {
+		return nil, fmt.Errorf("Pad: %d axes configured for operand of rank %d", len(axesConfig), shape.Rank())
+	}
+	out := x
+	for axis, cfg := range axesConfig {
+		if cfg.Interior < 0 {
+			return nil, fmt.Errorf("Pad: negative interior padding %d on axis %d", cfg.Interior, axis)
+		}
+		if cfg.Interior > 0 && shape.Dimensions[axis] > 1 {
+			if out, shape, err = b.padInterior(out, shape, fillValue, axis, cfg.Interior); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.Start < 0 || cfg.End < 0 {
+			start, end := max(-cfg.Start, 0), shape.Dimensions[axis]-max(-cfg.End, 0)
+			if start > end {
+				return nil, fmt.Errorf("Pad: cropping %d+%d exceeds axis %d of size %d", -cfg.Start, -cfg.End, axis, shape.Dimensions[axis])
+			}
+			if out, err = b.sliceAxis(out, shape, axis, start, end, 1); err != nil {
+				return nil, err
+			}
+			shape.Dimensions[axis] = end - start
+		}
+		parts := make([]backends.Op, 0, 3)
+		if cfg.Start > 0 {
+			fill, err := b.fillBlock(fillValue, shape, axis, cfg.Start)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, fill)
+		}
+		parts = append(parts, out)
+		if cfg.End > 0 {
+			fill, err := b.fillBlock(fillValue, shape, axis, cfg.End)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, fill)
+		}
+		if len(parts) > 1 {
+			if out, err = b.Concatenate(axis, parts...); err != nil {
+				return nil, err
+			}
+			shape.Dimensions[axis] += max(cfg.Start, 0) + max(cfg.End, 0)
+		}
+	}
+	return out, nil
+}
+
+// padInterior inserts `interior` fill values between consecutive elements along axis.
+func (b *pureGoBuilder) padInterior(x backends.Op, shape shapes.Shape, fillValue backends.Op, axis, interior int) (backends.Op, shapes.Shape, error) {
+	n := shape.Dimensions[axis]
+	// [..., n, ...] -> [..., n, 1, ...]
+	expanded := slices.Insert(slices.Clone(shape.Dimensions), axis+1, 1)
+	xe, err := b.Reshape(x, expanded...)
+	if err != nil {
+		return nil, shape, err
+	}
+	expShape := shapes.Make(shape.DType, expanded...)
+	fill, err := b.fillBlock(fillValue, expShape, axis+1, interior)
+	if err != nil {
+		return nil, shape, err
+	}
+	joined, err := b.Concatenate(axis+1, xe, fill) // [..., n, 1+interior, ...]
+	if err != nil {
+		return nil, shape, err
+	}
+	flat := slices.Clone(shape.Dimensions)
+	flat[axis] = n * (1 + interior)
+	joinedFlat, err := b.Reshape(joined, flat...)
+	if err != nil {
+		return nil, shape, err
+	}
+	newShape := shapes.Make(shape.DType, flat...)
+	keep := n + (n-1)*interior
+	out, err := b.sliceAxis(joinedFlat, newShape, axis, 0, keep, 1)
+	if err != nil {
+		return nil, shape, err
+	}
+	newShape.Dimensions[axis] = keep
+	return out, newShape, nil
+}
+
+// fillBlock broadcasts the scalar fillValue to shape with dimension `size` on axis.
+func (b *pureGoBuilder) fillBlock(fillValue backends.Op, shape shapes.Shape, axis, size int) (backends.Op, error) {
+	dims := slices.Clone(shape.Dimensions)
+	dims[axis] = size
+	return b.BroadcastInDim(fillValue, shapes.Make(shape.DType, dims...), nil)
+}
+
+// sliceAxis slices [start, end) with stride along one axis, keeping the others whole.
+func (b *pureGoBuilder) sliceAxis(x backends.Op, shape shapes.Shape, axis, start, end, stride int) (backends.Op, error) {
+	rank := shape.Rank()
+	starts, limits, strides := make([]int, rank), slices.Clone(shape.Dimensions), make([]int, rank)
+	for i := range strides {
+		strides[i] = 1
+	}
+	starts[axis], limits[axis], strides[axis] = start, end, stride
+	return b.Slice(x, starts, limits, strides)
+}
+
+// ConvGeneral fills the nil strides and kernel dilations that GoMLX's convolution
+// gradient passes (simplego rejects stride 0 and indexes the dilations) and delegates.
+func (b *pureGoBuilder) ConvGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
+	strides []int, paddings [][2]int, inputDilations, kernelDilations []int,
+	channelGroupCount, batchGroupCount int) (backends.Op, error) {
+	n := len(axes.InputSpatial)
+	strides = onesIfEmpty(strides, n)
+	inputDilations = onesIfEmpty(inputDilations, n)
+	kernelDilations = onesIfEmpty(kernelDilations, n)
+	if len(paddings) == 0 {
+		paddings = make([][2]int, n)
+	}
+	return b.Builder.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
+		channelGroupCount, batchGroupCount)
+}
+
+func onesIfEmpty(v []int, n int) []int {
+	if len(v) != 0 {
+		return v
+	}
+	ones := make([]int, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return ones
+}
