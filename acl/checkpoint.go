@@ -1,0 +1,331 @@
+package acl
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// A checkpoint is one file, ckpt-<step>.ckpt: a magic line, a one-line JSON header
+// (step, the trainer's host state, and per variable its scope, name, dtype, dimensions and
+// byte range), then the variables' raw little-endian bytes, whose SHA-256 the header
+// records. It is written to a temporary file, synced and renamed, so a process killed at
+// any moment leaves either the previous checkpoint or the new one, never a torn file; and
+// a file damaged later fails its checksum and is skipped by LatestCheckpoint.
+
+const checkpointMagic = "GOACL-CHECKPOINT v1"
+
+// CheckpointVar describes one stored variable.
+type CheckpointVar struct {
+	Scope  string `json:"scope"`
+	Name   string `json:"name"`
+	DType  string `json:"dtype"`
+	Dims   []int  `json:"dims"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	// Trainable is the variable's Trainable flag (false for BN running statistics,
+	// optimizer state, the global step).
+	Trainable bool `json:"trainable"`
+}
+
+// Key is the variable's full path, scope and name, e.g. "/resnet18/stem/conv/weights".
+func (v CheckpointVar) Key() string { return context.JoinScope(v.Scope, v.Name) }
+
+type checkpointHeader struct {
+	Step       int64           `json:"step"`
+	State      json.RawMessage `json:"state,omitempty"`
+	Variables  []CheckpointVar `json:"variables"`
+	BlobSHA256 string          `json:"blob_sha256"`
+}
+
+// Checkpoint is a checkpoint read from disk: its step, the host state saved with it and
+// its variables (values loaded lazily by Restore).
+type Checkpoint struct {
+	Path      string
+	Step      int64
+	State     json.RawMessage
+	Variables []CheckpointVar
+	blob      []byte
+}
+
+// SaveCheckpoint writes every variable of ctx that has a value, with the host state
+// (any JSON-serialisable value), to dir/ckpt-<step>.ckpt atomically, and then removes all
+// but the newest keep checkpoints (keep ≤ 0 keeps all). It returns the file's path.
+func SaveCheckpoint(ctx *context.Context, dir string, step int64, state any, keep int) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint folder %s: %w", dir, err)
+	}
+	var blob bytes.Buffer
+	var vars []CheckpointVar
+	var ferr error
+	ctx.EnumerateVariables(func(v *context.Variable) {
+		if ferr != nil || !v.HasValue() {
+			return
+		}
+		t, err := v.Value()
+		if err != nil {
+			ferr = fmt.Errorf("variable %s: %w", v.ScopeAndName(), err)
+			return
+		}
+		cv := CheckpointVar{Scope: v.Scope(), Name: v.Name(), DType: t.DType().String(),
+			Dims: append([]int{}, t.Shape().Dimensions...), Offset: int64(blob.Len()), Trainable: v.Trainable}
+		if err := t.ConstBytes(func(data []byte) { blob.Write(data) }); err != nil {
+			ferr = fmt.Errorf("variable %s: %w", v.ScopeAndName(), err)
+			return
+		}
+		cv.Size = int64(blob.Len()) - cv.Offset
+		vars = append(vars, cv)
+	})
+	if ferr != nil {
+		return "", ferr
+	}
+	stateJSON, err := json.Marshal(state)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint state: %w", err)
+	}
+	sum := sha256.Sum256(blob.Bytes())
+	header, err := json.Marshal(checkpointHeader{Step: step, State: stateJSON, Variables: vars, BlobSHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		return "", err
+	}
+	final := filepath.Join(dir, fmt.Sprintf("ckpt-%09d.ckpt", step))
+	if err := writeFileAtomic(final, func(w io.Writer) error {
+		if _, err := fmt.Fprintf(w, "%s\n%s\n", checkpointMagic, header); err != nil {
+			return err
+		}
+		_, err := w.Write(blob.Bytes())
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("writing checkpoint %s: %w", final, err)
+	}
+	if keep > 0 {
+		paths, _ := checkpointPaths(dir)
+		for i := 0; i+keep < len(paths); i++ {
+			_ = os.Remove(paths[i])
+		}
+	}
+	return final, nil
+}
+
+// writeFileAtomic writes path through a temporary file in the same folder, synced and
+// renamed over path, and syncs the folder.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// checkpointPaths lists dir's checkpoint files, oldest (lowest step) first.
+func checkpointPaths(dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths) // zero-padded steps sort numerically
+	return paths, nil
+}
+
+// ReadCheckpoint reads and verifies one checkpoint file: magic line, header and the
+// blob's checksum. Any mismatch is an error naming the file.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	magic, rest, ok := bytes.Cut(data, []byte("\n"))
+	if !ok || string(magic) != checkpointMagic {
+		return nil, fmt.Errorf("checkpoint %s: not a goacl checkpoint (first line %q, want %q)", path, truncate(string(magic), 40), checkpointMagic)
+	}
+	headerLine, blob, ok := bytes.Cut(rest, []byte("\n"))
+	if !ok {
+		return nil, fmt.Errorf("checkpoint %s: truncated header", path)
+	}
+	var h checkpointHeader
+	if err := json.Unmarshal(headerLine, &h); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: corrupt header: %w", path, err)
+	}
+	sum := sha256.Sum256(blob)
+	if hex.EncodeToString(sum[:]) != h.BlobSHA256 {
+		return nil, fmt.Errorf("checkpoint %s: data checksum mismatch (file truncated or corrupted: %d data bytes)", path, len(blob))
+	}
+	for _, v := range h.Variables {
+		if v.Offset < 0 || v.Size < 0 || v.Offset+v.Size > int64(len(blob)) {
+			return nil, fmt.Errorf("checkpoint %s: variable %s lies outside the data", path, v.Key())
+		}
+	}
+	return &Checkpoint{Path: path, Step: h.Step, State: h.State, Variables: h.Variables, blob: blob}, nil
+}
+
+// ErrNoCheckpoint is returned by LatestCheckpoint when dir has no valid checkpoint.
+var ErrNoCheckpoint = errors.New("no checkpoint")
+
+// LatestCheckpoint returns the newest checkpoint of dir that verifies. Damaged newer files
+// are skipped and reported in skipped (path: reason), so the caller can say so.
+func LatestCheckpoint(dir string) (ckpt *Checkpoint, skipped []string, err error) {
+	paths, err := checkpointPaths(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		c, err := ReadCheckpoint(paths[i])
+		if err == nil {
+			return c, skipped, nil
+		}
+		skipped = append(skipped, err.Error())
+	}
+	return nil, skipped, fmt.Errorf("%s: %w", dir, ErrNoCheckpoint)
+}
+
+// Tensor returns the stored value of variable v.
+func (c *Checkpoint) Tensor(v CheckpointVar) (*tensors.Tensor, error) {
+	dtype, err := dtypes.DTypeString(v.DType)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: variable %s has unknown dtype %q", c.Path, v.Key(), v.DType)
+	}
+	shape := shapes.Make(dtype, v.Dims...)
+	if int64(shape.Memory()) != v.Size {
+		return nil, fmt.Errorf("checkpoint %s: variable %s: %d bytes for shape %s", c.Path, v.Key(), v.Size, shape)
+	}
+	t := tensors.FromShape(shape)
+	err = t.MutableBytes(func(data []byte) { copy(data, c.blob[v.Offset:v.Offset+v.Size]) })
+	return t, err
+}
+
+// RestoreOptions selects what Restore loads and how strictly.
+type RestoreOptions struct {
+	// Rename maps a stored key prefix to the prefix in ctx (e.g. a method's BN branch
+	// "/pgd/" to the finetuning model's single branch); applied to stored keys first.
+	Rename map[string]string
+	// Only restricts loading to stored keys with one of these prefixes (after renaming);
+	// empty means all.
+	Only []string
+	// Expected lists the keys the caller's model needs (e.g. the variables its graph
+	// created). When set, any expected key missing from the checkpoint, and any selected
+	// stored key not expected, is an error that lists them all. When empty, every
+	// selected stored variable is created or overwritten in ctx.
+	Expected []string
+}
+
+// Restore writes the checkpoint's variables into ctx (creating them where ctx lacks
+// them), following opts. Loading is strict when opts.Expected is set: nothing is written
+// unless the stored and expected sets match exactly, and the error lists every missing
+// and unexpected variable.
+func (c *Checkpoint) Restore(ctx *context.Context, opts RestoreOptions) error {
+	type item struct {
+		key string
+		v   CheckpointVar
+	}
+	var items []item
+	stored := map[string]bool{}
+	for _, v := range c.Variables {
+		key := v.Key()
+		for from, to := range opts.Rename {
+			if strings.HasPrefix(key, from) {
+				key = to + strings.TrimPrefix(key, from)
+				break
+			}
+		}
+		if len(opts.Only) > 0 && !hasAnyPrefix(key, opts.Only) {
+			continue
+		}
+		items = append(items, item{key, v})
+		stored[key] = true
+	}
+	if len(opts.Expected) > 0 {
+		expected := map[string]bool{}
+		var missing, unexpected []string
+		for _, k := range opts.Expected {
+			expected[k] = true
+			if !stored[k] {
+				missing = append(missing, k)
+			}
+		}
+		for _, it := range items {
+			if !expected[it.key] {
+				unexpected = append(unexpected, it.key)
+			}
+		}
+		if len(missing) > 0 || len(unexpected) > 0 {
+			sort.Strings(missing)
+			sort.Strings(unexpected)
+			return fmt.Errorf("checkpoint %s does not fit the model: %d missing variables %v; %d unexpected variables %v",
+				c.Path, len(missing), missing, len(unexpected), unexpected)
+		}
+	}
+	for _, it := range items {
+		t, err := c.Tensor(it.v)
+		if err != nil {
+			return err
+		}
+		scope, name := context.SplitScope(it.key)
+		if existing := ctx.GetVariableByScopeAndName(scope, name); existing != nil {
+			if !existing.Shape().Equal(t.Shape()) {
+				return fmt.Errorf("checkpoint %s: variable %s has shape %s, the model's has %s (different architecture or width?)",
+					c.Path, it.key, t.Shape(), existing.Shape())
+			}
+			if err := existing.SetValue(t); err != nil {
+				return fmt.Errorf("checkpoint %s: variable %s: %w", c.Path, it.key, err)
+			}
+			continue
+		}
+		ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, t).SetTrainable(it.v.Trainable)
+	}
+	return nil
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
