@@ -1,0 +1,104 @@
+package acl
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// PGDOrder is the order in which one PGD iteration clips to the image range and projects
+// to the ε-ball; the official methods differ, and with a sign step the order matters at
+// the ball's boundary.
+type PGDOrder string
+
+const (
+	// ClipThenProject is RoCL's order (attack_lib.py): x ← Π_ε(clip₀₁(x + a·sign ∇)).
+	ClipThenProject PGDOrder = "clip-then-project"
+	// ProjectThenClip is the order of AdvCL, ACL and the finetuning/evaluation attacks:
+	// x ← clip₀₁(Π_ε(x + a·sign ∇)).
+	ProjectThenClip PGDOrder = "project-then-clip"
+)
+
+// PGDConfig configures an L∞ projected-gradient-ascent attack (Madry et al.).
+type PGDConfig struct {
+	Epsilon  float64  `json:"epsilon"`
+	StepSize float64  `json:"step_size"`
+	Steps    int      `json:"steps"`
+	Order    PGDOrder `json:"order"`
+	// RandomStart adds U(−ε, ε) noise before the first step (every official attack does).
+	RandomStart bool `json:"random_start"`
+	// ClipStart clamps the random start to [0,1] (RoCL does; ACL and AdvCL do not, so
+	// their first forward may see values slightly outside [0,1]).
+	ClipStart bool `json:"clip_start"`
+}
+
+// Validate names the first invalid field and its allowed range.
+func (c PGDConfig) Validate() error {
+	switch {
+	case !(c.Epsilon >= 0):
+		return fmt.Errorf("attack epsilon = %g: must be ≥ 0", c.Epsilon)
+	case !(c.StepSize >= 0):
+		return fmt.Errorf("attack step_size = %g: must be ≥ 0", c.StepSize)
+	case c.Steps < 0:
+		return fmt.Errorf("attack steps = %d: must be ≥ 0", c.Steps)
+	case c.Order != ClipThenProject && c.Order != ProjectThenClip:
+		return fmt.Errorf("attack order %q: use %q or %q", c.Order, ClipThenProject, ProjectThenClip)
+	}
+	return nil
+}
+
+// PGD returns adversarial versions of the inputs xs (images in [0,1]) that jointly ascend
+// objective, each input with its own random start: Steps sign-gradient steps of StepSize,
+// each followed by the projection to the ε-ball around the clean input and the clip to
+// [0,1] in cfg.Order. The loop is unrolled in the graph (XLA fuses the whole attack); the
+// random starts come from ctx's RNG state, so a checkpointed run replays them exactly.
+// Only the gradient with respect to the inputs is built, and the results carry a
+// stop-gradient, so the caller's training gradient never flows through the attack.
+// Whatever the objective does to variables (e.g. BN running statistics in train mode, as
+// AdvCL's attack does) is chained through the steps.
+func PGD(ctx *context.Context, xs []*graph.Node, cfg PGDConfig, objective func(advs []*graph.Node) *graph.Node) []*graph.Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	advs := make([]*graph.Node, len(xs))
+	lo, hi := make([]*graph.Node, len(xs)), make([]*graph.Node, len(xs))
+	for i, x := range xs {
+		eps := graph.Scalar(x.Graph(), x.DType(), cfg.Epsilon)
+		lo[i], hi[i] = graph.Sub(x, eps), graph.Add(x, eps)
+		adv := x
+		if cfg.RandomStart {
+			u := ctx.RandomUniform(x.Graph(), x.Shape()) // [0,1)
+			noise := graph.Mul(graph.AddScalar(graph.MulScalar(u, 2), -1), eps)
+			adv = graph.Add(x, noise)
+			if cfg.ClipStart {
+				adv = clip01(adv)
+			}
+		}
+		advs[i] = adv
+	}
+	for step := 0; step < cfg.Steps; step++ {
+		loss := objective(advs)
+		grads := graph.Gradient(loss, advs...)
+		for i, adv := range advs {
+			a := graph.Scalar(adv.Graph(), adv.DType(), cfg.StepSize)
+			next := graph.Add(adv, graph.Mul(a, graph.Sign(grads[i])))
+			if cfg.Order == ClipThenProject {
+				next = graph.Min(graph.Max(clip01(next), lo[i]), hi[i])
+			} else {
+				next = clip01(graph.Min(graph.Max(next, lo[i]), hi[i]))
+			}
+			advs[i] = next
+		}
+	}
+	// graph.Gradient treats a StopGradient node as having no gradient, so the stop is
+	// applied only to the results: the attack's inner gradients depend on the weights.
+	for i := range advs {
+		advs[i] = graph.StopGradient(advs[i])
+	}
+	return advs
+}
+
+func clip01(x *graph.Node) *graph.Node {
+	return graph.Clip(x, graph.ScalarZero(x.Graph(), x.DType()), graph.ScalarOne(x.Graph(), x.DType()))
+}

@@ -1,0 +1,263 @@
+package acl
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A run directory records one run completely, so that tables and notebooks can be built
+// from run directories alone:
+//
+//	config.json      the fully resolved configuration (every hyperparameter, scale, seed)
+//	provenance.json  git commit, backend and device, Go version, host, command, start/end
+//	metrics.jsonl    one JSON object per logged step or epoch
+//	status.json      running | done | failed, with the reason (e.g. NaN loss at step N)
+//	checkpoints/     atomic checkpoints (see SaveCheckpoint), the newest resumable
+//	results/         evaluation results written by later stages (finetune, eval)
+type RunDir struct {
+	Path string
+
+	mu      sync.Mutex
+	metrics *os.File
+}
+
+// Run-directory file names.
+const (
+	ConfigFile     = "config.json"
+	ProvenanceFile = "provenance.json"
+	MetricsFile    = "metrics.jsonl"
+	StatusFile     = "status.json"
+	CheckpointsDir = "checkpoints"
+	ResultsDir     = "results"
+)
+
+// Provenance says where and how a run was produced.
+type Provenance struct {
+	GitCommit string    `json:"git_commit"`
+	GitDirty  bool      `json:"git_dirty"`
+	Backend   string    `json:"backend"`
+	GoVersion string    `json:"go_version"`
+	Host      string    `json:"host"`
+	NumCPU    int       `json:"num_cpu"`
+	Command   []string  `json:"command"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end,omitzero"`
+	// Resumes lists the times the run was resumed from a checkpoint, with the step.
+	Resumes []string `json:"resumes,omitempty"`
+}
+
+// Status is a run's state.
+type Status struct {
+	State   string    `json:"state"` // "running", "done" or "failed"
+	Reason  string    `json:"reason,omitempty"`
+	Step    int64     `json:"step"`
+	Epoch   int       `json:"epoch"`
+	Updated time.Time `json:"updated"`
+}
+
+// CreateRunDir prepares path as a run directory for writing: it creates the folder,
+// checks that it is writable by writing and removing a probe file (so that an unwritable
+// or full output folder is reported before any training), and opens the metrics log for
+// appending.
+func CreateRunDir(path string) (*RunDir, error) {
+	if path == "" {
+		return nil, errors.New("run directory: empty path (set -out)")
+	}
+	if err := os.MkdirAll(filepath.Join(path, CheckpointsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("run directory %s: cannot create it: %w", path, err)
+	}
+	probe := filepath.Join(path, ".write-probe")
+	if err := os.WriteFile(probe, make([]byte, 64<<10), 0o644); err != nil {
+		return nil, fmt.Errorf("run directory %s is not writable (or the disk is full): %w", path, err)
+	}
+	_ = os.Remove(probe)
+	f, err := os.OpenFile(filepath.Join(path, MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run directory %s: %w", path, err)
+	}
+	return &RunDir{Path: path, metrics: f}, nil
+}
+
+// OpenRunDir opens an existing run directory for reading (tables, finetuning).
+func OpenRunDir(path string) (*RunDir, error) {
+	if _, err := os.Stat(filepath.Join(path, ConfigFile)); err != nil {
+		return nil, fmt.Errorf("%s is not a run directory (no %s): %w", path, ConfigFile, err)
+	}
+	return &RunDir{Path: path}, nil
+}
+
+// Close closes the metrics log.
+func (r *RunDir) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.metrics == nil {
+		return nil
+	}
+	err := r.metrics.Close()
+	r.metrics = nil
+	return err
+}
+
+// File returns the path of name inside the run directory.
+func (r *RunDir) File(name ...string) string {
+	return filepath.Join(append([]string{r.Path}, name...)...)
+}
+
+// WriteJSON writes v as indented JSON to name inside the run directory, atomically.
+func (r *RunDir) WriteJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	path := r.File(name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	})
+}
+
+// ReadJSON reads name inside the run directory into v.
+func (r *RunDir) ReadJSON(name string, v any) error {
+	data, err := os.ReadFile(r.File(name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", r.File(name), err)
+	}
+	return nil
+}
+
+// LogMetrics appends one record to metrics.jsonl and syncs it.
+func (r *RunDir) LogMetrics(record any) error {
+	data, err := json.Marshal(record)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.metrics == nil {
+		return fmt.Errorf("run directory %s: metrics log is not open", r.Path)
+	}
+	if _, err := r.metrics.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("%s: %w", r.File(MetricsFile), err)
+	}
+	return r.metrics.Sync()
+}
+
+// TruncateMetrics drops metric records whose "step" is greater than step, so that a
+// resumed run does not log the steps after its checkpoint twice.
+func (r *RunDir) TruncateMetrics(step int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	path := r.File(MetricsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	var kept []byte
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var rec struct {
+			Step *int64 `json:"step"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue // a line torn by a kill: drop it
+		}
+		if rec.Step != nil && *rec.Step > step {
+			continue
+		}
+		if !strings.HasSuffix(line, "\n") {
+			line += "\n"
+		}
+		kept = append(kept, line...)
+	}
+	if r.metrics != nil {
+		r.metrics.Close()
+	}
+	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(kept); return err }); err != nil {
+		return err
+	}
+	r.metrics, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	return err
+}
+
+// ReadMetrics returns every record of metrics.jsonl as a generic map.
+func (r *RunDir) ReadMetrics() ([]map[string]any, error) {
+	f, err := os.Open(r.File(MetricsFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out, sc.Err()
+}
+
+// SetStatus writes status.json.
+func (r *RunDir) SetStatus(s Status) error {
+	s.Updated = time.Now().UTC()
+	return r.WriteJSON(StatusFile, s)
+}
+
+// CollectProvenance gathers the provenance of the current process for backend (a
+// description from engine.Describe).
+func CollectProvenance(backend string) Provenance {
+	host, _ := os.Hostname()
+	p := Provenance{Backend: backend, GoVersion: runtime.Version(), Host: host, NumCPU: runtime.NumCPU(),
+		Command: os.Args, Start: time.Now().UTC()}
+	p.GitCommit, p.GitDirty = gitCommit()
+	return p
+}
+
+// gitCommit returns the commit the binary was built from (from the build info when
+// available, else from git in the working directory), and whether the tree was dirty.
+func gitCommit() (string, bool) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev string
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			return rev, dirty
+		}
+	}
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown", false
+	}
+	st, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	return strings.TrimSpace(string(out)), len(strings.TrimSpace(string(st))) > 0
+}
