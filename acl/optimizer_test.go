@@ -138,8 +138,11 @@ func TestSchedulesMatchOfficialFormulas(t *testing.T) {
 	if got := rocl.LearningRate(9, 0, 1); math.Abs(got-1.5) > 1e-12 {
 		t.Errorf("RoCL epoch 10 lr = %g, want the peak 1.5", got)
 	}
-	if got := rocl.LearningRate(1009, 0, 1); got > 1e-12 {
-		t.Errorf("RoCL end lr = %g, want 0", got)
+	if got := rocl.LearningRate(10, 0, 1); math.Abs(got-1.5) > 1e-12 {
+		t.Errorf("RoCL epoch 11 lr = %g, want the peak 1.5 (cosine step 0)", got)
+	}
+	if got, want := rocl.LearningRate(999, 0, 1), 1.5*(1+math.Cos(math.Pi*989/1000))/2; math.Abs(got-want) > 1e-12 {
+		t.Errorf("RoCL last epoch lr = %g, want %g", got, want)
 	}
 	// ACL: per-iteration linear warm-up then cosine to 1e-6.
 	acl := ACLCosine{Base: 5, Epochs: 100, WarmEpochs: 10, Min: 1e-6}

@@ -48,9 +48,11 @@ func (s AdvCLCosine) LearningRate(epoch, step, stepsPerEpoch int) float64 {
 }
 
 // RoCLWarmupCosine is RoCL's GradualWarmupScheduler(multiplier, total_epoch=WarmEpochs)
-// followed by CosineAnnealingLR(T_max=Epochs) from the peak, stepped once per epoch before
-// training: lr(e) = base·(1 + (multiplier−1)·e/WarmEpochs) for e ≤ WarmEpochs, then
-// multiplier·base·(1 + cos(π(e−WarmEpochs)/Epochs))/2, with e = epoch+1.
+// followed by CosineAnnealingLR(T_max=Epochs) from the peak, stepped once at the start of
+// each epoch (rocl_train.py): with e = epoch+1, lr(e) = base·(1 + (multiplier−1)·e/WarmEpochs)
+// for e ≤ WarmEpochs, then multiplier·base·(1 + cos(π t/Epochs))/2 with t = e−WarmEpochs−1
+// (the warm-up scheduler hands over at the cosine's own step 0, so the first epoch after
+// the warm-up trains at the peak).
 type RoCLWarmupCosine struct {
 	Base       float64 `json:"base"`
 	Multiplier float64 `json:"multiplier"`
@@ -65,7 +67,7 @@ func (s RoCLWarmupCosine) LearningRate(epoch, _, _ int) float64 {
 		return s.Base * (1 + (s.Multiplier-1)*float64(e)/float64(s.WarmEpochs))
 	}
 	peak := s.Base * s.Multiplier
-	return peak * (1 + math.Cos(math.Pi*float64(e-s.WarmEpochs)/float64(s.Epochs))) / 2
+	return peak * (1 + math.Cos(math.Pi*float64(e-s.WarmEpochs-1)/float64(s.Epochs))) / 2
 }
 
 // ACLCosine is ACL's per-iteration LambdaLR schedule (train_simCLR.py: cosine_annealing):

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ainfonce/goacl/acl"
+)
+
+func init() {
+	register("pretrain", "adversarial contrastive pretraining into a run directory", runPretrain)
+}
+
+func runPretrain(args []string) int {
+	fs := flag.NewFlagSet("acl pretrain", flag.ContinueOnError)
+	method := fs.String("method", "rocl", "method: "+strings.Join(acl.MethodNames(), "|"))
+	variant := fs.String("variant", "base", "A-InfoNCE variant: base|ip|hn|iphn")
+	preset := fs.String("preset", acl.ScalePaper, "preset: "+strings.Join(acl.PresetNames(), "|"))
+	data := fs.String("data", "../shared/datasets/cifar-10", "folder with the data set's official binary files")
+	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only)")
+	out := fs.String("out", "", "run directory to create (required)")
+	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
+	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
+	probe := fs.Bool("probe", false, "after pretraining, train a linear probe and print clean test accuracy")
+	probeEpochs := fs.Int("probe-epochs", 30, "linear-probe epochs")
+	probeTrain := fs.Int("probe-train", 0, "linear-probe training images (0: the pretraining subset size, or all)")
+	probeTest := fs.Int("probe-test", 0, "linear-probe test images (0: all)")
+	// Scale and hyperparameter overrides (applied only when given).
+	encoder := fs.String("encoder", "", "encoder architecture: resnet18|smallcnn")
+	width := fs.Int("width", 0, "encoder base width (resnet18: 64 = paper)")
+	subset := fs.Int("subset", 0, "train on this many images (0: all)")
+	epochs := fs.Int("epochs", 0, "epochs")
+	batch := fs.Int("batch", 0, "batch size")
+	seed := fs.Uint64("seed", 0, "seed of data order, augmentations and attack starts")
+	maxSteps := fs.Int64("max-steps", 0, "stop after this many steps (resumable)")
+	logEvery := fs.Int("log-every", 0, "log metrics every N steps")
+	ckptEvery := fs.Int("checkpoint-every", 0, "checkpoint every N steps (default: each epoch)")
+	lr := fs.Float64("lr", 0, "base learning rate")
+	alpha := fs.Float64("alpha", 0, "IP: α, share of the clean/adversarial pair loss on the clean anchor")
+	lambda := fs.Float64("lambda", 0, "IP: λ, weight of the clean/adversarial pairs")
+	beta := fs.Float64("beta", 0, "HN: β concentration")
+	tauPlus := fs.Float64("tau-plus", 0, "HN: τ⁺ positive-unlabeled prior")
+	quirks := fs.String("quirks", "", "official (reproduce the official code's quirks) or corrected")
+	attackObjective := fs.String("attack-objective", "", "what PGD maximises: plain|training")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" && !*printConfig {
+		fmt.Fprintln(os.Stderr, "acl pretrain: -out is required (the run directory to create)")
+		return 2
+	}
+	cfg, err := acl.Preset(*method, *variant, *preset, *data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
+		return 2
+	}
+	var ferr error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "pseudo-labels":
+			cfg.PseudoLabelDir = *pseudo
+		case "encoder":
+			cfg.Encoder = *encoder
+		case "width":
+			cfg.Width = *width
+		case "subset":
+			cfg.Subset = *subset
+		case "epochs":
+			cfg.Epochs, cfg.Schedule.Epochs = *epochs, *epochs
+			if cfg.Schedule.WarmEpochs >= *epochs {
+				cfg.Schedule.WarmEpochs = 0
+			}
+		case "batch":
+			cfg.BatchSize = *batch
+		case "seed":
+			cfg.Seed = *seed
+		case "max-steps":
+			cfg.MaxSteps = *maxSteps
+		case "log-every":
+			cfg.LogEvery = *logEvery
+		case "checkpoint-every":
+			cfg.CheckpointEvery = *ckptEvery
+		case "lr":
+			cfg.Schedule.Base = *lr
+		case "alpha":
+			cfg.Loss.Alpha = *alpha
+		case "lambda":
+			cfg.Loss.Lambda = *lambda
+		case "beta":
+			cfg.Loss.Beta = *beta
+		case "tau-plus":
+			cfg.Loss.TauPlus = *tauPlus
+		case "quirks":
+			switch *quirks {
+			case "official":
+				cfg.Loss.Quirks = acl.Official
+			case "corrected":
+				cfg.Loss.Quirks = acl.Corrected
+			default:
+				ferr = fmt.Errorf("-quirks %q: use official or corrected", *quirks)
+			}
+		case "attack-objective":
+			cfg.AttackObjective = *attackObjective
+		}
+	})
+	if ferr != nil {
+		fmt.Fprintln(os.Stderr, "acl pretrain:", ferr)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
+		return 2
+	}
+	if *printConfig {
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		fmt.Println(string(b))
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
+	res, err := acl.Pretrain(ctx, cfg, *out, acl.PretrainOptions{Resume: *resume, Progress: os.Stdout})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
+		if errors.Is(err, acl.ErrNonFinite) {
+			return 3
+		}
+		return 1
+	}
+	if res.Stopped {
+		fmt.Printf("stopped after %d steps; continue with: acl pretrain ... -out %s -resume\n", res.Steps, *out)
+		return 0
+	}
+	fmt.Printf("done: %d steps, final loss %.4f\n", res.Steps, res.FinalLoss)
+	if *probe {
+		pc := acl.DefaultProbeConfig()
+		pc.Epochs = *probeEpochs
+		pc.TrainSubset = *probeTrain
+		if pc.TrainSubset == 0 {
+			pc.TrainSubset = cfg.Subset
+		}
+		pc.TestSubset = *probeTest
+		pr, err := acl.LinearProbe(nil, *out, pc, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "acl pretrain: linear probe:", err)
+			return 1
+		}
+		fmt.Printf("linear probe: clean train accuracy %.2f%%, clean test accuracy %.2f%% (%d test images)\n",
+			100*pr.TrainAccuracy, 100*pr.TestAccuracy, pr.TestImages)
+	}
+	return 0
+}
