@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"sort"
 	"time"
@@ -200,8 +201,14 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	}
 	lastLog := time.Now()
 	imagesSinceLog := 0
+	// Batches are built ahead by the loader's workers while the step runs; stopPrefetch
+	// ends the current epoch's workers on every exit path.
+	stopPrefetch := func() {}
+	defer func() { stopPrefetch() }()
 	for state.Epoch < cfg.Epochs {
 		nb := data.loader.NumBatches()
+		next, stop := iter.Pull2(data.loader.EpochFrom(gocontext.Background(), state.Epoch, state.Batch))
+		stopPrefetch = stop
 		for state.Batch < nb {
 			if err := ctx.Err(); err != nil {
 				if err := saveCkpt(); err != nil {
@@ -219,7 +226,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 				_ = run.SetStatus(Status{State: "stopped", Reason: fmt.Sprintf("max_steps %d reached; resume with a larger -max-steps", cfg.MaxSteps), Step: state.Step, Epoch: state.Epoch})
 				return res, nil
 			}
-			batch, err := data.loader.Batch(state.Epoch, state.Batch)
+			batch, err, ok := next()
+			if !ok {
+				return res, fmt.Errorf("loader: epoch %d ended before batch %d of %d", state.Epoch+1, state.Batch, nb)
+			}
 			if err != nil {
 				return res, err
 			}
@@ -279,6 +289,8 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 				}
 			}
 		}
+		stop()
+		stopPrefetch = func() {}
 	}
 	prov.End = time.Now().UTC()
 	if err := run.WriteJSON(ProvenanceFile, prov); err != nil {

@@ -118,11 +118,18 @@ func (l *Loader) Order(epoch int) []int {
 // ctx.Err()) or when the caller breaks out of the loop; the workers are stopped before
 // the iterator returns.
 func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] {
+	return l.EpochFrom(ctx, epoch, 0)
+}
+
+// EpochFrom is Epoch starting at batch first (the batches before it are not built), for
+// resuming an epoch in the middle; it yields exactly the batches Epoch yields from there.
+func (l *Loader) EpochFrom(ctx context.Context, epoch, first int) iter.Seq2[*Batch, error] {
 	return func(yield func(*Batch, error) bool) {
 		nb := l.NumBatches()
-		if nb == 0 {
+		if nb == 0 || first >= nb {
 			return
 		}
+		first = max(first, 0)
 		order := l.Order(epoch)
 		type result struct {
 			b   *Batch
@@ -142,7 +149,7 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 		go func() {
 			defer wg.Done()
 			defer close(jobs)
-			for b := 0; b < nb; b++ {
+			for b := first; b < nb; b++ {
 				select {
 				case slots <- struct{}{}:
 				case <-ctx.Done():
@@ -165,7 +172,7 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 				}
 			}()
 		}
-		for b := 0; b < nb; b++ {
+		for b := first; b < nb; b++ {
 			var r result
 			select {
 			case r = <-results[b]:
