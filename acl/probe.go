@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sort"
-	"strings"
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
@@ -66,9 +64,11 @@ func encoderScope(enc layers.Encoder) string {
 }
 
 // LoadEncoder restores the encoder of a pretraining run (its newest checkpoint) into a
-// fresh context and returns both, with the run's configuration. Loading is strict: every
-// encoder variable the branch's forward pass needs must be in the checkpoint, otherwise
-// the error lists the missing ones (a random encoder is never evaluated silently).
+// fresh context and returns both, with the run's configuration. Loading is strict (see
+// restoreEncoderStrict): every encoder variable the branch's forward pass needs must be
+// in the checkpoint, and the checkpoint's encoder may hold nothing else but other BN
+// branches' copies; otherwise the error lists the missing and unexpected variables (a
+// random encoder is never evaluated silently).
 func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *PretrainConfig, *Checkpoint, error) {
 	run, err := OpenRunDir(runDir)
 	if err != nil {
@@ -87,34 +87,8 @@ func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Cont
 		return nil, nil, nil, nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
 	}
 	ctx := context.New().Checked(false)
-	scope := encoderScope(enc)
-	if err := ckpt.Restore(ctx, RestoreOptions{Only: []string{scope}}); err != nil {
+	if _, err := restoreEncoderStrict(backend, ctx, ckpt, enc, branch); err != nil {
 		return nil, nil, nil, nil, err
-	}
-	stored := map[string]bool{}
-	for _, v := range ckpt.Variables {
-		stored[v.Key()] = true
-	}
-	// Build the forward pass once and check that it created no variable of its own.
-	probe, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
-		ctx.SetTraining(x.Graph(), false)
-		return enc.Features(ctx, x, branch)
-	})
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	if _, err := probe.Exec(tensors.FromShape(shapesFor(2, 32, 32, 3))); err != nil {
-		return nil, nil, nil, nil, err
-	}
-	var missing []string
-	for v := range ctx.IterVariables() {
-		if strings.HasPrefix(v.ScopeAndName(), scope) && !stored[v.ScopeAndName()] {
-			missing = append(missing, v.ScopeAndName())
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, nil, nil, nil, fmt.Errorf("checkpoint %s lacks %d encoder variables needed by branch %q: %v", ckpt.Path, len(missing), branch, missing)
 	}
 	return ctx, enc, &cfg, ckpt, nil
 }
@@ -279,5 +253,3 @@ func loadSplits(name, dir string) (train, test *datasets.Dataset, err error) {
 	}
 	return nil, nil, fmt.Errorf("dataset %q: want %s or %s", name, datasets.CIFAR10, datasets.CIFAR100)
 }
-
-func shapesFor(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }

@@ -1,0 +1,82 @@
+package acl
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TRADESConfig configures TRADES (Zhang et al. 2019) as AdvCL's AFF uses it (trades.py,
+// spec §5.1): the inner maximisation of KL(f(x) ‖ f(x')) and the outer loss weight β.
+type TRADESConfig struct {
+	// Beta weighs the robust KL term of the loss (6 in every AFF run).
+	Beta     float64 `json:"beta"`
+	Epsilon  float64 `json:"epsilon"`
+	StepSize float64 `json:"step_size"`
+	Steps    int     `json:"steps"`
+	// StartStd is the standard deviation of the Gaussian start x + StartStd·N(0, I)
+	// (0.001; the start is not clipped to [0,1], as in trades.py).
+	StartStd float64 `json:"start_std"`
+}
+
+// DefaultTRADES is AFF's TRADES: β = 6, 10 KL-ascent steps of 2/255 at ε = 8/255, start
+// x + 0.001·N(0, I).
+func DefaultTRADES() TRADESConfig {
+	return TRADESConfig{Beta: 6, Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 10, StartStd: 0.001}
+}
+
+// Validate names the first invalid field.
+func (c TRADESConfig) Validate() error {
+	switch {
+	case !(c.Beta >= 0):
+		return fmt.Errorf("trades beta = %g: must be ≥ 0", c.Beta)
+	case !(c.Epsilon >= 0), !(c.StepSize >= 0):
+		return fmt.Errorf("trades epsilon = %g, step_size = %g: must be ≥ 0", c.Epsilon, c.StepSize)
+	case c.Steps < 0:
+		return fmt.Errorf("trades steps = %d: must be ≥ 0", c.Steps)
+	case !(c.StartStd >= 0):
+		return fmt.Errorf("trades start_std = %g: must be ≥ 0", c.StartStd)
+	}
+	return nil
+}
+
+// klSum is Σ_i Σ_k p_ik (log p_ik − log q_ik) for target logits zp and input logits zq
+// ([N,K]): PyTorch's KLDivLoss(size_average=False)(log_softmax(zq), softmax(zp)).
+func klSum(zp, zq *graph.Node) *graph.Node {
+	logp := graph.LogSoftmax(zp, -1)
+	logq := graph.LogSoftmax(zq, -1)
+	return graph.ReduceAllSum(graph.Mul(graph.Exp(logp), graph.Sub(logp, logq)))
+}
+
+// TRADESAdversary returns TRADES's adversarial examples of x [N,H,W,C] in [0,1] for the
+// model logits (which the caller builds in eval mode, as trades.py calls model.eval()):
+// start x' = x + StartStd·N(0, I) (noise from ctx's RNG), then Steps times
+// x' ← clip₀₁(Π_ε(x' + StepSize·sign ∇_{x'} KL(f(x) ‖ f(x')))) with the summed KL and the
+// clean distribution f(x) held fixed. The result carries a stop-gradient.
+func TRADESAdversary(ctx *context.Context, x *graph.Node, cfg TRADESConfig, logits func(x *graph.Node) *graph.Node) *graph.Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	target := graph.StopGradient(logits(x))
+	eps := graph.Scalar(x.Graph(), x.DType(), cfg.Epsilon)
+	lo, hi := graph.Sub(x, eps), graph.Add(x, eps)
+	adv := graph.Add(x, graph.MulScalar(ctx.RandomNormal(x.Graph(), x.Shape()), cfg.StartStd))
+	a := graph.Scalar(x.Graph(), x.DType(), cfg.StepSize)
+	for range cfg.Steps {
+		grad := graph.Gradient(klSum(target, logits(adv)), adv)[0]
+		adv = clip01(graph.Min(graph.Max(graph.Add(adv, graph.Mul(a, graph.Sign(grad))), lo), hi))
+	}
+	return graph.StopGradient(adv)
+}
+
+// TRADESLoss is the TRADES training loss CE(f(x), y) + β·(1/B)·KL_sum(f(x) ‖ f(x')) with
+// mean cross-entropy, from the clean logits natural and the adversarial logits adv [B,K]
+// (both built in train mode; the gradient flows through both, including the clean
+// distribution in the KL, as in trades.py). It returns the loss and its two terms.
+func TRADESLoss(natural, adv, labels *graph.Node, beta float64) (loss, ce, kl *graph.Node) {
+	b := natural.Shape().Dimensions[0]
+	ce = crossEntropy(natural, labels)
+	kl = graph.DivScalar(klSum(natural, adv), float64(b))
+	return graph.Add(ce, graph.MulScalar(kl, beta)), ce, kl
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ainfonce/goacl/acl"
+)
+
+func init() {
+	register("finetune", "finetune a pretraining run's encoder (SLF, ALF, AFF) and report SA/RA", runFinetune)
+}
+
+// finetuneUsage explains the command beyond the flag list.
+const finetuneUsage = `usage: acl finetune -run DIR -mode slf|alf|aff [flags]
+
+Finetunes the encoder of the pretraining run DIR (strictly loaded, BN branch of the
+protocol) with a linear head and writes DIR/results/finetune-<mode>/: config.json,
+metrics.jsonl (one line per epoch), best/ (the selected checkpoint) and result.json with
+the test SA and RA of the selected epoch. Defaults are the official AdvCL protocol (spec
+§5.1) with the learning rate of spec §4.4 for the run's method/variant/dataset, selecting
+the epoch on a 5,000-image validation split held out from the training set.
+
+flags:
+`
+
+func runFinetune(args []string) int {
+	fs := flag.NewFlagSet("acl finetune", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), finetuneUsage); fs.PrintDefaults() }
+	runDir := fs.String("run", "", "pretraining run directory (required)")
+	modeName := fs.String("mode", "", "slf | alf | aff (required)")
+	protocol := fs.String("protocol", acl.ProtocolAdvCL, "finetuning protocol: advcl (spec §5.1, default for every method) | rocl (spec §5.2: RoCL's schedules, no augmentation, PGD-20 step 0.00314 at ε 0.0314)")
+	selection := fs.String("select", string(acl.SelectValRA), "epoch selection: val-ra (best PGD RA on the held-out validation split) | test-ra (official: best RA on the test set, labelled as such) | last")
+	branch := fs.String("branch", acl.BranchAuto, "encoder BN branch: auto (pgd for multi-BN runs, none for single-BN runs) | pgd | normal | \"\"")
+	force := fs.Bool("force", false, "replace an existing finetuning of this mode")
+	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
+	// Scale and hyperparameter overrides (applied only when given).
+	epochs := fs.Int("epochs", 0, "epochs (LR milestones scale with them; official 25)")
+	batch := fs.Int("batch", 0, "training batch size (official 512 SLF/ALF, 128 AFF)")
+	lr := fs.Float64("lr", 0, "base learning rate (default: the official one of spec §4.4)")
+	trainSubset := fs.Int("train-subset", 0, "train on this many images (0: all left after the validation split)")
+	valSize := fs.Int("val-size", 0, "validation images held out from the training split (default 5000; 0 with -select test-ra or last)")
+	testSubset := fs.Int("test-subset", 0, "evaluate on this many test images (0: all 10,000)")
+	evalBatch := fs.Int("eval-batch", 0, "evaluation batch size")
+	evalStep := fs.Float64("eval-step", 0, "PGD step size of the evaluation attack (e.g. 0.00314, RoCL's); results are labelled with it")
+	evalEps := fs.Float64("eval-eps", 0, "ε of the evaluation attack")
+	seed := fs.Uint64("seed", 0, "seed of the splits, data order, augmentations, head initialisation and attack starts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *runDir == "" || *modeName == "" {
+		fmt.Fprintln(os.Stderr, "acl finetune: -run and -mode are required (e.g. acl finetune -run runs/rocl-ip -mode slf)")
+		return 2
+	}
+	mode, err := acl.ParseFinetuneMode(*modeName)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune: -mode:", err)
+		return 2
+	}
+	run, err := acl.OpenRunDir(*runDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
+		return 2
+	}
+	var pre acl.PretrainConfig
+	if err := run.ReadJSON(acl.ConfigFile, &pre); err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
+		return 2
+	}
+	cfg, err := acl.DefaultFinetuneConfig(&pre, mode, *protocol)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", err)
+		return 2
+	}
+	cfg.Selection = acl.Selection(*selection)
+	if cfg.Selection != acl.SelectValRA {
+		cfg.ValSize = 0 // the official runs train on the whole training split
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "branch":
+			cfg.Branch = *branch
+		case "epochs":
+			cfg.ScaleEpochs(*epochs)
+		case "batch":
+			cfg.BatchSize = *batch
+		case "lr":
+			cfg.LR, cfg.LRSource = *lr, "-lr flag"
+		case "train-subset":
+			cfg.TrainSubset = *trainSubset
+		case "val-size":
+			cfg.ValSize = *valSize
+		case "test-subset":
+			cfg.TestSubset = *testSubset
+		case "eval-batch":
+			cfg.EvalBatch = *evalBatch
+		case "eval-step":
+			cfg.EvalAttack.StepSize = *evalStep
+		case "eval-eps":
+			cfg.EvalAttack.Epsilon = *evalEps
+		case "seed":
+			cfg.Seed = *seed
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", err)
+		return 2
+	}
+	if *printConfig {
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		fmt.Println(string(b))
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("finetuning %s of %s (%s, protocol %s, lr %g: %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.LR, cfg.LRSource)
+	res, err := acl.Finetune(ctx, *runDir, cfg, acl.FinetuneOptions{Force: *force, Progress: os.Stdout})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", err)
+		if errors.Is(err, acl.ErrNonFinite) {
+			return 3
+		}
+		return 1
+	}
+	fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images (epoch %d, %s; %s)\n", mode, 100*res.Test.Clean, 100*res.Test.Robust,
+		res.Test.Images, res.SelectedEpoch, res.SelectionLabel, res.AttackLabel)
+	fmt.Printf("wrote %s\n", run.File(acl.FinetuneDir(mode), acl.FinetuneResultFile))
+	return 0
+}
