@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -130,6 +131,11 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	// CreateTemp makes 0600 files; run files are world-readable like the folder.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err := write(bw); err != nil {
 		tmp.Close()
@@ -173,6 +179,11 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
+	return parseCheckpoint(path, data)
+}
+
+// parseCheckpoint verifies and decodes the content data of the checkpoint file path.
+func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 	magic, rest, ok := bytes.Cut(data, []byte("\n"))
 	if !ok || string(magic) != checkpointMagic {
 		return nil, fmt.Errorf("checkpoint %s: not a goacl checkpoint (first line %q, want %q)", path, truncate(string(magic), 40), checkpointMagic)
@@ -189,12 +200,51 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if hex.EncodeToString(sum[:]) != h.BlobSHA256 {
 		return nil, fmt.Errorf("checkpoint %s: data checksum mismatch (file truncated or corrupted: %d data bytes)", path, len(blob))
 	}
+	seen := map[string]bool{}
 	for _, v := range h.Variables {
-		if v.Offset < 0 || v.Size < 0 || v.Offset+v.Size > int64(len(blob)) {
+		if v.Offset < 0 || v.Size < 0 || v.Offset > int64(len(blob)) || v.Size > int64(len(blob))-v.Offset {
 			return nil, fmt.Errorf("checkpoint %s: variable %s lies outside the data", path, v.Key())
 		}
+		if err := checkVarShape(v); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		if seen[v.Key()] {
+			return nil, fmt.Errorf("checkpoint %s: variable %s is listed twice", path, v.Key())
+		}
+		seen[v.Key()] = true
 	}
 	return &Checkpoint{Path: path, Step: h.Step, State: h.State, Variables: h.Variables, blob: blob}, nil
+}
+
+// checkpointDTypes are the dtypes a checkpoint may hold (those with a Go element type).
+var checkpointDTypes = []dtypes.DType{dtypes.Bool, dtypes.Int8, dtypes.Int16, dtypes.Int32, dtypes.Int64,
+	dtypes.Uint8, dtypes.Uint16, dtypes.Uint32, dtypes.Uint64, dtypes.Float16, dtypes.BFloat16,
+	dtypes.Float32, dtypes.Float64, dtypes.Complex64, dtypes.Complex128}
+
+// checkVarShape checks that a stored variable's key is an absolute scope path, its dtype
+// is known, its dimensions are non-negative and its byte size is exactly that of its shape.
+func checkVarShape(v CheckpointVar) error {
+	if err := checkKey(v.Key()); err != nil {
+		return err
+	}
+	dtype, err := dtypes.DTypeString(v.DType)
+	if err != nil || !slices.Contains(checkpointDTypes, dtype) {
+		return fmt.Errorf("variable %s has unknown dtype %q", v.Key(), v.DType)
+	}
+	elems := int64(1)
+	for _, d := range v.Dims {
+		if d < 0 {
+			return fmt.Errorf("variable %s has a negative dimension in %v", v.Key(), v.Dims)
+		}
+		if d > 0 && elems > v.Size/int64(d) { // elems·d > Size: cannot match, and avoids overflow
+			return fmt.Errorf("variable %s: shape %v does not fit its %d bytes", v.Key(), v.Dims, v.Size)
+		}
+		elems *= int64(d)
+	}
+	if want := elems * int64(dtype.Size()); want != v.Size {
+		return fmt.Errorf("variable %s: shape %s%v needs %d bytes, the file has %d", v.Key(), v.DType, v.Dims, want, v.Size)
+	}
+	return nil
 }
 
 // ErrNoCheckpoint is returned by LatestCheckpoint when dir has no valid checkpoint.
@@ -219,16 +269,15 @@ func LatestCheckpoint(dir string) (ckpt *Checkpoint, skipped []string, err error
 
 // Tensor returns the stored value of variable v.
 func (c *Checkpoint) Tensor(v CheckpointVar) (*tensors.Tensor, error) {
-	dtype, err := dtypes.DTypeString(v.DType)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: variable %s has unknown dtype %q", c.Path, v.Key(), v.DType)
+	if err := checkVarShape(v); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
-	shape := shapes.Make(dtype, v.Dims...)
-	if int64(shape.Memory()) != v.Size {
-		return nil, fmt.Errorf("checkpoint %s: variable %s: %d bytes for shape %s", c.Path, v.Key(), v.Size, shape)
+	if v.Offset < 0 || v.Size > int64(len(c.blob))-v.Offset {
+		return nil, fmt.Errorf("checkpoint %s: variable %s lies outside the data", c.Path, v.Key())
 	}
-	t := tensors.FromShape(shape)
-	err = t.MutableBytes(func(data []byte) { copy(data, c.blob[v.Offset:v.Offset+v.Size]) })
+	dtype, _ := dtypes.DTypeString(v.DType)
+	t := tensors.FromShape(shapes.Make(dtype, v.Dims...))
+	err := t.MutableBytes(func(data []byte) { copy(data, c.blob[v.Offset:v.Offset+v.Size]) })
 	return t, err
 }
 
@@ -269,6 +318,9 @@ func (c *Checkpoint) Restore(ctx *context.Context, opts RestoreOptions) error {
 		if len(opts.Only) > 0 && !hasAnyPrefix(key, opts.Only) {
 			continue
 		}
+		if err := checkKey(key); err != nil {
+			return fmt.Errorf("checkpoint %s: variable %s: %w", c.Path, v.Key(), err)
+		}
 		items = append(items, item{key, v})
 		stored[key] = true
 	}
@@ -293,23 +345,44 @@ func (c *Checkpoint) Restore(ctx *context.Context, opts RestoreOptions) error {
 				c.Path, len(missing), missing, len(unexpected), unexpected)
 		}
 	}
-	for _, it := range items {
+	// Read every value and compare every shape before writing anything, so that a
+	// checkpoint that does not fit leaves ctx untouched and the error lists all the
+	// mismatches at once.
+	values := make([]*tensors.Tensor, len(items))
+	var mismatched []string
+	for i, it := range items {
 		t, err := c.Tensor(it.v)
 		if err != nil {
 			return err
 		}
+		values[i] = t
+		scope, name := context.SplitScope(it.key)
+		if existing := ctx.GetVariableByScopeAndName(scope, name); existing != nil && !existing.Shape().Equal(t.Shape()) {
+			mismatched = append(mismatched, fmt.Sprintf("%s: checkpoint %s, model %s", it.key, t.Shape(), existing.Shape()))
+		}
+	}
+	if len(mismatched) > 0 {
+		sort.Strings(mismatched)
+		return fmt.Errorf("checkpoint %s does not fit the model (different architecture or width?): %d variables have another shape: %s",
+			c.Path, len(mismatched), strings.Join(mismatched, "; "))
+	}
+	for i, it := range items {
 		scope, name := context.SplitScope(it.key)
 		if existing := ctx.GetVariableByScopeAndName(scope, name); existing != nil {
-			if !existing.Shape().Equal(t.Shape()) {
-				return fmt.Errorf("checkpoint %s: variable %s has shape %s, the model's has %s (different architecture or width?)",
-					c.Path, it.key, t.Shape(), existing.Shape())
-			}
-			if err := existing.SetValue(t); err != nil {
+			if err := existing.SetValue(values[i]); err != nil {
 				return fmt.Errorf("checkpoint %s: variable %s: %w", c.Path, it.key, err)
 			}
 			continue
 		}
-		ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, t).SetTrainable(it.v.Trainable)
+		ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, values[i]).SetTrainable(it.v.Trainable)
+	}
+	return nil
+}
+
+// checkKey checks that key is an absolute variable path: "/scope.../name".
+func checkKey(key string) error {
+	if _, name := context.SplitScope(key); !strings.HasPrefix(key, context.ScopeSeparator) || name == "" {
+		return fmt.Errorf("variable key %q is not an absolute path /scope/name", key)
 	}
 	return nil
 }

@@ -60,6 +60,12 @@ func (c *Classifier) SetEncoderTrainable(trainable bool) {
 // (not run) on a 2-image 32×32×3 batch in eval mode. A graph-building panic is returned as
 // an error.
 func modelKeys(backend backends.Backend, build func(ctx *context.Context, x *graph.Node)) (keys []string, err error) {
+	keys, _, err = modelVariables(backend, build)
+	return keys, err
+}
+
+// modelVariables is modelKeys with each variable's shape (dimensions) by key.
+func modelVariables(backend backends.Backend, build func(ctx *context.Context, x *graph.Node)) (keys []string, dims map[string][]int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("building the model: %v", r)
@@ -71,11 +77,13 @@ func modelKeys(backend backends.Backend, build func(ctx *context.Context, x *gra
 	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 2, 32, 32, 3))
 	scratch.SetTraining(g, false)
 	build(scratch, x)
+	dims = map[string][]int{}
 	for v := range scratch.IterVariables() {
 		keys = append(keys, v.ScopeAndName())
+		dims[v.ScopeAndName()] = v.Shape().Dimensions
 	}
 	sort.Strings(keys)
-	return keys, nil
+	return keys, dims, nil
 }
 
 // bnVariableNames are the variable names a BatchNorm creates; only these may exist in
@@ -103,7 +111,7 @@ type EncoderLoad struct {
 // is neither needed nor another branch's copy of a needed BN variable (spec §8.1: the
 // official AdvCL finetune silently loads nothing on one GPU; we never do).
 func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *Checkpoint, enc layers.Encoder, branch string) (*EncoderLoad, error) {
-	expected, err := modelKeys(backend, func(ctx *context.Context, x *graph.Node) { enc.Features(ctx, x, branch) })
+	expected, dims, err := modelVariables(backend, func(ctx *context.Context, x *graph.Node) { enc.Features(ctx, x, branch) })
 	if err != nil {
 		return nil, fmt.Errorf("encoder %s, branch %q: %w", enc, branch, err)
 	}
@@ -114,7 +122,7 @@ func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *
 	scope := encoderScope(enc)
 	report := &EncoderLoad{Checkpoint: ckpt.Path, Step: ckpt.Step, Branch: branch, Loaded: len(expected)}
 	stored := map[string]bool{}
-	var unexpected []string
+	var unexpected, misshapen []string
 	for _, v := range ckpt.Variables {
 		key := v.Key()
 		if !strings.HasPrefix(key, scope) {
@@ -123,6 +131,9 @@ func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *
 		}
 		stored[key] = true
 		if want[key] {
+			if !slices.Equal(v.Dims, dims[key]) {
+				misshapen = append(misshapen, fmt.Sprintf("%s %v (model %v)", key, v.Dims, dims[key]))
+			}
 			continue
 		}
 		if otherBranchOf(key, branch, want) {
@@ -136,6 +147,10 @@ func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *
 		if !stored[k] {
 			missing = append(missing, k)
 		}
+	}
+	if len(misshapen) > 0 {
+		return nil, fmt.Errorf("checkpoint %s does not fit encoder %s (different architecture or width?): %d variables have other shapes: %v",
+			ckpt.Path, enc, len(misshapen), misshapen)
 	}
 	if len(missing) > 0 || len(unexpected) > 0 {
 		sort.Strings(unexpected)

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -56,8 +57,14 @@ type PretrainResult struct {
 	Stopped bool
 }
 
-// ErrNonFinite is wrapped by the error Pretrain returns when a loss becomes NaN or ±Inf.
+// ErrNonFinite is wrapped by the error Pretrain returns when a loss becomes NaN or ±Inf,
+// or when a variable holds NaN or ±Inf at checkpoint time.
 var ErrNonFinite = errors.New("non-finite loss")
+
+// stepHook, when set (by tests only), runs after each training step with the step number,
+// the model's context and the step's loss and terms, which it may alter (to force a
+// non-finite loss or corrupt a variable deterministically).
+var stepHook func(step int64, ctx *context.Context, loss *float64, terms map[string]float64)
 
 // trainData is what the loop draws from.
 type trainData struct {
@@ -70,7 +77,9 @@ type trainData struct {
 // it validates cfg and the folder before any work, then trains epoch by epoch, logging
 // metrics, checkpointing atomically, and stopping cleanly when ctx is cancelled (the
 // interrupted run resumes exactly with Resume). A NaN or infinite loss stops the run with
-// the step and the loss terms recorded in status.json; the last good checkpoint stays.
+// the step and the loss terms recorded in status.json; the last good checkpoint stays,
+// and no checkpoint is ever written from variables holding NaN or ±Inf. Any other error
+// during training also marks status.json failed, with the error.
 func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts PretrainOptions) (*PretrainResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -96,6 +105,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		return nil, fmt.Errorf("run directory %s already holds checkpoints (newest: step %d): pass -resume to continue it, or choose another -out", out, latest.Step)
 	case ckErr != nil && !errors.Is(ckErr, ErrNoCheckpoint):
 		return nil, ckErr
+	case ckErr != nil && len(skipped) > 0:
+		// Checkpoint files exist but none verifies: never restart from scratch over them.
+		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another -out",
+			out, strings.Join(skipped, "; "), run.File(CheckpointsDir))
 	case ckErr == nil:
 		var stored PretrainConfig
 		if err := run.ReadJSON(ConfigFile, &stored); err != nil {
@@ -125,7 +138,11 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		var old Provenance
 		if run.ReadJSON(ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
-			prov.Resumes = append(old.Resumes, fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), state.Step))
+			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), state.Step)
+			if len(skipped) > 0 {
+				resume += fmt.Sprintf(" (skipped damaged: %s)", strings.Join(skipped, "; "))
+			}
+			prov.Resumes = append(old.Resumes, resume)
 		}
 	}
 	if err := run.WriteJSON(ProvenanceFile, prov); err != nil {
@@ -149,6 +166,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			return nil, err
 		}
 		progressf(opts.Progress, "resuming %s from step %d (epoch %d, batch %d)\n", out, state.Step, state.Epoch+1, state.Batch)
+	} else if err := run.TruncateMetrics(0); err != nil {
+		// A fresh start (possibly after a kill before the first checkpoint): the records
+		// of the earlier attempt describe steps that are trained again.
+		return nil, err
 	}
 	var scalarNames []string
 	provider, hasScalars := method.(ScalarProvider)
@@ -195,9 +216,36 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	}
 
 	res := &PretrainResult{RunDir: out, Steps: state.Step}
-	saveCkpt := func() error {
-		_, err := SaveCheckpoint(mctx, run.File(CheckpointsDir), state.Step, state, cfg.KeepCheckpoints)
+	lastCkpt := ""
+	if latest != nil {
+		lastCkpt = latest.Path
+	}
+	keptMsg := func() string {
+		if lastCkpt == "" {
+			return "no checkpoint was written yet"
+		}
+		return "last good checkpoint kept: " + lastCkpt
+	}
+	// fail marks the run failed with err (after training started) and returns err.
+	fail := func(err error) error {
+		_ = run.SetStatus(Status{State: "failed", Reason: err.Error(), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 		return err
+	}
+	// saveCkpt writes a checkpoint of the current state, unless a variable holds NaN or
+	// ±Inf (an update that overflowed): then the run fails and the last good checkpoint
+	// stays the newest.
+	saveCkpt := func() error {
+		if bad := nonFiniteVariables(mctx); len(bad) > 0 {
+			reason := fmt.Sprintf("after step %d (epoch %d, batch %d) %d variables hold NaN or ±Inf: %s; checkpoint not written; %s",
+				state.Step, state.Epoch+1, state.Batch, len(bad), strings.Join(bad, ", "), keptMsg())
+			return fail(fmt.Errorf("%w: %s", ErrNonFinite, reason))
+		}
+		path, err := SaveCheckpoint(mctx, run.File(CheckpointsDir), state.Step, state, cfg.KeepCheckpoints)
+		if err != nil {
+			return fail(err)
+		}
+		lastCkpt = path
+		return nil
 	}
 	lastLog := time.Now()
 	imagesSinceLog := 0
@@ -215,7 +263,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 					return res, err
 				}
 				res.Stopped = true
-				_ = run.SetStatus(Status{State: "interrupted", Reason: "stopped by the user; resume with -resume", Step: state.Step, Epoch: state.Epoch})
+				_ = run.SetStatus(Status{State: "interrupted", Reason: "stopped by the user; resume with -resume", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 				return res, nil
 			}
 			if cfg.MaxSteps > 0 && state.Step >= cfg.MaxSteps {
@@ -223,28 +271,28 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 					return res, err
 				}
 				res.Stopped = true
-				_ = run.SetStatus(Status{State: "stopped", Reason: fmt.Sprintf("max_steps %d reached; resume with a larger -max-steps", cfg.MaxSteps), Step: state.Step, Epoch: state.Epoch})
+				_ = run.SetStatus(Status{State: "stopped", Reason: fmt.Sprintf("max_steps %d reached; resume with a larger -max-steps", cfg.MaxSteps), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 				return res, nil
 			}
 			batch, err, ok := next()
 			if !ok {
-				return res, fmt.Errorf("loader: epoch %d ended before batch %d of %d", state.Epoch+1, state.Batch, nb)
+				return res, fail(fmt.Errorf("loader: epoch %d ended before batch %d of %d", state.Epoch+1, state.Batch, nb))
 			}
 			if err != nil {
-				return res, err
+				return res, fail(err)
 			}
 			args, err := stepArgs(batch, data, hasScalars, func() []float64 { return provider.Scalars(&cfg, &state) })
 			if err != nil {
-				return res, err
+				return res, fail(err)
 			}
 			lr := schedule.LearningRate(state.Epoch, state.Batch, nb)
 			if err := SetLearningRate(mctx, lr); err != nil {
-				return res, err
+				return res, fail(err)
 			}
 			t0 := time.Now()
 			outs, err := stepExec.Exec(args...)
 			if err != nil {
-				return res, fmt.Errorf("step %d (epoch %d, batch %d): %w", state.Step+1, state.Epoch+1, state.Batch, err)
+				return res, fail(fmt.Errorf("step %d (epoch %d, batch %d): %w", state.Step+1, state.Epoch+1, state.Batch, err))
 			}
 			stepTime := time.Since(t0)
 			loss := scalarFloat(outs[0])
@@ -254,12 +302,16 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			}
 			state.Step++
 			state.Batch++
+			if stepHook != nil {
+				stepHook(state.Step, mctx, &loss, terms)
+			}
 			res.Steps, res.FinalLoss = state.Step, loss
 			imagesSinceLog += batch.Size()
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				reason := fmt.Sprintf("loss is %v at step %d (epoch %d, batch %d); terms %v; last good checkpoint kept", loss, state.Step, state.Epoch+1, state.Batch-1, terms)
+				reason := fmt.Sprintf("loss is %v at step %d (epoch %d, batch %d); terms %v; %s", loss, state.Step, state.Epoch+1, state.Batch-1, terms, keptMsg())
 				_ = run.LogMetrics(map[string]any{"step": state.Step, "epoch": state.Epoch, "loss": fmt.Sprint(loss), "terms": jsonSafe(terms), "lr": lr})
-				_ = run.SetStatus(Status{State: "failed", Reason: reason, Step: state.Step, Epoch: state.Epoch})
+				_ = run.SetStatus(Status{State: "failed", Reason: reason, Step: state.Step, Epoch: state.Epoch,
+					Loss: fmt.Sprint(loss), Terms: jsonSafe(terms), Checkpoint: lastCkpt})
 				return res, fmt.Errorf("%w: %s", ErrNonFinite, reason)
 			}
 			if state.Step%int64(cfg.LogEvery) == 0 || state.Batch == nb {
@@ -270,7 +322,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 					rec[k] = v
 				}
 				if err := run.LogMetrics(rec); err != nil {
-					return res, err
+					return res, fail(err)
 				}
 				progressf(opts.Progress, "epoch %d/%d batch %d/%d step %d  loss %.4f  lr %.4g  %.1f img/s\n",
 					state.Epoch+1, cfg.Epochs, state.Batch, nb, state.Step, loss, lr, float64(imagesSinceLog)/elapsed)
@@ -294,9 +346,9 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	}
 	prov.End = time.Now().UTC()
 	if err := run.WriteJSON(ProvenanceFile, prov); err != nil {
-		return res, err
+		return res, fail(err)
 	}
-	return res, run.SetStatus(Status{State: "done", Step: state.Step, Epoch: state.Epoch})
+	return res, run.SetStatus(Status{State: "done", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 }
 
 // sameTraining reports whether a resumed run's configuration computes the same training
@@ -381,6 +433,53 @@ func stepArgs(b *datasets.Batch, data *trainData, hasScalars bool, scalars func(
 		args = append(args, tensors.FromFlatDataAndDimensions(f, len(f)))
 	}
 	return args, nil
+}
+
+// nonFiniteVariables lists the variables of ctx whose value holds a NaN or ±Inf (float32
+// and float64 variables; at most 10 names, then a count).
+func nonFiniteVariables(ctx *context.Context) []string {
+	var bad []string
+	n := 0
+	ctx.EnumerateVariables(func(v *context.Variable) {
+		if !v.HasValue() {
+			return
+		}
+		t, err := v.Value()
+		if err != nil {
+			return
+		}
+		finite := true
+		switch t.DType() {
+		case dtypes.Float32:
+			_ = tensors.ConstFlatData(t, func(xs []float32) {
+				for _, x := range xs {
+					if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+						finite = false
+						return
+					}
+				}
+			})
+		case dtypes.Float64:
+			_ = tensors.ConstFlatData(t, func(xs []float64) {
+				for _, x := range xs {
+					if math.IsNaN(x) || math.IsInf(x, 0) {
+						finite = false
+						return
+					}
+				}
+			})
+		}
+		if !finite {
+			if n++; n <= 10 {
+				bad = append(bad, v.ScopeAndName())
+			}
+		}
+	})
+	sort.Strings(bad)
+	if n > 10 {
+		bad = append(bad, fmt.Sprintf("and %d more", n-10))
+	}
+	return bad
 }
 
 func scalarFloat(t *tensors.Tensor) float64 {

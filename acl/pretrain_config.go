@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -82,11 +83,13 @@ func (c *PretrainConfig) Validate() error {
 	if c.Subset < 0 {
 		return fmt.Errorf("-subset = %d: must be ≥ 0 (0 = the whole training split)", c.Subset)
 	}
-	if _, err := layers.NewEncoder(c.Encoder, c.Width); err != nil {
-		return fmt.Errorf("-encoder/-width: %w", err)
+	// The stored configuration always carries the resolved width (presets set it), so
+	// the zero value's "architecture default" of layers.NewEncoder is not accepted here.
+	if c.Width < 1 {
+		return fmt.Errorf("-width = %d: must be ≥ 1 (the encoder's base width: resnet18 64 = paper; the presets set it)", c.Width)
 	}
-	if c.Width < 0 {
-		return fmt.Errorf("-width = %d: must be > 0 (0 selects the architecture's default)", c.Width)
+	if _, err := layers.NewEncoder(c.Encoder, c.Width); err != nil {
+		return fmt.Errorf("-encoder: %w", err)
 	}
 	if c.Epochs < 1 {
 		return fmt.Errorf("-epochs = %d: must be ≥ 1", c.Epochs)
@@ -98,7 +101,7 @@ func (c *PretrainConfig) Validate() error {
 		return fmt.Errorf("-subset = %d is smaller than -batch = %d", c.Subset, c.BatchSize)
 	}
 	if err := c.Loss.Validate(); err != nil {
-		return fmt.Errorf("loss: %w", err)
+		return fmt.Errorf("%s: %w", lossFlag(err), err)
 	}
 	if err := c.Attack.Validate(); err != nil {
 		return fmt.Errorf("attack: %w", err)
@@ -115,6 +118,9 @@ func (c *PretrainConfig) Validate() error {
 		return err
 	}
 	if _, err := c.Schedule.Build(); err != nil {
+		if !(c.Schedule.Base > 0) || math.IsInf(c.Schedule.Base, 0) {
+			return fmt.Errorf("-lr: %w", err)
+		}
 		return err
 	}
 	if c.LogEvery < 1 {
@@ -129,6 +135,20 @@ func (c *PretrainConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// lossFlag names the command-line flag of the LossConfig field a LossConfig.Validate
+// error is about ("loss" for fields without a flag).
+func lossFlag(err error) string {
+	msg := err.Error()
+	for _, f := range []struct{ field, flag string }{
+		{"Alpha", "-alpha"}, {"Lambda", "-lambda"}, {"Beta", "-beta"}, {"TauPlus", "-tau-plus"}, {"Quirks", "-quirks"},
+	} {
+		if strings.Contains(msg, "LossConfig."+f.field+" ") {
+			return f.flag
+		}
+	}
+	return "loss"
 }
 
 // RunName is a short name for the run, e.g. "rocl-ip-cifar10".

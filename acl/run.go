@@ -30,6 +30,7 @@ type RunDir struct {
 
 	mu      sync.Mutex
 	metrics *os.File
+	lock    *os.File
 }
 
 // Run-directory file names.
@@ -59,17 +60,31 @@ type Provenance struct {
 
 // Status is a run's state.
 type Status struct {
-	State   string    `json:"state"` // "running", "done" or "failed"
-	Reason  string    `json:"reason,omitempty"`
-	Step    int64     `json:"step"`
-	Epoch   int       `json:"epoch"`
-	Updated time.Time `json:"updated"`
+	// State is "running", "done", "failed" (Reason says why), "interrupted" (stopped by
+	// a signal or a cancelled context; resumable) or "stopped" (MaxSteps reached;
+	// resumable). A process killed outright leaves "running": its newest checkpoint is
+	// still valid and resumable.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Step and Epoch are where the run stood (for a non-finite loss: the failing step).
+	Step  int64 `json:"step"`
+	Epoch int   `json:"epoch"`
+	// Loss and Terms are the loss and its logged terms at Step when the run failed on a
+	// non-finite value ("NaN", "+Inf" and "-Inf" are written as strings).
+	Loss  any            `json:"loss,omitempty"`
+	Terms map[string]any `json:"terms,omitempty"`
+	// Checkpoint is the newest checkpoint the run kept, the one -resume continues from
+	// ("" when none was written yet).
+	Checkpoint string    `json:"checkpoint,omitempty"`
+	Updated    time.Time `json:"updated"`
 }
 
 // CreateRunDir prepares path as a run directory for writing: it creates the folder,
-// checks that it is writable by writing and removing a probe file (so that an unwritable
-// or full output folder is reported before any training), and opens the metrics log for
-// appending.
+// checks that it is writable by writing, syncing and removing a probe file (so that an
+// unwritable or full output folder is reported before any training), takes the folder's
+// writer lock (so that two processes never write the same run; the kernel releases it
+// when the process dies, even by SIGKILL), removes the temporary files of writes a
+// killed process left half done, and opens the metrics log for appending.
 func CreateRunDir(path string) (*RunDir, error) {
 	if path == "" {
 		return nil, errors.New("run directory: empty path (set -out)")
@@ -77,16 +92,48 @@ func CreateRunDir(path string) (*RunDir, error) {
 	if err := os.MkdirAll(filepath.Join(path, CheckpointsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("run directory %s: cannot create it: %w", path, err)
 	}
-	probe := filepath.Join(path, ".write-probe")
-	if err := os.WriteFile(probe, make([]byte, 64<<10), 0o644); err != nil {
+	if err := writeProbe(filepath.Join(path, ".write-probe")); err != nil {
 		return nil, fmt.Errorf("run directory %s is not writable (or the disk is full): %w", path, err)
 	}
-	_ = os.Remove(probe)
+	lock, err := lockRunDir(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{path, filepath.Join(path, CheckpointsDir)} {
+		removeStaleTemps(dir)
+	}
 	f, err := os.OpenFile(filepath.Join(path, MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
+		unlockRunDir(lock)
 		return nil, fmt.Errorf("run directory %s: %w", path, err)
 	}
-	return &RunDir{Path: path, metrics: f}, nil
+	return &RunDir{Path: path, metrics: f, lock: lock}, nil
+}
+
+// writeProbe writes 64 KiB to path, syncs and removes it.
+func writeProbe(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(make([]byte, 64<<10))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	_ = os.Remove(path)
+	return err
+}
+
+// removeStaleTemps removes the temporary files writeFileAtomic leaves behind when its
+// process is killed mid-write (".<name>.tmp-*"); only called with the writer lock held.
+func removeStaleTemps(dir string) {
+	paths, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	for _, p := range paths {
+		_ = os.Remove(p)
+	}
 }
 
 // OpenRunDir opens an existing run directory for reading (tables, finetuning).
@@ -97,10 +144,12 @@ func OpenRunDir(path string) (*RunDir, error) {
 	return &RunDir{Path: path}, nil
 }
 
-// Close closes the metrics log.
+// Close closes the metrics log and releases the writer lock.
 func (r *RunDir) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	unlockRunDir(r.lock)
+	r.lock = nil
 	if r.metrics == nil {
 		return nil
 	}

@@ -34,7 +34,7 @@ func runPretrain(args []string) int {
 	probeTest := fs.Int("probe-test", 0, "linear-probe test images (0: all)")
 	// Scale and hyperparameter overrides (applied only when given).
 	encoder := fs.String("encoder", "", "encoder architecture: resnet18|smallcnn")
-	width := fs.Int("width", 0, "encoder base width (resnet18: 64 = paper)")
+	width := fs.Int("width", 0, "encoder base width ≥ 1 (resnet18: 64 = paper; omit to keep the preset's)")
 	subset := fs.Int("subset", 0, "train on this many images (0: all)")
 	epochs := fs.Int("epochs", 0, "epochs")
 	batch := fs.Int("batch", 0, "batch size")
@@ -49,6 +49,7 @@ func runPretrain(args []string) int {
 	tauPlus := fs.Float64("tau-plus", 0, "HN: τ⁺ positive-unlabeled prior")
 	quirks := fs.String("quirks", "", "official (reproduce the official code's quirks) or corrected")
 	attackObjective := fs.String("attack-objective", "", "what PGD maximises: plain|training")
+	attackSteps := fs.Int("attack-steps", 0, "PGD steps of the training attack (scale knob for smoke tests; the presets keep the official count)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -69,6 +70,11 @@ func runPretrain(args []string) int {
 		case "encoder":
 			cfg.Encoder = *encoder
 		case "width":
+			// An explicit width must be a width: the run records the resolved value, so
+			// 0 does not mean "default" here (omit -width to keep the preset's).
+			if *width < 1 {
+				ferr = fmt.Errorf("-width = %d: must be ≥ 1; omit -width to keep the preset's width (%d)", *width, cfg.Width)
+			}
 			cfg.Width = *width
 		case "subset":
 			cfg.Subset = *subset
@@ -108,6 +114,8 @@ func runPretrain(args []string) int {
 			}
 		case "attack-objective":
 			cfg.AttackObjective = *attackObjective
+		case "attack-steps":
+			cfg.Attack.Steps = *attackSteps
 		}
 	})
 	if ferr != nil {
@@ -124,7 +132,25 @@ func runPretrain(args []string) int {
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	finished := make(chan struct{})
+	defer func() { close(finished); stop() }()
+	// The first Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with
+	// status "interrupted"; a second one kills the process at once (default behaviour
+	// restored), which is safe too: checkpoints are written atomically.
+	go func() {
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-finished: // ctx was cancelled by the deferred stop, not by a signal
+			return
+		default:
+		}
+		stop()
+		fmt.Fprintln(os.Stderr, "acl pretrain: interrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once; the newest checkpoint stays valid)")
+	}()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
 	res, err := acl.Pretrain(ctx, cfg, *out, acl.PretrainOptions{Resume: *resume, Progress: os.Stdout})
 	if err != nil {
