@@ -12,11 +12,13 @@ import (
 // same symmetric zero padding, and the output is [N,Ho,Wo,Cout] with
 // Ho = (H+2·padding−kh)/stride+1.
 //
-// On pure-Go backends it lowers to im2col: zero-pad by concatenation, one strided slice
-// per kernel tap, concatenate the taps on the channel axis and do one matmul with the
-// kernel reshaped to [kh·kw·Cin, Cout]. Its gradient is then made of slices, pads and two
-// matmuls, which the repaired backend runs well (the native simplego convolution is a
-// naive loop at ~0.4 GFLOP/s). Other backends (XLA) get the native convolution.
+// It emits the backend's native convolution on XLA and on the repaired pure-Go backend
+// with its fast kernels (the default), whose ConvGeneral runs im2col + GEMM without graph
+// ops for the patches (kernels_conv.go). On the stock simplego backend and on "goacl" with
+// kernels=simplego it lowers to im2col in the graph instead: zero-pad by concatenation,
+// one strided slice per kernel tap, concatenate the taps on the channel axis and do one
+// matmul with the kernel reshaped to [kh·kw·Cin, Cout] (simplego's own convolution is a
+// naive loop at ~0.4 GFLOP/s).
 //
 // It panics (GoMLX's convention inside graph building) on mismatched shapes.
 func Conv2D(x, kernel *graph.Node, stride, padding int) *graph.Node {
@@ -30,7 +32,7 @@ func Conv2D(x, kernel *graph.Node, stride, padding int) *graph.Node {
 	if stride < 1 || padding < 0 {
 		panic(fmt.Sprintf("engine.Conv2D: stride must be ≥ 1 and padding ≥ 0, got %d and %d", stride, padding))
 	}
-	if !isPureGoGraph(x.Graph()) {
+	if !isPureGoGraph(x.Graph()) || FastKernels(x.Graph().Backend()) {
 		return graph.Convolve(x, kernel).
 			StridePerAxis(stride, stride).
 			PaddingPerDim([][2]int{{padding, padding}, {padding, padding}}).

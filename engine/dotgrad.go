@@ -39,6 +39,7 @@ func installGradientOverrides() {
 				return dotGeneralVJP(node, v[0])
 			}
 		}
+		installMinMaxOverrides()
 		// GoMLX defines no gradient for Reverse (its convolution gradient uses Reverse only
 		// on the kernel); the adjoint of a reversal is the same reversal.
 		if _, ok := graph.VJPRegistration[graph.NodeTypeReverse]; !ok {

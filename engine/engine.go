@@ -10,10 +10,16 @@
 //   - PureGo (registered as GOMLX_BACKEND=goacl) wraps simplego, adds Reverse and Pad by
 //     composition of ops simplego has, fills nil strides/dilations in ConvGeneral, and
 //     runs with parallelism=-1 (no deadlock) unless the config says otherwise.
+//   - Its fast kernels (kernels_*.go, on by default; "goacl:kernels=simplego" turns them
+//     off) run DotGeneral and ConvGeneral as a cache-blocked, goroutine-parallel GEMM
+//     (gemm.go; convolutions as im2col packed straight into the GEMM) and the broadcasting
+//     Add/Sub/Mul/Div over contiguous runs, replacing simplego's executors (see
+//     kernels_hook.go for how, and docs/performance.md for the measurements).
 //   - The Dot/DotGeneral gradients are replaced, on pure-Go graphs only, by two matmuls
-//     (see dotgrad.go); XLA graphs keep GoMLX's own gradients untouched.
-//   - Conv2D lowers convolution to im2col + one matmul on pure-Go graphs and uses the
-//     backend's native convolution elsewhere (see conv.go).
+//     (see dotgrad.go), and with fast kernels the Max/Min (ReLU) gradient by one
+//     comparison and two selects (minmaxgrad.go); XLA graphs keep GoMLX's own gradients.
+//   - Conv2D emits the native convolution on XLA and on the fast pure-Go backend, and
+//     lowers it to im2col in the graph on simplego's own kernels (see conv.go).
 //
 // New chooses the backend: GOMLX_BACKEND when it is set (e.g. "xla:/path/plugin.so"
 // selects XLA untouched, "go" the stock simplego), otherwise the repaired pure-Go backend.

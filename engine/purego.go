@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -21,28 +22,67 @@ func init() {
 // PureGo is GoMLX's simplego backend with the ops and fixes CNN training needs: Reverse
 // and Pad composed from simplego's own ops, ConvGeneral with nil strides/dilations filled
 // in, and parallelism=-1 by default (simplego's default parallelism deadlocks when parallel
-// ops each run a DotGeneral that waits for the taken workers).
+// ops each run a DotGeneral that waits for the taken workers). With fast kernels on (the
+// default) its DotGeneral and ConvGeneral run the blocked GEMM of this package
+// (kernels_*.go) instead of simplego's.
 type PureGo struct {
 	*simplego.Backend
+	fastKernels bool
 }
 
 var _ backends.Backend = (*PureGo)(nil)
 
 // NewPureGo creates the repaired pure-Go backend. config takes simplego's options
-// (comma-separated); "parallelism=-1" is added unless a parallelism is given.
+// (comma-separated; "parallelism=-1" is added unless a parallelism is given) and this
+// package's own: "kernels=goacl" (default: the fast GEMM-based DotGeneral and
+// ConvGeneral) or "kernels=simplego" (simplego's own executors, for comparison).
 func NewPureGo(config string) (backends.Backend, error) {
-	if !strings.Contains(config, "parallelism=") {
-		if config == "" {
-			config = "parallelism=-1"
-		} else {
-			config += ",parallelism=-1"
+	var rest []string
+	fast, parallelism := true, -1
+	hasParallelism := false
+	for _, part := range strings.Split(config, ",") {
+		key, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch key {
+		case "":
+			continue
+		case "kernels":
+			switch value {
+			case "goacl":
+				fast = true
+			case "simplego":
+				fast = false
+			default:
+				return nil, fmt.Errorf("engine: %s option kernels=%q: use kernels=goacl (fast, default) or kernels=simplego", PureGoName, value)
+			}
+			continue
+		case "parallelism":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return nil, fmt.Errorf("engine: %s option parallelism=%q: want an integer (-1: unlimited)", PureGoName, value)
+			}
+			parallelism, hasParallelism = n, true
 		}
+		rest = append(rest, part)
 	}
-	inner, err := simplego.New(config)
+	if !hasParallelism {
+		rest = append(rest, "parallelism=-1")
+	}
+	inner, err := simplego.New(strings.Join(rest, ","))
 	if err != nil {
 		return nil, err
 	}
-	return &PureGo{Backend: inner.(*simplego.Backend)}, nil
+	b := &PureGo{Backend: inner.(*simplego.Backend)}
+	// If the kernels cannot be installed (another GoMLX version), the backend still works
+	// with simplego's executors; KernelsStatus says why.
+	b.fastKernels = fast && enableFastKernels(b.Backend, parallelism) == nil
+	return b, nil
+}
+
+// FastKernels reports whether b is the repaired pure-Go backend running the fast
+// GEMM-based DotGeneral and ConvGeneral kernels.
+func FastKernels(b backends.Backend) bool {
+	p, ok := b.(*PureGo)
+	return ok && p.fastKernels
 }
 
 // Name implements backends.Backend.
@@ -53,7 +93,11 @@ func (b *PureGo) String() string { return PureGoName }
 
 // Description implements backends.Backend.
 func (b *PureGo) Description() string {
-	return "GoMLX simplego with Reverse/Pad, ConvGeneral fixes and deadlock-free parallelism"
+	kernels := "simplego's DotGeneral/ConvGeneral"
+	if b.fastKernels {
+		kernels = "goacl GEMM DotGeneral/ConvGeneral kernels"
+	}
+	return "GoMLX simplego with Reverse/Pad, ConvGeneral fixes, deadlock-free parallelism and " + kernels
 }
 
 // Builder implements backends.Backend, returning the repaired builder.
