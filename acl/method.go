@@ -47,11 +47,36 @@ type StepOutputs struct {
 }
 
 // ScalarProvider is implemented by methods that feed per-step host values into the graph
-// (AdvCL's adaptive α, DynACL's annealed loss weight). ScalarNames fixes their order;
-// Scalars computes them before each step from the trainer's state.
+// (AdvCL's adaptive-α running mean, DynACL's annealed loss weight). ScalarNames fixes
+// their order (none: the method feeds nothing for this configuration); Scalars computes
+// them before each step from the trainer's state (st.Epoch and st.Batch locate the step).
 type ScalarProvider interface {
 	ScalarNames(cfg *PretrainConfig) []string
-	Scalars(cfg *PretrainConfig, st *TrainState) []float64
+	Scalars(cfg *PretrainConfig, st *TrainState) ([]float64, error)
+}
+
+// StepObserver is implemented by methods that keep host state across steps (AdvCL's
+// adaptive-α running mean d̄). AfterStep runs after every successful step with the step's
+// logged terms (StepOutputs.Metrics, by name) and the number of images of the batch; it
+// updates st.Method, which every checkpoint saves, so a resumed run continues exactly.
+// st.Epoch and st.Batch still locate the step just done.
+type StepObserver interface {
+	AfterStep(cfg *PretrainConfig, st *TrainState, batchSize int, terms map[string]float64) error
+}
+
+// EpochViewer is implemented by methods whose views change with the epoch (DynACL's
+// annealed augmentation strength). The trainer asks for the views at the start of every
+// epoch (and on resume) and rebuilds its loader with them; the used indices stay those
+// of Views. Batches stay a pure function of (seed, epoch, batch), so resume is exact.
+type EpochViewer interface {
+	EpochViews(cfg *PretrainConfig, epoch int) []datasets.View
+}
+
+// PseudoLabelUser is implemented by methods that read AdvCL's pseudo labels: when
+// NeedsPseudoLabels is true the trainer loads them from PretrainConfig.PseudoLabelDir and
+// feeds them to BuildStep as StepInputs.PseudoLabels.
+type PseudoLabelUser interface {
+	NeedsPseudoLabels() bool
 }
 
 var methods = map[string]Method{}

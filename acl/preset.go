@@ -3,6 +3,7 @@ package acl
 import (
 	"fmt"
 	"math"
+	"os"
 	"strings"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -69,6 +70,12 @@ func Preset(method, variant, preset, dataDir string) (PretrainConfig, error) {
 	switch method {
 	case "rocl":
 		officialEpochs = roclPreset(&cfg, v, dataset)
+	case advclName:
+		officialEpochs = advclPreset(&cfg, v, dataset)
+	case aclName:
+		officialEpochs = aclPreset(&cfg)
+	case dynaclName:
+		officialEpochs = dynaclPreset(&cfg)
 	default:
 		if _, err := MethodByName(method); err != nil {
 			return PretrainConfig{}, fmt.Errorf("-method: %w", err)
@@ -77,11 +84,99 @@ func Preset(method, variant, preset, dataDir string) (PretrainConfig, error) {
 	}
 	if k, ok := scales[scale]; ok {
 		cfg.Encoder, cfg.Width, cfg.Subset, cfg.Epochs, cfg.BatchSize, cfg.LogEvery = k.encoder, k.width, k.subset, k.epochs, k.batch, k.logEvery
+		frac := float64(cfg.Epochs) / float64(officialEpochs)
 		// Warm-up lasts the same fraction of the (shorter) run.
-		cfg.Schedule.WarmEpochs = int(math.Floor(float64(cfg.Schedule.WarmEpochs) * float64(cfg.Epochs) / float64(officialEpochs)))
+		cfg.Schedule.WarmEpochs = int(math.Floor(float64(cfg.Schedule.WarmEpochs) * frac))
+		if a := cfg.AdaptiveAlpha; a != nil {
+			// Adaptive α's warm-up shrinks likewise, but keeps at least one epoch to measure
+			// d̄ and, from 2 epochs on, leaves at least one epoch after it.
+			a.WarmupEpochs = max(1, min(int(math.Round(float64(a.WarmupEpochs)*frac)), cfg.Epochs-1))
+		}
+		if d := cfg.DynACL; d != nil {
+			// The annealing keeps its number of steps per run: R/epochs stays 50/1000.
+			d.ReloadEvery = max(1, int(math.Round(float64(d.ReloadEvery)*frac)))
+		}
+	}
+	if method == advclName && cfg.BatchSize <= 256 {
+		// AdvCL warms up only for batches larger than 256 (pretraining_advCL.py: args.warm).
+		cfg.Schedule.WarmEpochs = 0
 	}
 	cfg.Schedule.Epochs = cfg.Epochs
 	return cfg, nil
+}
+
+// advclPreset fills AdvCL's official settings (spec §4.2, §4.4: Asym-AdvCL
+// shell/{cifar10,cifar100}/*.sh) and returns its epochs. AdvCL's loop runs epochs
+// 0..401 of a 400-epoch cosine and its scripts evaluate epoch_400.ckpt, written after
+// 401 epochs; the preset trains the 400 epochs the schedule is laid out for (use
+// -epochs 401 with the same schedule to match the evaluated checkpoint).
+func advclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
+	cfg.Epochs, cfg.BatchSize = 400, 512
+	cfg.Attack = PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: ProjectThenClip, RandomStart: true}
+	cfg.CEWeight = 0.2
+	cfg.Optimizer = OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 1e-4}
+	cfg.PseudoLabelDir = ""
+	if d := DefaultPseudoLabelDir(cfg.DataDir, dataset); d != "" {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			cfg.PseudoLabelDir = d
+		}
+	}
+	c10 := dataset == datasets.CIFAR10
+	lr := 0.5
+	cfg.AttackObjective = "training" // no --attack_ori
+	switch v {
+	case IP:
+		if c10 {
+			lr, cfg.Loss.Alpha, cfg.Loss.Lambda = 1.0, 0.2, 1.2
+			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 30, DMin: 0.4}
+		} else {
+			lr, cfg.Loss.Alpha, cfg.Loss.Lambda = 2.0, 0.3, 1.5
+			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 20, DMin: 0.5}
+		}
+	case HN:
+		cfg.AttackObjective = "plain"
+		cfg.Loss.Beta = 1
+		if c10 {
+			lr, cfg.Loss.TauPlus = 1.2, 0.12
+		} else {
+			lr, cfg.Loss.TauPlus = 2.0, 0.01
+		}
+	case IPHN:
+		cfg.AttackObjective = "plain"
+		lr, cfg.Loss.Beta = 2.0, 1
+		if c10 {
+			cfg.Loss.Alpha, cfg.Loss.Lambda, cfg.Loss.TauPlus = 0.2, 0.7, 0.1
+			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 30, DMin: 0.4}
+		} else {
+			cfg.Loss.Alpha, cfg.Loss.Lambda, cfg.Loss.TauPlus = 0.3, 1.5, 0.01
+			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 20, DMin: 0.5}
+		}
+	}
+	cfg.Schedule = ScheduleConfig{Kind: "advcl-cosine", Base: lr, WarmEpochs: 10, WarmFrom: 0.01}
+	return 400
+}
+
+// aclPreset fills ACL(DS)'s official settings (spec §4.3; VITA-Group ACL
+// train_simCLR.py --ACL_DS defaults) and returns its epochs. The A-InfoNCE variants of
+// ACL(DS) are this project's extension: no official values exist, so they keep the loss
+// defaults (α 0.2, λ 1, β 1, τ⁺ 0.1).
+func aclPreset(cfg *PretrainConfig) int {
+	cfg.Epochs, cfg.BatchSize = 1000, 512
+	cfg.InputNorm = InputNormImageNet
+	cfg.Attack = PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: ProjectThenClip, RandomStart: true}
+	cfg.Optimizer = OptimizerConfig{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}
+	cfg.Schedule = ScheduleConfig{Kind: "acl-cosine", Base: 5.0, WarmEpochs: 10, Min: 1e-6}
+	return 1000
+}
+
+// dynaclPreset fills DynACL's official settings (spec §10; PKU-ML/DYNACL
+// train_DynACL.py defaults) and returns its epochs: ACL(DS)'s, with the per-epoch
+// schedule, the annealing period 50, swap 2/3 and the momentum encoder (m = 0.99).
+func dynaclPreset(cfg *PretrainConfig) int {
+	aclPreset(cfg)
+	cfg.Schedule.Kind = "dynacl-cosine"
+	cfg.DynACL = &DynACLConfig{ReloadEvery: 50, SwapParam: 2.0 / 3, MomentumEncoder: true, Momentum: 0.99}
+	return 1000
 }
 
 // roclPreset fills RoCL's official settings (spec §4.1, §4.4) and returns its epochs.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
-	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -68,9 +67,15 @@ var stepHook func(step int64, ctx *context.Context, loss *float64, terms map[str
 
 // trainData is what the loop draws from.
 type trainData struct {
+	ds     *datasets.Dataset
 	loader *datasets.Loader
 	used   []int
 	pseudo *datasets.PseudoLabels
+}
+
+// loaderConfig is the loader setting of a pretraining: shuffled, seeded, full batches.
+func loaderConfig(cfg *PretrainConfig) datasets.LoaderConfig {
+	return datasets.LoaderConfig{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Shuffle: true, DropLast: true}
 }
 
 // Pretrain runs (or resumes) the pretraining cfg describes into the run directory out:
@@ -150,7 +155,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	}
 
 	state.StepsPerEpoch = data.loader.NumBatches()
-	encoder, _ := layers.NewEncoder(cfg.Encoder, cfg.Width)
+	encoder, err := EncoderFor(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	schedule, _ := cfg.Schedule.Build()
 	optimizer, _ := NewOptimizer(cfg.Optimizer)
 
@@ -175,6 +183,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	provider, hasScalars := method.(ScalarProvider)
 	if hasScalars {
 		scalarNames = provider.ScalarNames(&cfg)
+		hasScalars = len(scalarNames) > 0
 	}
 	metricNames := []string{}
 	stepExec, err := context.NewExec(backend, mctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
@@ -253,7 +262,16 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	// ends the current epoch's workers on every exit path.
 	stopPrefetch := func() {}
 	defer func() { stopPrefetch() }()
+	observer, observes := method.(StepObserver)
+	epochViewer, viewsChange := method.(EpochViewer)
 	for state.Epoch < cfg.Epochs {
+		if viewsChange {
+			// The loader only holds the data set and the view list: rebuilding it is free,
+			// and batches depend only on (seed, epoch, batch), so resume stays exact.
+			if data.loader, err = datasets.NewLoader(data.ds, epochViewer.EpochViews(&cfg, state.Epoch), loaderConfig(&cfg)); err != nil {
+				return res, fail(err)
+			}
+		}
 		nb := data.loader.NumBatches()
 		next, stop := iter.Pull2(data.loader.EpochFrom(gocontext.Background(), state.Epoch, state.Batch))
 		stopPrefetch = stop
@@ -281,7 +299,13 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			if err != nil {
 				return res, fail(err)
 			}
-			args, err := stepArgs(batch, data, hasScalars, func() []float64 { return provider.Scalars(&cfg, &state) })
+			args, err := stepArgs(batch, data, hasScalars, func() ([]float64, error) {
+				vals, err := provider.Scalars(&cfg, &state)
+				if err == nil && len(vals) != len(scalarNames) {
+					err = fmt.Errorf("method %s returned %d step scalars for %d names %v", cfg.Method, len(vals), len(scalarNames), scalarNames)
+				}
+				return vals, err
+			})
 			if err != nil {
 				return res, fail(err)
 			}
@@ -313,6 +337,11 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 				_ = run.SetStatus(Status{State: "failed", Reason: reason, Step: state.Step, Epoch: state.Epoch,
 					Loss: fmt.Sprint(loss), Terms: jsonSafe(terms), Checkpoint: lastCkpt})
 				return res, fmt.Errorf("%w: %s", ErrNonFinite, reason)
+			}
+			if observes {
+				if err := observer.AfterStep(&cfg, &state, batch.Size(), terms); err != nil {
+					return res, fail(fmt.Errorf("step %d (epoch %d, batch %d): %w", state.Step, state.Epoch+1, state.Batch-1, err))
+				}
 			}
 			if state.Step%int64(cfg.LogEvery) == 0 || state.Batch == nb {
 				elapsed := time.Since(lastLog).Seconds()
@@ -391,17 +420,20 @@ func loadTrainData(cfg *PretrainConfig, m Method) (*trainData, error) {
 		ds = ds.Subset(cfg.Subset, cfg.Seed)
 	}
 	views, used := m.Views(cfg)
-	loader, err := datasets.NewLoader(ds, views, datasets.LoaderConfig{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Shuffle: true, DropLast: true})
+	if ev, ok := m.(EpochViewer); ok {
+		views = ev.EpochViews(cfg, 0)
+	}
+	loader, err := datasets.NewLoader(ds, views, loaderConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
-	td := &trainData{loader: loader, used: used}
-	if _, ok := m.(interface{ NeedsPseudoLabels() bool }); ok {
+	td := &trainData{ds: ds, loader: loader, used: used}
+	if pl, ok := m.(PseudoLabelUser); ok && pl.NeedsPseudoLabels() {
 		if cfg.PseudoLabelDir == "" {
-			return nil, fmt.Errorf("-pseudo-labels: method %s needs the AdvCL pseudo-label folder", cfg.Method)
+			return nil, fmt.Errorf("-pseudo-labels: method %s needs the AdvCL pseudo-label folder (pseudo_train_{2,10,50,100,500}.npy)", cfg.Method)
 		}
 		if td.pseudo, err = datasets.LoadPseudoLabels(cfg.PseudoLabelDir, datasets.Train); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-pseudo-labels: %w", err)
 		}
 	}
 	return td, nil
@@ -409,7 +441,7 @@ func loadTrainData(cfg *PretrainConfig, m Method) (*trainData, error) {
 
 // stepArgs turns a batch into the step graph's inputs: the used views, then the pseudo
 // labels (by source index), then the host scalars.
-func stepArgs(b *datasets.Batch, data *trainData, hasScalars bool, scalars func() []float64) ([]any, error) {
+func stepArgs(b *datasets.Batch, data *trainData, hasScalars bool, scalars func() ([]float64, error)) ([]any, error) {
 	var args []any
 	for _, i := range data.used {
 		v := b.Views[i]
@@ -425,7 +457,10 @@ func stepArgs(b *datasets.Batch, data *trainData, hasScalars bool, scalars func(
 		}
 	}
 	if hasScalars {
-		vals := scalars()
+		vals, err := scalars()
+		if err != nil {
+			return nil, err
+		}
 		f := make([]float32, len(vals))
 		for i, v := range vals {
 			f[i] = float32(v)

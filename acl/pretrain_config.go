@@ -42,6 +42,14 @@ type PretrainConfig struct {
 	RegularizerWeight float64 `json:"regularizer_weight,omitempty"`
 	// CEWeight is AdvCL's weight of the pseudo-label cross-entropy (0.2).
 	CEWeight float64 `json:"ce_weight,omitempty"`
+	// InputNorm normalises the images per channel inside the model (see EncoderFor):
+	// "" for RoCL and AdvCL, "imagenet" for ACL and DynACL, as their official models do.
+	InputNorm string `json:"input_norm,omitempty"`
+	// AdaptiveAlpha turns on AdvCL-IP's adaptive α (`--stop_grad_adaptive`, spec §3.3),
+	// starting from α₀ = Loss.Alpha; nil keeps α fixed. AdvCL only.
+	AdaptiveAlpha *AdaptiveAlphaConfig `json:"adaptive_alpha,omitempty"`
+	// DynACL holds DynACL's annealing and momentum-encoder settings (spec §10). DynACL only.
+	DynACL *DynACLConfig `json:"dynacl,omitempty"`
 
 	Optimizer OptimizerConfig `json:"optimizer"`
 	Schedule  ScheduleConfig  `json:"schedule"`
@@ -110,6 +118,15 @@ func (c *PretrainConfig) Validate() error {
 	case "plain", "training":
 	default:
 		return fmt.Errorf("-attack-objective %q: use plain or training", c.AttackObjective)
+	}
+	if _, _, err := InputNormalization(c.InputNorm); err != nil {
+		return err
+	}
+	if c.AdaptiveAlpha != nil && c.Method != advclName {
+		return fmt.Errorf("-adaptive-warmup/-d-min: adaptive α is AdvCL-IP's (-method %s); method %s has none", advclName, c.Method)
+	}
+	if c.DynACL != nil && c.Method != dynaclName {
+		return fmt.Errorf("-momentum-encoder/-reload-every: the dynacl settings are DynACL's (-method %s); method %s has none", dynaclName, c.Method)
 	}
 	if c.RegularizerWeight < 0 || c.CEWeight < 0 {
 		return fmt.Errorf("regularizer_weight = %g and ce_weight = %g must be ≥ 0", c.RegularizerWeight, c.CEWeight)

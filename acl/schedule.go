@@ -117,7 +117,7 @@ func (s StepDecay) LearningRate(epoch, _, _ int) float64 {
 // ScheduleConfig is the serialisable choice of a schedule, as stored in a run's config.
 type ScheduleConfig struct {
 	// Kind is one of "constant", "advcl-cosine", "rocl-warmup-cosine", "acl-cosine",
-	// "step".
+	// "dynacl-cosine" (DynACLCosine), "step".
 	Kind       string  `json:"kind"`
 	Base       float64 `json:"base"`
 	Epochs     int     `json:"epochs,omitempty"`
@@ -167,11 +167,19 @@ func (c ScheduleConfig) Build() (Schedule, error) {
 			return nil, fmt.Errorf("schedule %q: warm_epochs = %d must be < epochs = %d", c.Kind, c.WarmEpochs, c.Epochs)
 		}
 		return ACLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, Min: c.Min}, nil
+	case "dynacl-cosine":
+		if err := needEpochs(); err != nil {
+			return nil, err
+		}
+		if c.WarmEpochs >= c.Epochs {
+			return nil, fmt.Errorf("schedule %q: warm_epochs = %d must be < epochs = %d", c.Kind, c.WarmEpochs, c.Epochs)
+		}
+		return DynACLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, Min: c.Min}, nil
 	case "step":
 		if c.Gamma <= 0 {
 			return nil, fmt.Errorf("schedule %q: gamma = %g, must be > 0", c.Kind, c.Gamma)
 		}
 		return StepDecay{Base: c.Base, Milestones: c.Milestones, Gamma: c.Gamma}, nil
 	}
-	return nil, fmt.Errorf("schedule kind %q unknown: use constant, advcl-cosine, rocl-warmup-cosine, acl-cosine or step", c.Kind)
+	return nil, fmt.Errorf("schedule kind %q unknown: use constant, advcl-cosine, rocl-warmup-cosine, acl-cosine, dynacl-cosine or step", c.Kind)
 }

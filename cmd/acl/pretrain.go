@@ -24,7 +24,7 @@ func runPretrain(args []string) int {
 	variant := fs.String("variant", "base", "A-InfoNCE variant: base|ip|hn|iphn")
 	preset := fs.String("preset", acl.ScalePaper, "preset: "+strings.Join(acl.PresetNames(), "|"))
 	data := fs.String("data", "../shared/datasets/cifar-10", "folder with the data set's official binary files")
-	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only)")
+	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only; default: advcl-pseudo-labels/<cifar-10|cifar-100> next to -data, when it exists)")
 	out := fs.String("out", "", "run directory to create (required)")
 	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
@@ -50,6 +50,12 @@ func runPretrain(args []string) int {
 	quirks := fs.String("quirks", "", "official (reproduce the official code's quirks) or corrected")
 	attackObjective := fs.String("attack-objective", "", "what PGD maximises: plain|training")
 	attackSteps := fs.Int("attack-steps", 0, "PGD steps of the training attack (scale knob for smoke tests; the presets keep the official count)")
+	adaptiveWarmup := fs.Int("adaptive-warmup", 0, "AdvCL-IP: adaptive-α warm-up epochs E_w (-1: fixed α)")
+	dMin := fs.Float64("d-min", 0, "AdvCL-IP: adaptive-α d_min")
+	ceWeight := fs.Float64("ce-weight", 0, "AdvCL: weight of the pseudo-label cross-entropy")
+	inputNorm := fs.String("input-norm", "", "normalise inputs inside the model: imagenet|none")
+	momentumEncoder := fs.Bool("momentum-encoder", true, "DynACL: send the second view through a momentum (key) encoder")
+	reloadEvery := fs.Int("reload-every", 0, "DynACL: epochs between augmentation-strength updates")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -116,6 +122,44 @@ func runPretrain(args []string) int {
 			cfg.AttackObjective = *attackObjective
 		case "attack-steps":
 			cfg.Attack.Steps = *attackSteps
+		case "adaptive-warmup":
+			switch {
+			case *adaptiveWarmup < 0:
+				cfg.AdaptiveAlpha = nil
+			case cfg.AdaptiveAlpha != nil:
+				cfg.AdaptiveAlpha.WarmupEpochs = *adaptiveWarmup
+			default:
+				cfg.AdaptiveAlpha = &acl.AdaptiveAlphaConfig{WarmupEpochs: *adaptiveWarmup, DMin: 0.4}
+			}
+		case "ce-weight":
+			cfg.CEWeight = *ceWeight
+		case "input-norm":
+			cfg.InputNorm = strings.TrimPrefix(*inputNorm, "none")
+		case "momentum-encoder":
+			if cfg.DynACL == nil {
+				ferr = fmt.Errorf("-momentum-encoder is DynACL's (-method dynacl)")
+			} else {
+				cfg.DynACL.MomentumEncoder = *momentumEncoder
+				if cfg.DynACL.Momentum == 0 {
+					cfg.DynACL.Momentum = 0.99
+				}
+			}
+		case "reload-every":
+			if cfg.DynACL == nil {
+				ferr = fmt.Errorf("-reload-every is DynACL's (-method dynacl)")
+			} else {
+				cfg.DynACL.ReloadEvery = *reloadEvery
+			}
+		}
+	})
+	// -d-min applies after -adaptive-warmup, whatever their order on the command line.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "d-min" && ferr == nil {
+			if cfg.AdaptiveAlpha == nil {
+				ferr = fmt.Errorf("-d-min: adaptive α is off (AdvCL IP/IPHN presets turn it on; or pass -adaptive-warmup)")
+			} else {
+				cfg.AdaptiveAlpha.DMin = *dMin
+			}
 		}
 	})
 	if ferr != nil {
