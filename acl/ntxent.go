@@ -59,10 +59,17 @@ func roclTerms(z *Node, cfg LossConfig) (*Node, layoutMasks) {
 	if R%3 != 0 || R < 6 {
 		panic(fmt.Errorf("acl: RoCL features must be [3B, d] with B ≥ 2, got %s", z.Shape()))
 	}
-	g := z.Graph()
+	return roclTermsFromSimilarity(RoCLSimilarity(z, cfg.Temperature), cfg)
+}
+
+// roclTermsFromSimilarity is roclTerms for a given [3B,3B] similarity matrix S (from
+// RoCLSimilarity), so that the loss can be differentiated with respect to S itself
+// (NegativeWeights).
+func roclTermsFromSimilarity(s *Node, cfg LossConfig) (*Node, layoutMasks) {
+	g := s.Graph()
+	R := s.Shape().Dimensions[0]
 	l := rowLayout{views: 3, batch: R / 3, advView: 2}
 	m := buildMasks(g, l)
-	s := RoCLSimilarity(z, cfg.Temperature)
 	var ell *Node
 	if cfg.Variant.HasHN() {
 		ell = HardNegative(s, nil, 3, LayoutRoCL, cfg)
@@ -70,7 +77,7 @@ func roclTerms(z *Node, cfg LossConfig) (*Node, layoutMasks) {
 		ell = RoCLPairLosses(s)
 	}
 	if cfg.Variant.HasIP() {
-		a := alphaNode(g, z.DType(), cfg)
+		a := alphaNode(g, s.DType(), cfg)
 		lam := scalarLike(ell, cfg.Lambda)
 		ell = Where(m.cleanAnchor, Mul(Mul(lam, a), ell),
 			Where(m.advAnchor, Mul(Mul(lam, OneMinus(a)), ell), ell))

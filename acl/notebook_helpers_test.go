@@ -1,0 +1,442 @@
+package acl
+
+import (
+	"bytes"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ainfonce/goacl/datasets"
+	"github.com/ainfonce/goacl/internal/testdirs"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+func TestParseNotebookScale(t *testing.T) {
+	for in, want := range map[string]NotebookScale{"": NotebookSmoke, "smoke": NotebookSmoke, "cpu": NotebookCPU, "gpu": NotebookGPU} {
+		got, err := ParseNotebookScale(in)
+		if err != nil || got != want {
+			t.Errorf("ParseNotebookScale(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseNotebookScale("paper"); err == nil || !strings.Contains(err.Error(), NotebookScaleEnv) {
+		t.Errorf("ParseNotebookScale(paper) error %v: want one naming %s", err, NotebookScaleEnv)
+	}
+	for _, s := range NotebookScales() {
+		if _, err := Preset("rocl", "ip", s.Preset(), "data"); err != nil {
+			t.Errorf("scale %s: preset %q: %v", s, s.Preset(), err)
+		}
+		set := DefaultNotebookSettings(s)
+		if len(set.Sweeps) != 4 || set.Probe.Epochs < 1 || set.AnalysisBatch < 2 || set.AttackImages < 2 {
+			t.Errorf("scale %s: incomplete settings %+v", s, set)
+		}
+	}
+}
+
+func TestOpenNotebookEnv(t *testing.T) {
+	runs := t.TempDir()
+	t.Setenv(NotebookScaleEnv, "cpu")
+	t.Setenv(NotebookRunsEnv, runs)
+	t.Setenv(NotebookDataEnv, "/some/data")
+	nb, err := OpenNotebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nb.Scale != NotebookCPU || nb.Preset != ScaleCPU || nb.RunsDir != filepath.Join(runs, "cpu") || nb.DataDir != "/some/data" {
+		t.Errorf("OpenNotebook = %+v", nb)
+	}
+	if nb.RepoRoot == "" {
+		t.Errorf("repository root not found from the test's working directory")
+	}
+	if !strings.Contains(nb.BannerHTML("T"), `data-scale="cpu"`) {
+		t.Errorf("banner lacks the scale: %s", nb.BannerHTML("T"))
+	}
+	t.Setenv(NotebookScaleEnv, "huge")
+	if _, err := OpenNotebook(); err == nil {
+		t.Errorf("OpenNotebook accepted scale huge")
+	}
+}
+
+func TestHTMLTable(t *testing.T) {
+	tb := NewHTMLTable("probe", "a <caption>", "run", "SA")
+	if err := tb.AddRow(HTMLText("a&b"), HTMLPercent(0.4375)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.AddRow(HTMLText("x")); err == nil {
+		t.Errorf("AddRow accepted a short row")
+	}
+	tb.AddNote("n<1>")
+	h := tb.HTML()
+	for _, want := range []string{`data-name="probe"`, "a &lt;caption&gt;", "<td>a&amp;b</td>", `data-value="0.4375">43.75 %</td>`, "n&lt;1&gt;"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("table HTML lacks %q:\n%s", want, h)
+		}
+	}
+	if c := HTMLNumber(math.NaN(), "%.2f"); c.Text != "—" {
+		t.Errorf("NaN cell text %q", c.Text)
+	}
+}
+
+func TestImageGridAndHeatmapPNG(t *testing.T) {
+	img := datasets.NewImage(4, 5, 3)
+	for i := range img.Pix {
+		img.Pix[i] = float32(i%7) / 6
+	}
+	pert, err := Perturbation([]datasets.Image{img}, []datasets.Image{img}, 10)
+	if err != nil || pert[0].Pix[0] != 0.5 {
+		t.Fatalf("Perturbation of equal images: %v %v", pert, err)
+	}
+	data, err := ImageGridPNG([]ImageRow{{Label: "clean", Images: []datasets.Image{img, img}}, {Label: "p", Images: pert}}, []string{"cat", "dog"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := im.Bounds(); b.Dx() < 2*15 || b.Dy() < 2*12 {
+		t.Errorf("grid is %v", b)
+	}
+	if _, err := ImageGridPNG(nil, nil, 1); err == nil {
+		t.Errorf("empty grid accepted")
+	}
+	hm, err := HeatmapPNG("terms", [][]float64{{0, 1}, {-1, 0.5}}, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(hm)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLinePlotPNG(t *testing.T) {
+	p := &LinePlot{Title: "t", XLabel: "x", YLabel: "y", YMin: 0, YMax: 1}
+	if err := p.Add("a", []float64{0, 1, 2}, []float64{0.1, math.NaN(), 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add("bad", []float64{0}, nil); err == nil {
+		t.Errorf("mismatched series accepted")
+	}
+	data, err := p.PNG(12, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&LinePlot{}).PNG(10, 10); err == nil {
+		t.Errorf("empty plot rendered")
+	}
+}
+
+// TestNegativeWeightsBase checks NegativeWeights against the closed form of the plain
+// RoCL NT-Xent: for a negative c of row r, ∂L/∂S_rc = Σ_p (1/R)·q_rc·(1 − 1e-8/(q_rp+1e-8))
+// with q the softmax over k ≠ r (denominator + 1e-8), i.e. ≈ (2/R)·q_rc.
+func TestNegativeWeightsBase(t *testing.T) {
+	backend := testBackend(t)
+	const B, d = 3, 5
+	R := 3 * B
+	rng := rand.New(rand.NewPCG(1, 2))
+	z := make([]float64, R*d)
+	for i := range z {
+		z[i] = rng.NormFloat64()
+	}
+	cfg := Defaults()
+	rep, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z, R, d), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range R {
+		den := 0.0
+		for c := range R {
+			if c != r {
+				den += math.Exp(rep.Cosine[r][c] / cfg.Temperature)
+			}
+		}
+		den += 1e-8
+		for c := range R {
+			if !rep.Negative[r][c] {
+				if rep.Weight[r][c] != 0 {
+					t.Errorf("weight on non-negative (%d,%d) = %g", r, c, rep.Weight[r][c])
+				}
+				continue
+			}
+			q := math.Exp(rep.Cosine[r][c]/cfg.Temperature) / den
+			want := 0.0
+			for p := range R {
+				if p != r && p%B == r%B {
+					qp := math.Exp(rep.Cosine[r][p]/cfg.Temperature) / den
+					want += q * qp / (qp + 1e-8) / float64(R)
+				}
+			}
+			if math.Abs(rep.Weight[r][c]-want) > 1e-9 {
+				t.Errorf("weight (%d,%d) = %.12g, want %.12g", r, c, rep.Weight[r][c], want)
+			}
+		}
+	}
+	if s := rep.AdvNegativeShare(); !(s > 0 && s < 1) {
+		t.Errorf("AdvNegativeShare = %g", s)
+	}
+	if rep.ClampedRows() != 0 {
+		t.Errorf("base loss has clamped rows")
+	}
+	// HN with a large β puts more relative weight on the most similar negatives.
+	hn := Defaults()
+	hn.Variant, hn.Beta, hn.TauPlus = HN, 4, 0
+	rh, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z, R, d), hn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wb := rep.WeightByCosine(2)
+	_, wh := rh.WeightByCosine(2)
+	if !(wh[1]/wh[0] > wb[1]/wb[0]) {
+		t.Errorf("HN β=4 does not favour hard negatives more than the base loss: %v vs %v", wh, wb)
+	}
+	if _, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z[:4*d], 4, d), cfg); err == nil {
+		t.Errorf("4 rows accepted for the RoCL layout")
+	}
+}
+
+// TestNotebookRunReuseAndAttack trains a tiny notebook run, checks that a second call
+// reuses it, then attacks it and checks the attack's outputs and the cached measurements.
+func TestNotebookRunReuseAndAttack(t *testing.T) {
+	data := testdirs.CIFAR10(t)
+	t.Setenv(NotebookScaleEnv, "smoke")
+	t.Setenv(NotebookRunsEnv, t.TempDir())
+	t.Setenv(NotebookDataEnv, data)
+	nb, err := OpenNotebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb.Settings.SweepProbe.Epochs, nb.Settings.SweepProbe.TrainSubset, nb.Settings.SweepProbe.TestSubset = 2, 64, 64
+	nb.Settings.AttackImages = 4
+	name, cfg, err := nb.SweepRun("rocl", SweepAlpha, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Loss.Alpha != 0.5 || cfg.Variant != "ip" || cfg.Subset != nb.Settings.SweepSubset || !strings.Contains(name, "alpha0.5") {
+		t.Fatalf("SweepRun = %s %+v", name, cfg)
+	}
+	cfg.Subset, cfg.BatchSize = 8, 4 // 2 steps of 4 images
+	var log bytes.Buffer
+	dir, err := nb.Pretrain(name, cfg, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	if _, err := nb.Pretrain(name, cfg, &log); err != nil || !strings.Contains(log.String(), "reusing finished run") {
+		t.Fatalf("second Pretrain did not reuse the run: %v\n%s", err, log.String())
+	}
+	moved := cfg
+	moved.DataDir = filepath.Join(t.TempDir(), "elsewhere")
+	if _, err := nb.Pretrain(name, moved, nil); err != nil {
+		t.Errorf("a finished run was not reused from another data folder: %v", err)
+	}
+	other := cfg
+	other.Loss.Alpha = 0.7
+	if _, err := nb.Pretrain(name, other, nil); err == nil || !strings.Contains(err.Error(), "another configuration") {
+		t.Errorf("Pretrain with a changed configuration: %v", err)
+	}
+
+	m, err := LoadRunModel(nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.ViewBatch(datasets.Train, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x1, err1 := BatchView(b, "x1")
+	x2, err2 := BatchView(b, "x2")
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	attack := m.Config.Attack.WithRadius(8.0/255, 3)
+	res, err := m.InstanceAttack(x1, x2, attack, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trajectory) != 4 || res.MaxPerturbation > attack.Epsilon+1e-6 || res.MaxPerturbation <= 0 {
+		t.Errorf("trajectory %v, max perturbation %g (ε %g)", res.Trajectory, res.MaxPerturbation, attack.Epsilon)
+	}
+	if dims := res.Features.Shape().Dimensions; dims[0] != 12 {
+		t.Errorf("features %v: want 12 rows", dims)
+	}
+	for _, c := range res.FeatureCosine {
+		if !(c >= -1-1e-5 && c <= 1+1e-5) {
+			t.Errorf("feature cosine %g", c)
+		}
+	}
+	again, err := m.InstanceAttack(x1, x2, attack, 1)
+	if err != nil || again.Trajectory[3] != res.Trajectory[3] {
+		t.Errorf("the attack is not reproducible from its seed: %v vs %v (%v)", again.Trajectory, res.Trajectory, err)
+	}
+	if _, err := AnalyzePairs(m.backend, res.Features, LayoutRoCL, m.Config.Loss); err != nil {
+		t.Errorf("AnalyzePairs on attack features: %v", err)
+	}
+	pt, err := nb.measureSweepPoint(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(pt.CleanAccuracy >= 0 && pt.CleanAccuracy <= 1) || math.IsNaN(pt.FeatureCosine) || math.IsNaN(pt.FinalLoss) {
+		t.Errorf("sweep point %+v", pt)
+	}
+	calls := 0
+	compute := func() ([]float64, error) { calls++; return []float64{1, 2}, nil }
+	type key struct{ A, B int }
+	for range 2 {
+		if v, err := cachedResult(dir, "test-cache.json", key{1, 2}, compute); err != nil || len(v) != 2 {
+			t.Fatalf("cachedResult = %v, %v", v, err)
+		}
+	}
+	if _, err := cachedResult(dir, "test-cache.json", key{1, 3}, compute); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("cachedResult computed %d times for two keys: want 2 (the stored value was not reused)", calls)
+	}
+	for _, f := range []string{"notebook-probe.json", "notebook-robustness.json"} {
+		if _, err := os.Stat(filepath.Join(dir, ResultsDir, f)); err != nil {
+			t.Errorf("measurement not cached: %v", err)
+		}
+	}
+}
+
+func TestRobustSSLReference(t *testing.T) {
+	refs := RobustSSLReference()
+	find := func(method, pre, down string, mode FinetuneMode) *ReferenceResult {
+		for i := range refs {
+			r := &refs[i]
+			if r.Method == method && r.Pretrain == pre && r.Downstream == down && r.Mode == mode {
+				return r
+			}
+		}
+		return nil
+	}
+	if r := find("A-InfoNCE", "cifar10", "cifar10", SLF); r == nil || r.RA != 42.72 || r.CA != 74.09 || r.SA != 83.70 {
+		t.Errorf("A-InfoNCE C10 SLF = %+v, want 42.72 / 74.09 / 83.70 (spec §7.2)", r)
+	}
+	if r := find("RoCL", "cifar10", "cifar10", ALF); r == nil || r.RA != 29.69 || !math.IsNaN(r.CA) || r.SA != 75.62 {
+		t.Errorf("RoCL C10 ALF = %+v, want 29.69 / – / 75.62", r)
+	}
+	if r := find("DynACL++", "cifar100", "cifar100", AFF); r == nil || r.RA != 25.21 || r.SA != 57.30 {
+		t.Errorf("DynACL++ C100 AFF = %+v", r)
+	}
+	for _, absent := range []struct {
+		m, pre, down string
+		mode         FinetuneMode
+	}{{"RoCL", "cifar100", "cifar100", ALF}, {"DeACL", "cifar100", "cifar100", SLF}, {"DynACL++", "cifar10", "stl10", AFF}} {
+		if r := find(absent.m, absent.pre, absent.down, absent.mode); r != nil {
+			t.Errorf("%+v: the leaderboard has no number there, got %+v", absent, r)
+		}
+	}
+	// 12 settings × 7 methods minus the empty cells of spec §7.2's table.
+	if len(refs) != 12*7-20 {
+		t.Errorf("%d reference results, want %d", len(refs), 12*7-20)
+	}
+	h := ReferenceHTML("cifar10", "cifar10", "A-InfoNCE", "RoCL").HTML()
+	for _, want := range []string{"<td>A-InfoNCE</td>", "<td>RoCL</td>", `data-value="0.4272"`, "AutoAttack standard"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("reference table lacks %q", want)
+		}
+	}
+	if strings.Contains(h, "<td>AdvCL</td>") {
+		t.Errorf("reference table shows a method that was not asked for")
+	}
+}
+
+func TestAblationHTMLAndGridScript(t *testing.T) {
+	t.Setenv(NotebookScaleEnv, "smoke")
+	t.Setenv(NotebookRunsEnv, t.TempDir())
+	t.Setenv(NotebookDataEnv, "/data/cifar-10")
+	nb, err := OpenNotebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, unavailable := nb.AblationGrid()
+	if len(runs) == 0 || runs[0].Name != "rocl-base" {
+		t.Fatalf("grid %v (unavailable %v)", runs, unavailable)
+	}
+	col := func(m FinetuneMode, metric string) TableColumn { return TableColumn{Mode: m, Metric: metric} }
+	tab := &Table{Columns: []TableColumn{col(SLF, MetricSA), col(SLF, MetricRA), col(SLF, MetricAA)},
+		Rows: []*TableRow{{Run: "/x/rocl-ip", Method: "rocl", Variant: "ip", Dataset: "cifar10",
+			Cells: map[TableColumn]*TableCell{col(SLF, MetricSA): {Value: 40, Notes: []int{1}}, col(SLF, MetricRA): {Value: 12.5}}}},
+		Shared: []string{"protocol: advcl"}, Common: map[TableColumn][]string{}, Footnotes: []string{"attack: other"}}
+	h := AblationHTML(tab, nb).HTML()
+	for _, want := range []string{"<td>rocl-ip</td>", "<td>RoCL</td>", "<td>IP</td>", `data-value="0.4">40.00 % [1]</td>`,
+		`data-value="0.125"`, "[1] attack: other", "protocol: advcl", "Scale smoke"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("ablation HTML lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "SLF AA") {
+		t.Errorf("an AA column without any AA cell is shown")
+	}
+
+	script, err := nb.GridScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-preset smoke", `-data "$DATA" -out "$RUNS/$run" -resume`, "finetune -run \"$RUNS/$run\" -mode \"$mode\" -epochs 1 -batch 32 -train-subset 64 -val-size 32 -test-subset 32 -eval-batch 32",
+		"eval -run \"$RUNS/$run\" -attack pgd20", "ALL=(rocl-base rocl-ip rocl-hn rocl-iphn", "table -runs"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("grid script lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, "autoattack") {
+		t.Errorf("the smoke grid script runs AutoAttack on every finetuning")
+	}
+	path, err := nb.WriteGridScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
+		t.Errorf("grid script is not valid bash: %v\n%s", err, out)
+	}
+}
+
+func TestNotebookFinetuneConfig(t *testing.T) {
+	t.Setenv(NotebookScaleEnv, "smoke")
+	t.Setenv(NotebookRunsEnv, t.TempDir())
+	t.Setenv(NotebookDataEnv, "/data/cifar-10")
+	nb, err := OpenNotebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := nb.PretrainConfig("rocl", "ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := CreateRunDir(nb.RunDir("rocl-ip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	if err := run.WriteJSON(ConfigFile, pre); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range FinetuneModes {
+		c, err := nb.FinetuneConfig(run.Path, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := nb.Settings.Finetune
+		if c.Epochs != f.Epochs || c.BatchSize != f.BatchSize || c.TrainSubset != f.TrainSubset || c.ValSize != f.ValSize ||
+			c.TestSubset != f.TestSubset || c.EvalBatch != f.EvalBatch || c.Protocol != ProtocolAdvCL {
+			t.Errorf("%s: finetune config %+v does not carry the smoke scale %+v", mode, c, f)
+		}
+		stored := c
+		stored.Branch = "" // what Finetune stores for a single-BN run
+		if !sameFinetune(stored, c) {
+			t.Errorf("%s: a stored finetuning with the resolved branch is not recognised", mode)
+		}
+		stored.Epochs++
+		if sameFinetune(stored, c) {
+			t.Errorf("%s: a finetuning with other epochs is taken for the same", mode)
+		}
+	}
+}

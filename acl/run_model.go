@@ -1,0 +1,152 @@
+package acl
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/ainfonce/goacl/datasets"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/ainfonce/goacl/layers"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// RunModel is the trained model of a pretraining run (encoder and projection head,
+// restored from the run's newest checkpoint) with the run's configuration and data: what
+// notebooks analyse and attack. Only the RoCL family is supported so far; other methods'
+// runs are refused with an error.
+type RunModel struct {
+	RunDir     string
+	Config     PretrainConfig
+	Encoder    layers.Encoder
+	Checkpoint *Checkpoint
+
+	backend backends.Backend
+	ctx     *context.Context
+	method  Method
+	splits  map[datasets.Split]*datasets.Dataset
+}
+
+// RunConfig reads the pretraining configuration (config.json) of a run directory.
+func RunConfig(runDir string) (*PretrainConfig, error) {
+	run, err := OpenRunDir(runDir)
+	if err != nil {
+		return nil, err
+	}
+	var cfg PretrainConfig
+	if err := run.ReadJSON(ConfigFile, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// LoadRunModel restores the newest checkpoint of runDir into a fresh context. backend nil
+// means engine.New().
+func LoadRunModel(backend backends.Backend, runDir string) (*RunModel, error) {
+	cfgp, err := RunConfig(runDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := *cfgp
+	method, err := MethodByName(cfg.Method)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", runDir, err)
+	}
+	if cfg.Method != "rocl" {
+		return nil, fmt.Errorf("run %s: analysing %s runs is not supported yet (RoCL runs only)", runDir, cfg.Method)
+	}
+	enc, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", runDir, err)
+	}
+	ckpt, _, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", runDir, err)
+	}
+	ctx := context.New().Checked(false)
+	if err := ckpt.Restore(ctx, RestoreOptions{}); err != nil {
+		return nil, err
+	}
+	if backend == nil {
+		if backend, err = engine.New(); err != nil {
+			return nil, err
+		}
+	}
+	return &RunModel{RunDir: runDir, Config: cfg, Encoder: enc, Checkpoint: ckpt, backend: backend, ctx: ctx,
+		method: method, splits: map[datasets.Split]*datasets.Dataset{}}, nil
+}
+
+// Split returns the train or test split of the run's data set (loaded once).
+func (m *RunModel) Split(split datasets.Split) (*datasets.Dataset, error) {
+	if ds, ok := m.splits[split]; ok {
+		return ds, nil
+	}
+	var ds *datasets.Dataset
+	var err error
+	switch m.Config.Dataset {
+	case datasets.CIFAR10:
+		ds, err = datasets.LoadCIFAR10Split(m.Config.DataDir, split)
+	case datasets.CIFAR100:
+		ds, err = datasets.LoadCIFAR100Split(m.Config.DataDir, split)
+	default:
+		err = fmt.Errorf("run %s: data set %q: want %s or %s", m.RunDir, m.Config.Dataset, datasets.CIFAR10, datasets.CIFAR100)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.splits[split] = ds
+	return ds, nil
+}
+
+// ViewBatch returns n images of a split (a seeded random subset) with the method's
+// training views, as the loader makes them (for RoCL: "ori", "x1", "x2").
+func (m *RunModel) ViewBatch(split datasets.Split, n int, seed uint64) (*datasets.Batch, error) {
+	ds, err := m.Split(split)
+	if err != nil {
+		return nil, err
+	}
+	if n < 2 || n > ds.Len() {
+		return nil, fmt.Errorf("view batch: n = %d: want 2 ≤ n ≤ %d", n, ds.Len())
+	}
+	views, _ := m.method.Views(&m.Config)
+	return SampleViews(ds, views, n, seed)
+}
+
+// SampleViews returns one batch of n images of ds (a seeded random subset, n ≤ ds.Len())
+// with the given views, exactly as the training loader makes them.
+func SampleViews(ds *datasets.Dataset, views []datasets.View, n int, seed uint64) (*datasets.Batch, error) {
+	if n < 1 || n > ds.Len() {
+		return nil, fmt.Errorf("sample views: n = %d: want 1 ≤ n ≤ %d", n, ds.Len())
+	}
+	loader, err := datasets.NewLoader(ds.Subset(n, seed), views, datasets.LoaderConfig{BatchSize: n, Seed: seed, Workers: 1})
+	if err != nil {
+		return nil, err
+	}
+	return loader.Batch(0, 0)
+}
+
+// BatchView returns the view called name of a batch.
+func BatchView(b *datasets.Batch, name string) (datasets.ViewBatch, error) {
+	for _, v := range b.Views {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	names := make([]string, len(b.Views))
+	for i, v := range b.Views {
+		names[i] = v.Name
+	}
+	return datasets.ViewBatch{}, fmt.Errorf("batch has no view %q (views: %v)", name, names)
+}
+
+// embed is the method's projection of a batch of images (RoCL: encoder + RoCL projector).
+func (m *RunModel) embed(ctx *context.Context, x *graph.Node) *graph.Node {
+	return roclEmbed(ctx, m.Encoder, x)
+}
+
+// viewTensor turns a view batch into an [N,H,W,C] tensor.
+func viewTensor(v datasets.ViewBatch) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(v.Data, v.N, v.H, v.W, v.C)
+}
