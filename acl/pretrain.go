@@ -54,6 +54,9 @@ type PretrainResult struct {
 	// Stopped is true when the run stopped early (interrupted or MaxSteps) and can be
 	// resumed.
 	Stopped bool
+	// AlreadyDone is true when Resume found the run already finished: nothing was trained
+	// or rewritten.
+	AlreadyDone bool
 }
 
 // ErrNonFinite is wrapped by the error Pretrain returns when a loss becomes NaN or ±Inf,
@@ -124,6 +127,16 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		}
 		if err := json.Unmarshal(latest.State, &state); err != nil {
 			return nil, fmt.Errorf("resuming %s: checkpoint state: %w", latest.Path, err)
+		}
+		if state.Epoch >= cfg.Epochs {
+			// Already finished: report it and touch nothing (config, provenance, status).
+			res := &PretrainResult{RunDir: out, Steps: state.Step, AlreadyDone: true}
+			if mets, err := run.ReadMetrics(); err == nil && len(mets) > 0 {
+				if l, ok := mets[len(mets)-1]["loss"].(float64); ok {
+					res.FinalLoss = l
+				}
+			}
+			return res, nil
 		}
 	default:
 		latest = nil

@@ -61,6 +61,15 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{}); err == nil || !strings.Contains(err.Error(), "-resume") {
 		t.Fatalf("rerun into a finished folder: want an error suggesting -resume, got %v", err)
 	}
+	// Resuming a finished run trains nothing and rewrites nothing.
+	provBefore, _ := os.ReadFile(run.File(ProvenanceFile))
+	again, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{Resume: true})
+	if err != nil || !again.AlreadyDone || again.Steps != 8 || again.FinalLoss == 0 {
+		t.Fatalf("resuming a finished run: %+v, %v; want AlreadyDone after 8 steps with the last loss", again, err)
+	}
+	if provAfter, _ := os.ReadFile(run.File(ProvenanceFile)); string(provAfter) != string(provBefore) {
+		t.Fatal("resuming a finished run rewrote provenance.json")
+	}
 }
 
 // A run stopped after k steps and resumed must end with exactly the weights of an

@@ -208,7 +208,11 @@ func runPretrain(args []string) int {
 		fmt.Printf("stopped after %d steps; continue with: acl pretrain ... -out %s -resume\n", res.Steps, *out)
 		return 0
 	}
-	fmt.Printf("done: %d steps, final loss %.4f\n", res.Steps, res.FinalLoss)
+	if res.AlreadyDone {
+		fmt.Printf("%s already finished (%d steps, last logged loss %.4f): nothing to resume\n", *out, res.Steps, res.FinalLoss)
+	} else {
+		fmt.Printf("done: %d steps, final loss %.4f\n", res.Steps, res.FinalLoss)
+	}
 	if *probe {
 		pc := acl.DefaultProbeConfig()
 		pc.Epochs = *probeEpochs
