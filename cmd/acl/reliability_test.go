@@ -67,11 +67,11 @@ func runACL(t *testing.T, bin string, args ...string) (stdout, stderr string, co
 // 4 steps, a one-step attack, a checkpoint after every step (the newest 2 kept).
 func tinyPretrainArgs(data, out string, extra ...string) []string {
 	return append([]string{"pretrain", "-method", "rocl", "-variant", "ip", "-preset", "smoke", "-data", data,
-		"-width", "4", "-subset", "64", "-batch", "16", "-epochs", "2", "-attack-steps", "1",
+		"-width", "4", "-subset", "64", "-batch", "16", "-epochs", "4", "-attack-steps", "1",
 		"-checkpoint-every", "1", "-log-every", "1", "-out", out}, extra...)
 }
 
-const tinySteps = 8
+const tinySteps = 16 // 4 epochs × 4 batches: long enough for several kills to land with the fast kernels
 
 func readRunStatus(t *testing.T, run string) acl.Status {
 	t.Helper()
