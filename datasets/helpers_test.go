@@ -7,30 +7,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
-)
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/ainfonce/goacl/internal/testdirs"
+)
 
 // sharedDir returns ../shared/datasets/<name> relative to the repository root.
 func sharedDir(t testing.TB, name string) string {
-	return filepath.Join(repoRoot(t), "..", "shared", "datasets", name)
+	t.Helper()
+	return testdirs.Shared(t, "datasets", name)
 }
 
 // cifar10Dir returns $ACL_CIFAR10_DIR or ../shared/datasets/cifar-10, skipping the test
