@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,6 +23,8 @@ const ClassifierScope = "classifier"
 // variables live in Ctx: the encoder's under the encoder's scope (only the chosen branch's
 // BN parameters), the head's under /classifier/.
 type Classifier struct {
+	// Encoder is the pretrained encoder as RunEncoder builds it (for ACL and DynACL runs
+	// with the ImageNet input normalisation inside).
 	Encoder layers.Encoder
 	// Branch is the encoder BN branch every pass uses: "" for single-BN encoders (RoCL),
 	// "pgd" for the dual/triple-BN methods (AdvCL's load_BN_checkpoint keeps BN index 1,
@@ -33,8 +36,9 @@ type Classifier struct {
 }
 
 // Logits builds the classifier's forward pass on images x [N,H,W,C] in [0,1] and returns
-// the logits [N, NumClasses]. Train or eval mode (BN) comes from ctx and the graph, as
-// everywhere (see inMode).
+// the logits [N, NumClasses]. Any input normalisation is the encoder's own (EncoderFor),
+// so attacks perturb and clip the [0,1] pixels. Train or eval mode (BN) comes from ctx and
+// the graph, as everywhere (see inMode).
 func (c *Classifier) Logits(ctx *context.Context, x *graph.Node) *graph.Node {
 	h := c.Encoder.Features(ctx, x, c.Branch)
 	return layers.NewLinear(ctx.InAbsPath("/"+ClassifierScope), h, c.NumClasses).Done()
@@ -222,26 +226,19 @@ func ProtocolBranch(cfg *PretrainConfig, ckpt *Checkpoint, enc layers.Encoder) s
 
 // PretrainedClassifier builds a classifier on the encoder of a pretraining run (its newest
 // checkpoint), loaded strictly with the BN branch branch (auto: ProtocolBranch), and a
-// fresh linear head initialised like nn.Linear from seed. The context's RNG is seeded with
-// seed.
+// fresh linear head initialised like nn.Linear from seed. The encoder is built by
+// RunEncoder from the run's config.json, so an ACL or DynACL encoder keeps the ImageNet
+// input normalisation it was trained with. The context's RNG is seeded with seed.
 func PretrainedClassifier(backend backends.Backend, runDir string, branch *string, numClasses int, seed uint64) (*Classifier, *PretrainConfig, *EncoderLoad, error) {
-	run, err := OpenRunDir(runDir)
+	enc, cfg, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var cfg PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &cfg); err != nil {
-		return nil, nil, nil, err
-	}
-	enc, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", run.File(ConfigFile), err)
-	}
-	ckpt, skipped, err := LatestCheckpoint(run.File(CheckpointsDir))
+	ckpt, skipped, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
 	}
-	b := ProtocolBranch(&cfg, ckpt, enc)
+	b := ProtocolBranch(cfg, ckpt, enc)
 	if branch != nil {
 		b = *branch
 	}
@@ -253,7 +250,7 @@ func PretrainedClassifier(backend backends.Backend, runDir string, branch *strin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &Classifier{Encoder: enc, Branch: b, NumClasses: numClasses, Ctx: ctx, Backend: backend}, &cfg, load, nil
+	return &Classifier{Encoder: enc, Branch: b, NumClasses: numClasses, Ctx: ctx, Backend: backend}, cfg, load, nil
 }
 
 // classifierKeys lists the variables of c's forward pass (encoder with c.Branch and head).
@@ -263,7 +260,9 @@ func (c *Classifier) classifierKeys() ([]string, error) {
 
 // RestoreClassifier restores a finetuned classifier's encoder and head from ckpt into a
 // fresh context, strictly: every variable of the forward pass must be stored, and no
-// other encoder or head variable may be (optimizer state and RNG are ignored).
+// other encoder or head variable may be (optimizer state and RNG are ignored). enc must
+// be the pretraining run's encoder as RunEncoder builds it: the checkpoint does not
+// record the input normalisation.
 func RestoreClassifier(backend backends.Backend, ckpt *Checkpoint, enc layers.Encoder, branch string, numClasses int) (*Classifier, error) {
 	c := &Classifier{Encoder: enc, Branch: branch, NumClasses: numClasses, Ctx: context.New().Checked(false), Backend: backend}
 	keys, err := c.classifierKeys()

@@ -1,7 +1,9 @@
 package acl
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -297,7 +299,8 @@ type FinetunedModel struct {
 }
 
 // LoadFinetuned loads the selected checkpoint of the mode finetuning of run (written by
-// Finetune), strictly.
+// Finetune), strictly, on the run's encoder as RunEncoder builds it (input normalisation
+// included).
 func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (*FinetunedModel, error) {
 	if backend == nil {
 		var err error
@@ -305,12 +308,12 @@ func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (
 			return nil, err
 		}
 	}
-	run, err := OpenRunDir(runDir)
+	enc, pre, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, err
 	}
-	var pre PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &pre); err != nil {
+	run, err := OpenRunDir(runDir)
+	if err != nil {
 		return nil, err
 	}
 	var res FinetuneResult
@@ -324,19 +327,16 @@ func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encoderOf(&pre)
-	if err != nil {
-		return nil, err
-	}
 	clf, err := RestoreClassifier(backend, ckpt, enc, res.Config.Branch, res.NumClasses)
 	if err != nil {
 		return nil, err
 	}
-	return &FinetunedModel{Classifier: clf, Result: &res, Pretrain: &pre}, nil
+	return &FinetunedModel{Classifier: clf, Result: &res, Pretrain: pre}, nil
 }
 
-// EvalOptions are the settings of EvaluateFinetunedPGD; zero fields take the finetuning's
-// own evaluation settings.
+// EvalOptions are the settings of EvaluateFinetunedPGD and EvaluateFinetunedAutoAttack
+// (which reads Backend, Epsilon, TestSubset, BatchSize and Seed); zero fields take the
+// finetuning's own evaluation settings.
 type EvalOptions struct {
 	Backend backends.Backend
 	// Attack replaces the finetuning protocol's PGD (e.g. EvalPGD20RoCL()); Epsilon,
@@ -408,6 +408,103 @@ func EvaluateFinetunedPGD(runDir string, mode FinetuneMode, opts EvalOptions) (*
 	rec.Accuracy = *acc
 	rec.Seconds = time.Since(start).Seconds()
 	return rec, WriteEvalRecord(runDir, rec)
+}
+
+// AutoAttackName returns the evaluation name of an AutoAttack preset: AttackAutoAttack
+// for "standard", AttackAPGD for "apgd" (the names `acl eval -attack` uses).
+func AutoAttackName(preset string) (string, error) {
+	switch preset {
+	case AutoAttackStandardPreset:
+		return AttackAutoAttack, nil
+	case AutoAttackAPGDPreset:
+		return AttackAPGD, nil
+	}
+	return "", fmt.Errorf("AutoAttack preset %q: use one of %v", preset, AutoAttackPresets)
+}
+
+// EvaluateFinetunedAutoAttack runs an AutoAttack preset (L∞, opts.Epsilon or 8/255; batch
+// opts.BatchSize or 128) on the selected checkpoint of the mode finetuning of a run,
+// through its oracle in eval mode, on the finetuning's test images (opts.TestSubset and
+// opts.Seed as EvaluateFinetunedPGD), and writes the record to
+// DIR/results/eval-<mode>-<attack>.json, with the per-attack robust accuracies in
+// Extra["autoattack"]. Per-batch lines go to log. It is what `acl eval -attack
+// autoattack|apgd` and Notebook.AutoAttack run; the third-party protocol (RobustSSL, spec
+// §5.3) is the "standard" preset at ε = 8/255.
+func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string, opts EvalOptions, log io.Writer) (*EvalRecord, *AutoAttackResult, error) {
+	name, err := AutoAttackName(preset)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := LoadFinetuned(opts.Backend, runDir, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, test, err := NewEvalRecord(m, runDir, opts.TestSubset, opts.Seed, opts.BatchSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps := opts.Epsilon
+	if eps == 0 {
+		eps = 8.0 / 255
+	}
+	aa, err := AutoAttackPreset(preset, eps)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.BatchSize > 0 {
+		aa.BatchSize = opts.BatchSize
+	}
+	aa.Seed, aa.Log = rec.Seed, log
+	oracle, err := NewOracle(m.Classifier)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx := make([]int, test.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	x, y, err := test.Float32Batch(idx)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	res, err := aa.Run(oracle, x, y, ImageShape{H: test.Height, W: test.Width, C: test.Channels})
+	if err != nil {
+		return nil, nil, err
+	}
+	robust := 0
+	for _, r := range res.Robust {
+		if r {
+			robust++
+		}
+	}
+	rec.Attack = AttackSettings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
+	rec.Accuracy = Accuracy{Images: res.Images, CleanCorrect: int(math.Round(res.CleanAccuracy * float64(res.Images))),
+		RobustCorrect: robust, Clean: res.CleanAccuracy, Robust: res.RobustAccuracy}
+	rec.BatchSize = aa.BatchSize
+	rec.Extra = map[string]any{"autoattack": res}
+	rec.Seconds = time.Since(start).Seconds()
+	return rec, res, WriteEvalRecord(runDir, rec)
+}
+
+// AutoAttackDetails returns the AutoAttack result stored in an evaluation record's Extra.
+func AutoAttackDetails(rec *EvalRecord) (*AutoAttackResult, error) {
+	v, ok := rec.Extra["autoattack"]
+	if !ok {
+		return nil, fmt.Errorf("evaluation record of %s (%s) holds no AutoAttack details", rec.Run, rec.AttackLabel)
+	}
+	if r, ok := v.(*AutoAttackResult); ok {
+		return r, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var r AutoAttackResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // NewEvalRecord starts the record of an evaluation of m (attack and accuracy left for the

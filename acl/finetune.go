@@ -15,7 +15,6 @@ import (
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
-	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -123,15 +122,6 @@ func loadSplit(name, dir string, split datasets.Split) (*datasets.Dataset, error
 		return datasets.LoadCIFAR100Split(dir, split)
 	}
 	return nil, fmt.Errorf("dataset %q: want %s or %s", name, datasets.CIFAR10, datasets.CIFAR100)
-}
-
-// encoderOf is the encoder a pretraining configuration describes.
-func encoderOf(pre *PretrainConfig) (layers.Encoder, error) {
-	enc, err := layers.NewEncoder(pre.Encoder, pre.Width)
-	if err != nil {
-		return nil, fmt.Errorf("pretraining config: %w", err)
-	}
-	return enc, nil
 }
 
 // FinetuneLoss builds the training loss of one batch of mode (images x [B,H,W,C] in

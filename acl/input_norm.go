@@ -71,9 +71,10 @@ func toDType(v []float64, like *graph.Node) any {
 // EncoderFor returns the encoder a pretraining configuration trains: cfg.Encoder at
 // cfg.Width with cfg.InputNorm's normalisation inside — ResNet18's own InputMean/InputStd
 // for resnet18 (the concrete type stays layers.ResNet18), a NormalizedEncoder around
-// other architectures. Code that evaluates a run's encoder must build it the same way
-// (the normalisation has no variables, so a checkpoint does not record it; config.json
-// does).
+// other architectures. Code that evaluates a run's encoder must build it the same way,
+// through RunEncoder (the normalisation has no variables, so a checkpoint does not record
+// it; config.json does): LoadEncoder, PretrainedClassifier, LoadFinetuned and
+// LoadRunModel do.
 func EncoderFor(cfg *PretrainConfig) (layers.Encoder, error) {
 	enc, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
 	if err != nil {

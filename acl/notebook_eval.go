@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"path/filepath"
-	"time"
 )
 
 // This file is the notebooks' side of finetuning and evaluation (finetune*.go, eval.go,
@@ -90,101 +88,6 @@ func (nb *Notebook) Finetune(runDir string, mode FinetuneMode, progress io.Write
 	}
 	progressf(progress, "finetuning %s of %s: %d epochs, batch %d, %s\n", mode, nb.DisplayPath(runDir), cfg.Epochs, cfg.BatchSize, cfg.Selection.Label())
 	return Finetune(gocontext.Background(), runDir, cfg, FinetuneOptions{Backend: backend, Force: force, Progress: progress})
-}
-
-// AutoAttackName returns the evaluation name of an AutoAttack preset: AttackAutoAttack
-// for "standard", AttackAPGD for "apgd" (the names `acl eval -attack` uses).
-func AutoAttackName(preset string) (string, error) {
-	switch preset {
-	case AutoAttackStandardPreset:
-		return AttackAutoAttack, nil
-	case AutoAttackAPGDPreset:
-		return AttackAPGD, nil
-	}
-	return "", fmt.Errorf("AutoAttack preset %q: use one of %v", preset, AutoAttackPresets)
-}
-
-// EvaluateFinetunedAutoAttack runs an AutoAttack preset (L∞, opts.Epsilon or 8/255; batch
-// opts.BatchSize or 128) on the selected checkpoint of the mode finetuning of a run,
-// through its oracle in eval mode, on the finetuning's test images (opts.TestSubset and
-// opts.Seed as EvaluateFinetunedPGD), and writes the record to
-// DIR/results/eval-<mode>-<attack>.json as `acl eval -attack autoattack|apgd` does, with the
-// per-attack robust accuracies in Extra["autoattack"]. Per-batch lines go to log.
-func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string, opts EvalOptions, log io.Writer) (*EvalRecord, *AutoAttackResult, error) {
-	name, err := AutoAttackName(preset)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := LoadFinetuned(opts.Backend, runDir, mode)
-	if err != nil {
-		return nil, nil, err
-	}
-	rec, test, err := NewEvalRecord(m, runDir, opts.TestSubset, opts.Seed, opts.BatchSize)
-	if err != nil {
-		return nil, nil, err
-	}
-	eps := opts.Epsilon
-	if eps == 0 {
-		eps = 8.0 / 255
-	}
-	aa, err := AutoAttackPreset(preset, eps)
-	if err != nil {
-		return nil, nil, err
-	}
-	if opts.BatchSize > 0 {
-		aa.BatchSize = opts.BatchSize
-	}
-	aa.Seed, aa.Log = rec.Seed, log
-	oracle, err := NewOracle(m.Classifier)
-	if err != nil {
-		return nil, nil, err
-	}
-	idx := make([]int, test.Len())
-	for i := range idx {
-		idx[i] = i
-	}
-	x, y, err := test.Float32Batch(idx)
-	if err != nil {
-		return nil, nil, err
-	}
-	start := time.Now()
-	res, err := aa.Run(oracle, x, y, ImageShape{H: test.Height, W: test.Width, C: test.Channels})
-	if err != nil {
-		return nil, nil, err
-	}
-	robust := 0
-	for _, r := range res.Robust {
-		if r {
-			robust++
-		}
-	}
-	rec.Attack = AttackSettings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
-	rec.Accuracy = Accuracy{Images: res.Images, CleanCorrect: int(math.Round(res.CleanAccuracy * float64(res.Images))),
-		RobustCorrect: robust, Clean: res.CleanAccuracy, Robust: res.RobustAccuracy}
-	rec.BatchSize = aa.BatchSize
-	rec.Extra = map[string]any{"autoattack": res}
-	rec.Seconds = time.Since(start).Seconds()
-	return rec, res, WriteEvalRecord(runDir, rec)
-}
-
-// AutoAttackDetails returns the AutoAttack result stored in an evaluation record's Extra.
-func AutoAttackDetails(rec *EvalRecord) (*AutoAttackResult, error) {
-	v, ok := rec.Extra["autoattack"]
-	if !ok {
-		return nil, fmt.Errorf("evaluation record of %s (%s) holds no AutoAttack details", rec.Run, rec.AttackLabel)
-	}
-	if r, ok := v.(*AutoAttackResult); ok {
-		return r, nil
-	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var r AutoAttackResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
 }
 
 // readEvalRecord reads DIR/results/eval-<mode>-<attack>.json; ok is false when it is

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
@@ -52,8 +53,17 @@ type ProbeResult struct {
 	TestAccuracy  float64     `json:"test_accuracy"`
 }
 
-// encoderScope is the variable scope an encoder creates, e.g. "/resnet18/".
+// encoderScope is the variable scope an encoder creates, e.g. "/resnet18/". Wrappers
+// that add no variables of their own (NormalizedEncoder) are seen through: their scope is
+// that of the encoder their Unwrap returns.
 func encoderScope(enc layers.Encoder) string {
+	for {
+		w, ok := enc.(interface{ Unwrap() layers.Encoder })
+		if !ok {
+			break
+		}
+		enc = w.Unwrap()
+	}
 	switch enc.(type) {
 	case layers.ResNet18, *layers.ResNet18:
 		return "/" + layers.ResNet18Scope + "/"
@@ -64,25 +74,19 @@ func encoderScope(enc layers.Encoder) string {
 }
 
 // LoadEncoder restores the encoder of a pretraining run (its newest checkpoint) into a
-// fresh context and returns both, with the run's configuration. Loading is strict (see
+// fresh context and returns both, with the run's configuration. The encoder is the one
+// pretraining trained (RunEncoder): for ACL and DynACL runs it normalises its [0,1] input
+// with the ImageNet mean/std itself, as in training. Loading is strict (see
 // restoreEncoderStrict): every encoder variable the branch's forward pass needs must be
 // in the checkpoint, and the checkpoint's encoder may hold nothing else but other BN
 // branches' copies; otherwise the error lists the missing and unexpected variables (a
 // random encoder is never evaluated silently).
 func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *PretrainConfig, *Checkpoint, error) {
-	run, err := OpenRunDir(runDir)
+	enc, cfg, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	var cfg PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &cfg); err != nil {
-		return nil, nil, nil, nil, err
-	}
-	enc, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	ckpt, skipped, err := LatestCheckpoint(run.File(CheckpointsDir))
+	ckpt, skipped, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
 	}
@@ -90,7 +94,7 @@ func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Cont
 	if _, err := restoreEncoderStrict(backend, ctx, ckpt, enc, branch); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	return ctx, enc, &cfg, ckpt, nil
+	return ctx, enc, cfg, ckpt, nil
 }
 
 // Features computes the encoder features of every image of ds (un-augmented, eval-mode

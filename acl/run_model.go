@@ -42,10 +42,33 @@ func RunConfig(runDir string) (*PretrainConfig, error) {
 	return &cfg, nil
 }
 
-// LoadRunModel restores the newest checkpoint of runDir into a fresh context. backend nil
-// means engine.New().
+// RunEncoder returns the encoder a pretraining run trained, built by EncoderFor from the
+// run's recorded configuration (config.json: architecture, width and input
+// normalisation), with that configuration. Everything that reloads a run's checkpoint
+// builds its encoder here, because the input normalisation has no variables and so is
+// not in the checkpoint: an ACL or DynACL run (input_norm "imagenet") normalises its [0,1]
+// input per channel with the ImageNet mean/std inside the model, as the official ACL and
+// DynACL models do (their first layer, NormalizeByChannelMeanStd in
+// models/resnet_multi_bn.py, the ACL source of spec §4.3; see InputNormImageNet), while
+// RoCL and AdvCL runs see the pixels as they are (spec §6). Evaluating an ACL encoder on
+// un-normalised pixels would measure a different model from the one trained.
+func RunEncoder(runDir string) (layers.Encoder, *PretrainConfig, error) {
+	cfg, err := RunConfig(runDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, err := EncoderFor(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, ConfigFile), err)
+	}
+	return enc, cfg, nil
+}
+
+// LoadRunModel restores the newest checkpoint of runDir into a fresh context, with the
+// run's encoder as RunEncoder builds it (input normalisation included). backend nil means
+// engine.New().
 func LoadRunModel(backend backends.Backend, runDir string) (*RunModel, error) {
-	cfgp, err := RunConfig(runDir)
+	enc, cfgp, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -56,10 +79,6 @@ func LoadRunModel(backend backends.Backend, runDir string) (*RunModel, error) {
 	}
 	if cfg.Method != "rocl" {
 		return nil, fmt.Errorf("run %s: analysing %s runs is not supported yet (RoCL runs only)", runDir, cfg.Method)
-	}
-	enc, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", runDir, err)
 	}
 	ckpt, _, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
 	if err != nil {

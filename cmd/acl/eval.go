@@ -3,86 +3,26 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
-	"math"
 	"os"
-	"time"
 
 	"github.com/ainfonce/goacl/acl"
-	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
-	"github.com/gomlx/gomlx/backends"
 )
 
 func init() {
 	register("eval", "evaluate finetuned classifiers of a run: clean accuracy and PGD-20 / AutoAttack robust accuracy", runEval)
 }
 
-// OracleAttackOptions are the command-line settings handed to a host-driven attack.
-type OracleAttackOptions struct {
-	// Epsilon of the L∞ ball (0: the attack's default, 8/255).
-	Epsilon float64
-	// BatchSize of the attack (0: the attack's default; AutoAttack 128 as RobustSSL).
-	BatchSize int
-	Seed      uint64
-	// Log receives the attack's progress lines (nil: none).
-	Log io.Writer
-}
-
-// An oracleAttack runs a host-driven attack on a finetuned model, through its oracle,
-// over the test images and fills rec.Attack, rec.Accuracy, rec.BatchSize and optionally
-// rec.Extra.
-type oracleAttack func(oracle acl.RobustnessOracle, test *datasets.Dataset, opts OracleAttackOptions, rec *acl.EvalRecord) error
-
-// oracleAttacks holds the host-driven attacks by -attack name: AutoAttack's "standard"
-// version and its APGD-only preset.
-var oracleAttacks = map[string]oracleAttack{
-	acl.AttackAutoAttack: autoAttackOverOracle(acl.AttackAutoAttack, acl.AutoAttackStandardPreset),
-	acl.AttackAPGD:       autoAttackOverOracle(acl.AttackAPGD, acl.AutoAttackAPGDPreset),
-}
-
-// autoAttackOverOracle runs the AutoAttack preset (acl.AutoAttackPreset: "standard" =
-// APGD-CE → APGD-T → FAB-T → Square; "apgd" = its first two attacks) on the test images
-// and records it under the attack name.
-func autoAttackOverOracle(name, preset string) oracleAttack {
-	return func(oracle acl.RobustnessOracle, test *datasets.Dataset, opts OracleAttackOptions, rec *acl.EvalRecord) error {
-		eps := opts.Epsilon
-		if eps == 0 {
-			eps = 8.0 / 255
+// autoAttackPreset returns the AutoAttack preset (acl.AutoAttackPresets: "standard" =
+// APGD-CE → APGD-T → FAB-T → Square; "apgd" = its first two attacks) that the -attack name
+// runs, or "" when the name is not one of them.
+func autoAttackPreset(attack string) string {
+	for _, p := range acl.AutoAttackPresets {
+		if name, err := acl.AutoAttackName(p); err == nil && name == attack {
+			return p
 		}
-		aa, err := acl.AutoAttackPreset(preset, eps)
-		if err != nil {
-			return err
-		}
-		if opts.BatchSize > 0 {
-			aa.BatchSize = opts.BatchSize
-		}
-		aa.Seed, aa.Log = opts.Seed, opts.Log
-		idx := make([]int, test.Len())
-		for i := range idx {
-			idx[i] = i
-		}
-		x, y, err := test.Float32Batch(idx)
-		if err != nil {
-			return err
-		}
-		res, err := aa.Run(oracle, x, y, acl.ImageShape{H: test.Height, W: test.Width, C: test.Channels})
-		if err != nil {
-			return err
-		}
-		robust := 0
-		for _, r := range res.Robust {
-			if r {
-				robust++
-			}
-		}
-		rec.Attack = acl.AttackSettings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
-		rec.Accuracy = acl.Accuracy{Images: res.Images, CleanCorrect: int(math.Round(res.CleanAccuracy * float64(res.Images))),
-			RobustCorrect: robust, Clean: res.CleanAccuracy, Robust: res.RobustAccuracy}
-		rec.BatchSize = aa.BatchSize
-		rec.Extra = map[string]any{"autoattack": res}
-		return nil
 	}
+	return ""
 }
 
 const evalUsage = `usage: acl eval -run DIR -attack pgd20|autoattack|apgd [-mode slf|alf|aff] [flags]
@@ -143,14 +83,12 @@ func runEval(args []string) int {
 			return 1
 		}
 	}
-	var hostAttack oracleAttack
+	preset := ""
 	if *attack != acl.AttackPGD20 {
-		fn, ok := oracleAttacks[*attack]
-		if !ok {
+		if preset = autoAttackPreset(*attack); preset == "" {
 			fmt.Fprintf(os.Stderr, "acl eval: -attack %q unknown; use %s, %s or %s\n", *attack, acl.AttackPGD20, acl.AttackAutoAttack, acl.AttackAPGD)
 			return 2
 		}
-		hostAttack = fn
 	}
 	backend, err := engine.New()
 	if err != nil {
@@ -158,13 +96,13 @@ func runEval(args []string) int {
 		return 1
 	}
 	for _, mode := range modes {
+		opts := acl.EvalOptions{Backend: backend, Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
+			Epsilon: *eps, StepSize: *step, Steps: *steps}
 		var rec *acl.EvalRecord
-		if hostAttack == nil {
-			opts := acl.EvalOptions{Backend: backend, Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
-				Epsilon: *eps, StepSize: *step, Steps: *steps}
+		if preset == "" {
 			rec, err = acl.EvaluateFinetunedPGD(*runDir, mode, opts)
 		} else {
-			rec, err = evalWithOracle(backend, *runDir, mode, hostAttack, *testSubset, *batch, *seed, OracleAttackOptions{Epsilon: *eps, BatchSize: *batch, Seed: *seed, Log: os.Stdout})
+			rec, _, err = acl.EvaluateFinetunedAutoAttack(*runDir, mode, preset, opts, os.Stdout)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "acl eval: %s: %v\n", mode, err)
@@ -174,28 +112,4 @@ func runEval(args []string) int {
 			rec.Accuracy.Images, rec.AttackLabel, rec.SelectionLabel, run.File(acl.EvalFile(mode, rec.Attack.Name)))
 	}
 	return 0
-}
-
-// evalWithOracle loads the mode finetuning of runDir, runs the host-driven attack over
-// its oracle and writes the record.
-func evalWithOracle(backend backends.Backend, runDir string, mode acl.FinetuneMode, attack oracleAttack, testSubset, batch int, seed uint64, opts OracleAttackOptions) (*acl.EvalRecord, error) {
-	m, err := acl.LoadFinetuned(backend, runDir, mode)
-	if err != nil {
-		return nil, err
-	}
-	rec, test, err := acl.NewEvalRecord(m, runDir, testSubset, seed, batch)
-	if err != nil {
-		return nil, err
-	}
-	oracle, err := acl.NewOracle(m.Classifier)
-	if err != nil {
-		return nil, err
-	}
-	opts.Seed = rec.Seed
-	start := time.Now()
-	if err := attack(oracle, test, opts, rec); err != nil {
-		return nil, err
-	}
-	rec.Seconds = time.Since(start).Seconds()
-	return rec, acl.WriteEvalRecord(runDir, rec)
 }

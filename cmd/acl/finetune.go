@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -108,25 +106,15 @@ func runFinetune(args []string) int {
 			cfg.Seed = *seed
 		}
 	})
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "acl finetune:", err)
-		return 2
-	}
-	if *printConfig {
-		b, _ := json.MarshalIndent(cfg, "", "  ")
-		fmt.Println(string(b))
-		return 0
+	if code, done := checkConfig("acl finetune", &cfg, *printConfig); done {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("finetuning %s of %s (%s, protocol %s, lr %g: %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.LR, cfg.LRSource)
 	res, err := acl.Finetune(ctx, *runDir, cfg, acl.FinetuneOptions{Force: *force, Progress: os.Stdout})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl finetune:", err)
-		if errors.Is(err, acl.ErrNonFinite) {
-			return 3
-		}
-		return 1
+		return trainingFailed("acl finetune", err)
 	}
 	fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images (epoch %d, %s; %s)\n", mode, 100*res.Test.Clean, 100*res.Test.Robust,
 		res.Test.Images, res.SelectedEpoch, res.SelectionLabel, res.AttackLabel)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -166,14 +164,8 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain:", ferr)
 		return 2
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
-		return 2
-	}
-	if *printConfig {
-		b, _ := json.MarshalIndent(cfg, "", "  ")
-		fmt.Println(string(b))
-		return 0
+	if code, done := checkConfig("acl pretrain", &cfg, *printConfig); done {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	finished := make(chan struct{})
@@ -198,11 +190,7 @@ func runPretrain(args []string) int {
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
 	res, err := acl.Pretrain(ctx, cfg, *out, acl.PretrainOptions{Resume: *resume, Progress: os.Stdout})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
-		if errors.Is(err, acl.ErrNonFinite) {
-			return 3
-		}
-		return 1
+		return trainingFailed("acl pretrain", err)
 	}
 	if res.Stopped {
 		fmt.Printf("stopped after %d steps; continue with: acl pretrain ... -out %s -resume\n", res.Steps, *out)

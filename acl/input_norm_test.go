@@ -1,0 +1,169 @@
+package acl
+
+import (
+	gocontext "context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ainfonce/goacl/layers"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// encoderFeaturesOf runs enc (eval-mode BN of branch) on the n images x (NHWC 32×32×3)
+// with the variables of ctx and returns the features.
+func encoderFeaturesOf(t *testing.T, ctx *context.Context, enc layers.Encoder, branch string, x []float32, n int) []float64 {
+	t.Helper()
+	exec, err := context.NewExec(testBackend(t), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+		ctx.SetTraining(x.Graph(), false)
+		return enc.Features(ctx, x, branch)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, 32, 32, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toF64(t, out[0])
+}
+
+// Every path that reloads a pretrained encoder (LoadEncoder for probes,
+// PretrainedClassifier for finetuning, LoadFinetuned for evaluation, LoadRunModel for the
+// notebooks' analyses) builds it as pretraining did, input normalisation included: on a
+// batch of test images its features equal those of the bare checkpointed encoder on the
+// pixels normalised by hand — with the ImageNet mean/std for an ACL run (whose preset
+// sets input_norm "imagenet"), unchanged for a RoCL run (no normalisation). The features
+// of the un-normalised pixels differ, so a reload that drops the normalisation fails.
+func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
+	for _, method := range []string{aclName, "rocl"} {
+		t.Run(method, func(t *testing.T) {
+			cfg := smokeMethodConfig(t, method, "base")
+			cfg.Subset, cfg.BatchSize = 64, 32
+			if want := map[string]string{aclName: InputNormImageNet, "rocl": InputNormNone}[method]; cfg.InputNorm != want {
+				t.Fatalf("%s preset: input_norm %q, want %q", method, cfg.InputNorm, want)
+			}
+			run := t.TempDir()
+			if _, err := Pretrain(gocontext.Background(), cfg, run, PretrainOptions{Backend: testBackend(t)}); err != nil {
+				t.Fatal(err)
+			}
+			ckpt, _, err := LatestCheckpoint(filepath.Join(run, CheckpointsDir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			test, err := TestSplit(cfg.Dataset, cfg.DataDir, 8, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := make([]int, test.Len())
+			for i := range idx {
+				idx[i] = i
+			}
+			x, _, err := test.Float32Batch(idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := test.Len()
+			branch := map[string]string{aclName: layers.BranchPGD, "rocl": ""}[method]
+
+			// Reference: the bare encoder with every checkpointed variable, on pixels
+			// normalised here on the host.
+			bare, err := layers.NewEncoder(cfg.Encoder, cfg.Width)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refCtx := context.New().Checked(false)
+			if err := ckpt.Restore(refCtx, RestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			mean, std, err := InputNormalization(cfg.InputNorm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xn := append([]float32(nil), x...)
+			if mean != nil {
+				for i := range xn {
+					c := i % 3
+					xn[i] = (xn[i] - float32(mean[c])) / float32(std[c])
+				}
+			}
+			want := encoderFeaturesOf(t, refCtx, bare, branch, xn, n)
+			if mean != nil {
+				if e := maxRelErr(encoderFeaturesOf(t, refCtx, bare, branch, x, n), want); e < 1e-3 {
+					t.Fatalf("normalised and raw pixels give the same features (max rel. err. %g): the test cannot tell them apart", e)
+				}
+			}
+			check := func(path string, got []float64) {
+				t.Helper()
+				if e := maxRelErr(got, want); e > 1e-5 {
+					t.Errorf("%s: features differ from the training-time encoder's (input_norm %q) by max rel. err. %g", path, cfg.InputNorm, e)
+				}
+			}
+
+			ctx, enc, _, _, err := LoadEncoder(testBackend(t), run, branch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Features(testBackend(t), ctx, enc, branch, test, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("LoadEncoder+Features", toF64(t, f))
+			if method == aclName { // still strict through the wrapper: ACL has no unbranched BN
+				if _, _, _, _, err := LoadEncoder(testBackend(t), run, ""); err == nil || !strings.Contains(err.Error(), "missing variables") {
+					t.Errorf("LoadEncoder of an ACL run with branch \"\": want the missing variables listed, got %v", err)
+				}
+			}
+
+			clf, _, load, err := PretrainedClassifier(testBackend(t), run, nil, 10, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if clf.Branch != branch || load.Loaded == 0 {
+				t.Errorf("PretrainedClassifier: branch %q (want %q), %d variables loaded", clf.Branch, branch, load.Loaded)
+			}
+			check("PretrainedClassifier", encoderFeaturesOf(t, clf.Ctx, clf.Encoder, clf.Branch, x, n))
+
+			// SLF keeps the encoder frozen, so the finetuned classifier's encoder is the
+			// pretrained one, reloaded through LoadFinetuned.
+			fcfg := tinyFinetuneConfig(t, run, SLF, 1)
+			fcfg.TrainSubset, fcfg.ValSize, fcfg.TestSubset, fcfg.EvalBatch = 32, 0, 8, 8
+			fcfg.Selection = SelectLast
+			res, err := Finetune(gocontext.Background(), run, fcfg, FinetuneOptions{Backend: testBackend(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantNorm := cfg.InputNorm != ""; strings.HasSuffix(res.Encoder, "+norm") != wantNorm {
+				t.Errorf("finetuning result names encoder %q (input_norm %q)", res.Encoder, cfg.InputNorm)
+			}
+			m, err := LoadFinetuned(testBackend(t), run, SLF)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("LoadFinetuned", encoderFeaturesOf(t, m.Classifier.Ctx, m.Classifier.Encoder, m.Classifier.Branch, x, n))
+
+			if method == "rocl" { // LoadRunModel supports the RoCL family only
+				rm, err := LoadRunModel(testBackend(t), run)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check("LoadRunModel", encoderFeaturesOf(t, rm.ctx, rm.Encoder, "", x, n))
+			}
+		})
+	}
+}
+
+// encoderScope sees through wrappers: a NormalizedEncoder's variables live in the scope
+// of the encoder it wraps.
+func TestEncoderScopeUnwraps(t *testing.T) {
+	for _, enc := range []layers.Encoder{layers.SmallCNN{Width: 2}, NormalizedEncoder{Encoder: layers.SmallCNN{Width: 2}}} {
+		if got := encoderScope(enc); got != "/"+layers.SmallCNNScope+"/" {
+			t.Errorf("encoderScope(%s) = %q", enc, got)
+		}
+	}
+	if got := encoderScope(NormalizedEncoder{Encoder: layers.ResNet18{Width: 2}}); got != "/"+layers.ResNet18Scope+"/" {
+		t.Errorf("encoderScope(resnet18+norm) = %q", got)
+	}
+}
