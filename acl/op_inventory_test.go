@@ -1,0 +1,460 @@
+package acl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ainfonce/goacl/datasets"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/ainfonce/goacl/internal/optrace"
+	"github.com/ainfonce/goacl/layers"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+)
+
+// The op inventory: which backend ops (backends.OpType) the project's real graphs emit on
+// the goacl backend. Every graph is built and compiled (PreCompile), never run, so the
+// test is cheap. TestOpInventoryCovered fails when a graph emits an op that
+// engine/conformance_test.go does not compare between goacl and the stock simplego
+// backend (optrace.Covered); ACL_WRITE_OP_INVENTORY=1 also rewrites
+// docs/results/op-inventory.md.
+
+// opInventoryCommand regenerates docs/results/op-inventory.md.
+const opInventoryCommand = "ACL_WRITE_OP_INVENTORY=1 go test ./acl/ -run TestOpInventoryCovered -count=1"
+
+// Sizes of the traced graphs: small (op types do not depend on them), but the full
+// structure (every ResNet stage, both attack loops, every BN branch).
+const (
+	invWidth = 2
+	invBatch = 4
+)
+
+// invTensor returns a zero tensor of dtype and dims (values are never used: graphs are
+// only compiled).
+func invTensor(dtype dtypes.DType, dims ...int) *tensors.Tensor {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	switch dtype {
+	case dtypes.Int32:
+		return tensors.FromFlatDataAndDimensions(make([]int32, n), dims...)
+	case dtypes.Float64:
+		return tensors.FromFlatDataAndDimensions(make([]float64, n), dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(make([]float32, n), dims...)
+}
+
+// invImages is a batch of b zero images of CIFAR's shape.
+func invImages(b int) *tensors.Tensor { return invTensor(dtypes.Float32, b, 32, 32, 3) }
+
+// traceExec compiles e for args (without running it) and adds the ops of its graphs.
+func traceExec(t testing.TB, inv *optrace.Inventory, name string, e *context.Exec, args ...any) {
+	t.Helper()
+	if err := e.PreCompile(args...); err != nil {
+		t.Fatalf("%s: compiling: %v", name, err)
+	}
+	traceCompiled(t, inv, name, e)
+}
+
+// traceCompiled adds the ops of the graphs e has already compiled (or run).
+func traceCompiled(t testing.TB, inv *optrace.Inventory, name string, e *context.Exec) {
+	t.Helper()
+	gs, err := optrace.ExecGraphs(e)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(gs) == 0 {
+		t.Fatalf("%s: no graph was compiled", name)
+	}
+	for i, g := range gs {
+		ops, err := optrace.GraphOps(g, false)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n := name
+		if len(gs) > 1 {
+			n = fmt.Sprintf("%s#%d", name, i)
+		}
+		inv.Add(n, ops)
+	}
+}
+
+// traceMethodStep compiles the pretraining step of cfg exactly as Pretrain builds it
+// (pretrain.go, the stepExec closure: the method's BuildStep in train mode, then the
+// optimizer's update), with inputs of the shapes Pretrain feeds: the used views, AdvCL's
+// pseudo labels (one [B] int32 per granularity) and the step scalars ([n] float32).
+func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Backend, name string, cfg PretrainConfig) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	method, err := MethodByName(cfg.Method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoder, err := EncoderFor(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	optimizer, err := NewOptimizer(cfg.Optimizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, used := method.Views(&cfg)
+	nPseudo := 0
+	if pl, ok := method.(PseudoLabelUser); ok && pl.NeedsPseudoLabels() {
+		nPseudo = len(datasets.PseudoLabelGranularities)
+	}
+	var scalarNames []string
+	if p, ok := method.(ScalarProvider); ok {
+		scalarNames = p.ScalarNames(&cfg)
+	}
+	ctx := context.New().Checked(false)
+	if err := ctx.SetRNGStateFromSeed(1); err != nil {
+		t.Fatal(err)
+	}
+	step, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
+		g := inputs[0].Graph()
+		in := &StepInputs{Config: &cfg, Encoder: encoder, Scalars: map[string]*graph.Node{}}
+		in.Views = inputs[:len(used)]
+		rest := inputs[len(used):]
+		in.PseudoLabels = rest[:nPseudo]
+		rest = rest[nPseudo:]
+		for i, n := range scalarNames {
+			in.Scalars[n] = graph.Squeeze(graph.Slice(rest[0], graph.AxisElem(i)))
+		}
+		var outs *StepOutputs
+		inMode(ctx, g, true, true, func() { outs = method.BuildStep(ctx, in) })
+		optimizer.UpdateGraph(ctx, g, outs.Loss)
+		res := []*graph.Node{outs.Loss}
+		names := make([]string, 0, len(outs.Metrics))
+		for n := range outs.Metrics {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			res = append(res, graph.ConvertDType(outs.Metrics[n], dtypes.Float64))
+		}
+		return res
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer step.Finalize()
+	var args []any
+	for range used {
+		args = append(args, invImages(cfg.BatchSize))
+	}
+	for range nPseudo {
+		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
+	}
+	if len(scalarNames) > 0 {
+		args = append(args, invTensor(dtypes.Float32, len(scalarNames)))
+	}
+	traceExec(t, inv, name, step, args...)
+}
+
+// buildOpInventory builds and compiles every graph the project runs, on backend (a
+// simplego-based one: "goacl"):
+//   - the benchmark workload (acl.NewBenchStep: ResNet-18 + RoCL projector, PGD attack in
+//     eval mode, 3-view NT-Xent in train mode with BN statistics, SGD with momentum and
+//     weight decay; the PGD-CE evaluation; the initialiser);
+//   - one pretraining step of every method × variant (base, IP, HN, IP+HN) with the
+//     paper preset (ResNet-18, its optimizer, schedule and attack) and with the smoke
+//     preset (SmallCNN);
+//   - the linear probe's step and prediction;
+//   - the finetuning step of SLF, ALF and AFF (TRADES) and the PGD evaluator;
+//   - the AutoAttack oracle's logits and loss-gradient graphs for every attack loss.
+func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory {
+	t.Helper()
+	inv := optrace.NewInventory()
+
+	// Benchmark workload.
+	bcfg := DefaultBenchConfig(invWidth, invBatch)
+	bcfg.AttackSteps, bcfg.EvalSteps = 2, 2
+	bs, err := NewBenchStep(backend, bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The training graph last: it creates the optimizer's variables, which only its own
+	// execution initialises.
+	traceExec(t, inv, "bench/init", bs.init, bs.x1)
+	traceExec(t, inv, "bench/eval", bs.eval, bs.xEv, bs.labels)
+	traceExec(t, inv, "bench/train", bs.train, bs.x1, bs.x2)
+	bs.Finalize()
+
+	// Pretraining steps.
+	for _, preset := range []string{ScalePaper, ScaleSmoke} {
+		for _, method := range MethodNames() {
+			for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+				cfg, err := Preset(method, variant, preset, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if method == advclName {
+					cfg.PseudoLabelDir = t.TempDir() // only checked for presence; nothing is read
+				}
+				cfg.BatchSize = invBatch
+				if preset == ScalePaper {
+					cfg.Width = invWidth
+				}
+				traceMethodStep(t, inv, backend, fmt.Sprintf("pretrain/%s/%s-%s", preset, method, variant), cfg)
+			}
+		}
+	}
+
+	// Linear probe (probe.go builds these two graphs on encoder features).
+	enc := layers.SmallCNN{Width: invWidth}
+	{
+		cfg, err := Preset("rocl", "base", ScaleSmoke, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Width = invWidth
+		penc, err := EncoderFor(&cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fctx := context.New().Checked(false)
+		feats, err := context.NewExec(backend, fctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+			ctx.SetTraining(x.Graph(), false)
+			return penc.Features(ctx, x, "")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		traceExec(t, inv, "probe/features", feats, invImages(invBatch))
+		dim := penc.FeatureDim()
+		step, predict := probeExecsForTrace(t, backend, dim, 10)
+		// Compiling a graph that updates variables resets them (context.Exec hands their
+		// buffers over): the updating graph goes last in each context.
+		traceExec(t, inv, "probe/predict", predict, invTensor(dtypes.Float32, invBatch, dim))
+		traceExec(t, inv, "probe/step", step, invTensor(dtypes.Float32, invBatch, dim), invTensor(dtypes.Int32, invBatch))
+	}
+
+	// Finetuning steps and the PGD evaluator.
+	for _, mode := range []FinetuneMode{SLF, ALF, AFF} {
+		pre, err := Preset("rocl", "base", ScaleSmoke, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc, err := DefaultFinetuneConfig(&pre, mode, ProtocolAdvCL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc.TrainAttack.Steps, fc.EvalAttack.Steps = 2, 2
+		clf := &Classifier{Encoder: enc, NumClasses: 10, Ctx: context.New().Checked(false), Backend: backend}
+		if err := clf.Ctx.SetRNGStateFromSeed(1); err != nil {
+			t.Fatal(err)
+		}
+		if mode == SLF {
+			ev, err := NewPGDEvaluator(clf, fc.EvalAttack, 1, invBatch, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			traceExec(t, inv, "eval/pgd", ev.exec, invImages(invBatch), invTensor(dtypes.Int32, invBatch))
+			ev.exec.Finalize()
+		}
+		optimizer, err := NewOptimizer(fc.Optimizer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As Finetune's step (finetune.go).
+		step, err := context.NewExec(backend, clf.Ctx, func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
+			loss, terms := FinetuneLoss(ctx, clf, &fc, x, y)
+			optimizer.UpdateGraph(ctx, x.Graph(), loss)
+			outs := []*graph.Node{graph.ConvertDType(loss, dtypes.Float64)}
+			names := make([]string, 0, len(terms))
+			for n := range terms {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				outs = append(outs, graph.ConvertDType(terms[n], dtypes.Float64))
+			}
+			return outs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		traceExec(t, inv, "finetune/"+string(mode), step, invImages(invBatch), invTensor(dtypes.Int32, invBatch))
+		step.Finalize()
+	}
+
+	// AutoAttack's oracle: its graphs are built lazily by the calls, which run them once
+	// on two images (SmallCNN width 2: milliseconds).
+	{
+		octx := context.New().Checked(false)
+		o, err := NewGraphOracle(backend, octx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+			return layers.NewLinear(ctx.In("head"), enc.Features(ctx, x, ""), 10).Done()
+		}, 10, 32, 32, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, 2*32*32*3)
+		y, tg := []int32{1, 2}, []int32{3, 4}
+		if _, err := o.Logits(x, 2); err != nil {
+			t.Fatal(err)
+		}
+		traceCompiled(t, inv, "autoattack/logits", o.logits)
+		for _, kind := range []string{LossCE, LossDLR, LossDLRTargeted, LossMargin} {
+			if _, _, _, err := o.LossGradLogits(kind, x, 2, y, tg); err != nil {
+				t.Fatal(err)
+			}
+			traceCompiled(t, inv, "autoattack/"+kind, o.losses[kind])
+		}
+	}
+	return inv
+}
+
+// probeExecsForTrace builds LinearProbe's two graphs (probe.go: the SGD step on the
+// cross-entropy of a zero-initialised linear head, and the arg-max prediction).
+func probeExecsForTrace(t testing.TB, backend backends.Backend, dim, numClasses int) (step, predict *context.Exec) {
+	t.Helper()
+	lctx := context.New().Checked(false)
+	opt, err := NewOptimizer(OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 5e-4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := func(ctx *context.Context, f *graph.Node) *graph.Node {
+		c := ctx.In("probe").WithInitializer(initializers.Zero)
+		w := c.VariableWithShape("weights", shapes.Make(f.DType(), dim, numClasses)).ValueGraph(f.Graph())
+		b := c.VariableWithShape("biases", shapes.Make(f.DType(), numClasses)).ValueGraph(f.Graph())
+		return graph.Add(graph.MatMul(f, w), graph.InsertAxes(b, 0))
+	}
+	if step, err = context.NewExec(backend, lctx, func(ctx *context.Context, f, y *graph.Node) *graph.Node {
+		loss := crossEntropy(logits(ctx, f), y)
+		opt.UpdateGraph(ctx, f.Graph(), loss)
+		return loss
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if predict, err = context.NewExec(backend, lctx, func(ctx *context.Context, f *graph.Node) *graph.Node {
+		return graph.ArgMax(logits(ctx, f), -1, dtypes.Int32)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return step, predict
+}
+
+// TestOpInventoryCovered traces every graph of the project on the goacl backend and
+// requires each op they emit to be covered by the engine's conformance test, so that a
+// graph that starts using a new op fails here until a conformance case compares it.
+func TestOpInventoryCovered(t *testing.T) {
+	backend, err := engine.NewWithConfig(engine.PureGoName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	inv := buildOpInventory(t, backend)
+	elapsed := time.Since(start)
+	t.Logf("%d graphs, %d op types, built in %.1fs", len(inv.Graphs), len(inv.Entries), elapsed.Seconds())
+	covered := map[backends.OpType]bool{}
+	for _, op := range optrace.Covered {
+		covered[op] = true
+	}
+	var missing []string
+	for _, op := range inv.Types() {
+		if !covered[op] {
+			var in []string
+			for g := range inv.Entries[op].In {
+				in = append(in, g)
+			}
+			sort.Strings(in)
+			if len(in) > 3 {
+				in = append(in[:3], "…")
+			}
+			missing = append(missing, fmt.Sprintf("%s (in %s)", op, strings.Join(in, ", ")))
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("ops emitted by the project's graphs but not covered by engine/conformance_test.go "+
+			"(add a conformance case and list the op in internal/optrace.Covered): %s", strings.Join(missing, "; "))
+	}
+	// The inventory must see the ops every one of these graphs is known to need, or the
+	// tracer has gone blind (e.g. GoMLX changed and GraphOps reads nothing).
+	for _, op := range []backends.OpType{backends.OpTypeConvGeneral, backends.OpTypeDotGeneral,
+		backends.OpTypeRNGBitGenerator, backends.OpTypeReduceSum, backends.OpTypeMax} {
+		if inv.Entries[op] == nil {
+			t.Errorf("inventory lacks %s: the tracer is not seeing the graphs", op)
+		}
+	}
+	if os.Getenv("ACL_WRITE_OP_INVENTORY") == "1" {
+		writeOpInventory(t, inv, elapsed)
+	}
+}
+
+func writeOpInventory(t *testing.T, inv *optrace.Inventory, elapsed time.Duration) {
+	var sb strings.Builder
+	sb.WriteString("# Backend op inventory of goacl's graphs\n\n")
+	sb.WriteString("Generated by `" + opInventoryCommand + "` (acl/op_inventory_test.go); do not edit by hand.\n\n")
+	sb.WriteString("Every graph the project runs is built and compiled (not run) on the `goacl` backend, and the\n" +
+		"backend ops (`backends.OpType`) its compiled outputs depend on are read from simplego's builder\n" +
+		"(internal/optrace). Composite ops of the goacl builder appear as the ops they are composed of\n" +
+		"(its Reverse and Pad are built from Slice/Concatenate/Reshape/BroadcastInDim). Sizes are small\n" +
+		fmt.Sprintf("(ResNet-18 width %d, batch %d, PGD unrolled as configured, 2 steps for the benchmark,\n", invWidth, invBatch) +
+		"finetuning and evaluation attacks), so node counts describe these graphs, not a full-size run;\n" +
+		"the op types do not depend on the sizes.\n\n")
+	fmt.Fprintf(&sb, "%d graphs, %d op types (built and compiled in %.1f s on the 2-core dev VM). Every op type\n"+
+		"listed is compared between goacl and the stock simplego backend by engine/conformance_test.go\n"+
+		"(values, and gradients for the differentiable ones; where the stock backend cannot run a graph,\n"+
+		"e.g. convolution gradients, which need Reverse, with the independent reference that file names);\n"+
+		"TestOpInventoryCovered fails when a\n"+
+		"graph emits an op outside that set. The goacl builder's own composites, Reverse (convolution\n"+
+		"gradients) and Pad (Slice gradients), never reach the executor as ops; the conformance test\n"+
+		"compares them, and Slice's gradient, with references computed in Go (stock simplego has\n"+
+		"neither op).\n\n", len(inv.Graphs), len(inv.Entries), elapsed.Seconds())
+	sb.WriteString(inv.Markdown())
+	sb.WriteString("\n## Graphs\n\n")
+	for _, g := range inv.Graphs {
+		var ops []string
+		for _, op := range inv.Types() {
+			if n := inv.Entries[op].In[g]; n > 0 {
+				ops = append(ops, op.String())
+			}
+		}
+		fmt.Fprintf(&sb, "- `%s`: %d op types\n", g, len(ops))
+	}
+	sb.WriteString("\n## Op types per graph family\n\n")
+	families := map[string]map[backends.OpType]bool{}
+	var famNames []string
+	for _, g := range inv.Graphs {
+		f := g
+		if i := strings.Index(g, "/"); i >= 0 {
+			f = g[:i]
+		}
+		if families[f] == nil {
+			families[f] = map[backends.OpType]bool{}
+			famNames = append(famNames, f)
+		}
+		for op, e := range inv.Entries {
+			if e.In[g] > 0 {
+				families[f][op] = true
+			}
+		}
+	}
+	for _, f := range famNames {
+		var ops []string
+		for op := range families[f] {
+			ops = append(ops, op.String())
+		}
+		slices.Sort(ops)
+		fmt.Fprintf(&sb, "- **%s** (%d): %s\n", f, len(ops), strings.Join(ops, ", "))
+	}
+	root := filepath.Join("..", "docs", "results")
+	if err := os.WriteFile(filepath.Join(root, "op-inventory.md"), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
