@@ -9,22 +9,18 @@ import (
 // A cache-blocked, goroutine-parallel matrix multiplication in pure Go (float32 and
 // float64), the engine of the fast DotGeneral and ConvGeneral kernels.
 //
-// It follows the BLIS structure: B is packed into panels of gemmNR columns and A, block by
-// block, into panels of gemmMR rows (both k-major), and a 2×4 register-blocked micro-kernel
-// accumulates a 2×4 tile of C over a k-block of gemmKC. Go does not vectorise, so the
-// micro-kernel is scalar: 8 independent accumulators keep the two FP adders busy without
-// spilling registers (a 4×4 tile spills and runs at a third of the speed). On the
-// project's 2-core AMD EPYC it runs at ≈10 GFLOP/s per core in cache (GOAMD64=v1, no FMA);
-// see docs/performance.md.
+// It follows the BLIS structure: B is packed into panels of nr columns and A, block by
+// block, into panels of mr rows (both k-major), and a register-blocked micro-kernel
+// accumulates an mr×nr tile of C over a k-block of gemmKC (gemm_kernel.go: AVX-512 or
+// AVX2 assembly on x86-64, chosen per product by its number of columns; a scalar 2×4
+// kernel elsewhere). See docs/performance.md for what each reaches.
 //
 // Work is split over goroutines by tiles of C (rows × columns); when C is too small to
 // split (a weight gradient: few rows and columns, a long contraction) the contraction is
 // split instead and the partial products are summed.
 
 const (
-	gemmMR = 2   // rows of the micro-kernel tile
-	gemmNR = 4   // columns of the micro-kernel tile
-	gemmKC = 256 // k-block: an A panel (2×256) and a B panel (4×256) stay in L1
+	gemmKC = 256 // k-block: a B panel (256×32 float32 = 32 KiB) stays in L1
 	gemmNC = 512 // columns of a C tile at most
 )
 
@@ -33,10 +29,19 @@ type float interface{ ~float32 | ~float64 }
 // aSource supplies the A operand of a GEMM by packing blocks of it; im2col implements it
 // to feed a convolution's patches to the GEMM without materialising them.
 type aSource[T float] interface {
+	// rowsA returns rows [i0, i0+rows) and columns [k0, k0+kc) of A as rows lda apart
+	// (element (i, p) at block[(i−i0)·lda + p−k0]): a view of A itself when A is
+	// row-major (no copy), or dst (rows·kc long) filled with the rows (lda = kc).
+	// ok is false when A cannot be read in rows cheaply; then packA is used.
+	rowsA(dst []T, i0, rows, k0, kc int) (block []T, lda int, ok bool)
+	// colsA returns A from element (i0, k0) on as a column-major view (element (i, p) at
+	// view[(i−i0) + (p−k0)·step]) when A is stored so; ok is false otherwise.
+	colsA(i0, k0 int) (view []T, step int, ok bool)
+
 	// packA writes rows [i0, i0+rows) and columns [k0, k0+kc) of A into dst as panels of
-	// gemmMR rows: dst[(ip·kc + p)·gemmMR + r] = A[i0 + ip·gemmMR + r, k0 + p], with zeros
-	// for the rows past `rows` up to the next multiple of gemmMR.
-	packA(dst []T, i0, rows, k0, kc int)
+	// mr rows: dst[(ip·kc + p)·mr + r] = A[i0 + ip·mr + r, k0 + p], with zeros for the
+	// rows past `rows` up to the next multiple of mr.
+	packA(dst []T, i0, rows, k0, kc, mr int)
 }
 
 // matrix is a strided view of a matrix: element (i, j) is data[off + i·rs + j·cs].
@@ -45,15 +50,40 @@ type matrix[T float] struct {
 	off, rs, cs int
 }
 
-func (m matrix[T]) packA(dst []T, i0, rows, k0, kc int) {
-	panels := (rows + gemmMR - 1) / gemmMR
+func (m matrix[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
+	if m.cs != 1 {
+		return nil, 0, false
+	}
+	return m.data[m.off+i0*m.rs+k0:], m.rs, true
+}
+
+func (m matrix[T]) colsA(i0, k0 int) ([]T, int, bool) {
+	if m.rs != 1 {
+		return nil, 0, false
+	}
+	return m.data[m.off+i0+k0*m.cs:], m.cs, true
+}
+
+func (m matrix[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
+	panels := ceilDiv(rows, mr)
 	for ip := range panels {
-		d := dst[ip*kc*gemmMR : (ip+1)*kc*gemmMR]
-		for r := range gemmMR {
-			i := ip*gemmMR + r
+		d := dst[ip*kc*mr : (ip+1)*kc*mr]
+		rn := min(mr, rows-ip*mr)
+		if m.rs == 1 {
+			// Column-major A (a transposed operand): each k step is a contiguous run of rows.
+			for p := range kc {
+				base := m.off + i0 + ip*mr + (k0+p)*m.cs
+				o := d[p*mr : p*mr+mr]
+				copy(o, m.data[base:base+rn])
+				clear(o[rn:])
+			}
+			continue
+		}
+		for r := range mr {
+			i := ip*mr + r
 			if i >= rows {
 				for p := range kc {
-					d[p*gemmMR+r] = 0
+					d[p*mr+r] = 0
 				}
 				continue
 			}
@@ -61,11 +91,11 @@ func (m matrix[T]) packA(dst []T, i0, rows, k0, kc int) {
 			if m.cs == 1 {
 				src := m.data[base : base+kc]
 				for p, v := range src {
-					d[p*gemmMR+r] = v
+					d[p*mr+r] = v
 				}
 			} else {
 				for p := range kc {
-					d[p*gemmMR+r] = m.data[base+p*m.cs]
+					d[p*mr+r] = m.data[base+p*m.cs]
 				}
 			}
 		}
@@ -73,32 +103,31 @@ func (m matrix[T]) packA(dst []T, i0, rows, k0, kc int) {
 }
 
 // packB writes rows [k0, k0+kc) and columns [j0, j0+cols) of B into dst as panels of
-// gemmNR columns: dst[(jp·kc + p)·gemmNR + c] = B[k0 + p, j0 + jp·gemmNR + c], zero past
-// `cols`.
-func (m matrix[T]) packB(dst []T, k0, kc, j0, cols int) {
-	panels := (cols + gemmNR - 1) / gemmNR
+// nr columns: dst[(jp·kc + p)·nr + c] = B[k0 + p, j0 + jp·nr + c], zero past `cols`.
+func (m matrix[T]) packB(dst []T, k0, kc, j0, cols, nr int) {
+	panels := ceilDiv(cols, nr)
 	for jp := range panels {
-		d := dst[jp*kc*gemmNR : (jp+1)*kc*gemmNR]
-		jn := min(gemmNR, cols-jp*gemmNR)
-		if m.cs == 1 && jn == gemmNR {
+		d := dst[jp*kc*nr : (jp+1)*kc*nr]
+		jn := min(nr, cols-jp*nr)
+		if m.cs == 1 {
 			for p := range kc {
-				base := m.off + (k0+p)*m.rs + j0 + jp*gemmNR
-				s := m.data[base : base+gemmNR : base+gemmNR]
-				o := d[p*gemmNR : p*gemmNR+gemmNR : p*gemmNR+gemmNR]
-				o[0], o[1], o[2], o[3] = s[0], s[1], s[2], s[3]
+				base := m.off + (k0+p)*m.rs + j0 + jp*nr
+				o := d[p*nr : p*nr+nr]
+				copy(o, m.data[base:base+jn])
+				clear(o[jn:])
 			}
 			continue
 		}
-		for c := range gemmNR {
+		for c := range nr {
 			if c >= jn {
 				for p := range kc {
-					d[p*gemmNR+c] = 0
+					d[p*nr+c] = 0
 				}
 				continue
 			}
-			base := m.off + k0*m.rs + (j0+jp*gemmNR+c)*m.cs
+			base := m.off + k0*m.rs + (j0+jp*nr+c)*m.cs
 			for p := range kc {
-				d[p*gemmNR+c] = m.data[base+p*m.rs]
+				d[p*nr+c] = m.data[base+p*m.rs]
 			}
 		}
 	}
@@ -126,62 +155,101 @@ func gemm[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers i
 		}
 		return
 	}
+	mk := pickKernel[T](n)
 	workers = max(workers, 1)
 	if float64(m)*float64(n)*float64(k) < 1<<17 {
 		workers = 1
 	}
-	npad := roundUp(n, gemmNR)
-	nc := min(npad, gemmNC)
-	mc := clampInt(roundUp(ceilDiv(m, 4*workers), gemmMR), 16, 128)
+	npad := roundUp(n, mk.nr)
+	nc := min(npad, roundUp(gemmNC, mk.nr))
+	// Row tiles: about four per worker, between 16 and 128 rows (rounded to whole
+	// panels), so that the packed A block (mc×gemmKC) stays in L2.
+	mc := roundUp(clampInt(ceilDiv(m, 4*workers), 16, 128), mk.mr)
 	tiles := ceilDiv(m, mc) * ceilDiv(npad, nc)
 	if workers > 1 && tiles < 2*workers && k >= 2*gemmKC*workers {
-		gemmSplitK(m, n, k, a, b, c, ldc, workers, mc, nc)
+		gemmSplitK(mk, m, n, k, a, b, c, ldc, workers, mc, nc)
+		return
+	}
+	if bInPlace(mk, b, n) {
+		runTiles(mk, m, n, k, 0, k, a, b, nil, npad, c, ldc, false, mc, nc, workers)
 		return
 	}
 	bp := getScratch[T](k * npad)
 	defer putScratch(bp)
-	packAllB(b, k, n, npad, bp, workers)
-	runTiles(m, n, k, 0, k, a, bp, npad, c, ldc, false, mc, nc, workers)
+	packAllB(b, k, n, npad, mk.nr, bp, workers)
+	runTiles(mk, m, n, k, 0, k, a, b, bp, npad, c, ldc, false, mc, nc, workers)
 }
 
-// packAllB packs the whole of B (all k-blocks) into bp, k-block after k-block: block pc
-// starts at pc·npad and holds kc×npad values.
-func packAllB[T float](b matrix[T], k, n, npad int, bp []T, workers int) {
+// bInPlace reports whether the kernel can read B where it is, without packing: B
+// row-major and n a whole number of panels (the kernel reads nr columns).
+func bInPlace[T float](mk microKernel[T], b matrix[T], n int) bool {
+	return mk.strided && b.cs == 1 && n%mk.nr == 0
+}
+
+// packAllB packs the whole of B (all k-blocks) into bp in panels of nr columns, k-block
+// after k-block: block pc starts at pc·npad and holds kc×npad values.
+func packAllB[T float](b matrix[T], k, n, npad, nr int, bp []T, workers int) {
 	blocks := ceilDiv(k, gemmKC)
 	parallelFor(blocks, min(workers, blocks), func(blk int) {
 		k0 := blk * gemmKC
 		kc := min(gemmKC, k-k0)
-		b.packB(bp[k0*npad:(k0+kc)*npad], k0, kc, 0, n)
+		b.packB(bp[k0*npad:(k0+kc)*npad], k0, kc, 0, n, nr)
 	})
 }
 
 // runTiles computes C (+)= A[:, k0:k1]·B[k0:k1, :] tile by tile on `workers` goroutines,
-// with B already packed in bp (as packAllB, relative to k0). With accumulate false the
-// first k-block overwrites C.
-func runTiles[T float](m, n, k, k0, k1 int, a aSource[T], bp []T, npad int, c []T, ldc int, accumulate bool, mc, nc, workers int) {
+// with B already packed in bp (as packAllB, relative to k0), or read in place from b when
+// bp is nil. A is read in place when it is column-major, in rows (in place or gathered)
+// when the kernel has a Rows form and A offers rows, otherwise packed. With accumulate
+// false the first k-block overwrites C.
+func runTiles[T float](mk microKernel[T], m, n, k, k0, k1 int, a aSource[T], b matrix[T], bp []T, npad int, c []T, ldc int, accumulate bool, mc, nc, workers int) {
 	rowTiles, colTiles := ceilDiv(m, mc), ceilDiv(npad, nc)
+	mr := mk.mr
 	parallelFor(rowTiles*colTiles, workers, func(t int) {
 		i0, j0 := (t/colTiles)*mc, (t%colTiles)*nc
 		rows, cols := min(mc, m-i0), min(nc, n-j0)
-		ap := getScratch[T](roundUp(rows, gemmMR) * gemmKC)
+		ap := getScratch[T](roundUp(rows, mr) * gemmKC)
 		defer putScratch(ap)
 		for pc := k0; pc < k1; pc += gemmKC {
 			kc := min(gemmKC, k1-pc)
-			a.packA(ap, i0, rows, pc, kc)
 			acc := accumulate || pc > k0
-			// Packed B of this k-block, from column j0 on.
-			bBlock := bp[(pc-k0)*npad+j0*kc : (pc-k0+kc)*npad]
-			macroKernel(rows, cols, kc, ap, bBlock, c[i0*ldc+j0:], ldc, acc)
+			var bPanels panelSet[T]
+			if bp == nil {
+				bPanels = panelSet[T]{data: b.data[b.off+pc*b.rs+j0:], stride: mk.nr, step: b.rs}
+			} else {
+				// Packed B of this k-block, from column j0 on.
+				bPanels = panelSet[T]{data: bp[(pc-k0)*npad+j0*kc : (pc-k0+kc)*npad], stride: kc * mk.nr, step: mk.nr}
+			}
+			cTile := c[i0*ldc+j0:]
+			if mk.strided {
+				if view, step, ok := a.colsA(i0, pc); ok {
+					var edge []T
+					if rem := rows % mr; rem != 0 {
+						edge = ap[:mr*kc]
+						a.packA(edge, i0+rows-rem, rem, pc, kc, mr)
+					}
+					macroKernel(mk, rows, cols, kc, panelSet[T]{data: view, stride: mr, step: step}, edge, bPanels, cTile, ldc, acc)
+					continue
+				}
+			}
+			if mk.rowsFn != nil {
+				if block, lda, ok := a.rowsA(ap, i0, rows, pc, kc); ok {
+					macroKernelRows(mk, rows, cols, kc, block, lda, bPanels, cTile, ldc, acc)
+					continue
+				}
+			}
+			a.packA(ap, i0, rows, pc, kc, mr)
+			macroKernel(mk, rows, cols, kc, panelSet[T]{data: ap, stride: kc * mr, step: mr}, nil, bPanels, cTile, ldc, acc)
 		}
 	})
 }
 
 // gemmSplitK splits the contraction over the workers, each computing a private partial
 // product, and sums them into C.
-func gemmSplitK[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers, mc, nc int) {
+func gemmSplitK[T float](mk microKernel[T], m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers, mc, nc int) {
 	blocks := ceilDiv(k, gemmKC)
 	parts := min(workers, blocks)
-	npad := roundUp(n, gemmNR)
+	npad := roundUp(n, mk.nr)
 	partials := make([][]T, parts)
 	var wg sync.WaitGroup
 	for w := range parts {
@@ -190,11 +258,14 @@ func gemmSplitK[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, wor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bp := getScratch[T]((k1 - k0) * npad)
-			defer putScratch(bp)
-			sub := b
-			sub.off += k0 * b.rs
-			packAllB(sub, k1-k0, n, npad, bp, 1)
+			var bp []T
+			if !bInPlace(mk, b, n) {
+				bp = getScratch[T]((k1 - k0) * npad)
+				defer putScratch(bp)
+				sub := b
+				sub.off += k0 * b.rs
+				packAllB(sub, k1-k0, n, npad, mk.nr, bp, 1)
+			}
 			out := c
 			outLd := ldc
 			if w > 0 {
@@ -202,7 +273,7 @@ func gemmSplitK[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, wor
 				outLd = n
 				partials[w] = out
 			}
-			runTiles(m, n, k, k0, k1, a, bp, npad, out, outLd, false, mc, nc, 1)
+			runTiles(mk, m, n, k, k0, k1, a, b, bp, npad, out, outLd, false, mc, nc, 1)
 		}()
 	}
 	wg.Wait()
@@ -215,18 +286,6 @@ func gemmSplitK[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, wor
 			}
 		}
 		putScratch(p)
-	}
-}
-
-// macroKernel multiplies a packed A block (rows×kc in gemmMR panels) by packed B panels
-// (kc×cols in gemmNR panels) into C (row stride ldc), overwriting or accumulating. It
-// dispatches to the concrete float32/float64 versions of gemm_kernel.go: Go compiles the
-// generic micro-kernel ~20% slower than a concrete one.
-func macroKernel[T float](rows, cols, kc int, ap, bp []T, c []T, ldc int, acc bool) {
-	if unsafe.Sizeof(ap[0]) == 4 {
-		macroKernel32(rows, cols, kc, castSlice[float32](ap), castSlice[float32](bp), castSlice[float32](c), ldc, acc)
-	} else {
-		macroKernel64(rows, cols, kc, castSlice[float64](ap), castSlice[float64](bp), castSlice[float64](c), ldc, acc)
 	}
 }
 

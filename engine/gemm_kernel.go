@@ -1,40 +1,226 @@
 package engine
 
-// The micro-kernels of the GEMM, written out for float32 and float64 (the float64 file
-// section is the float32 one with the type changed): 2×4 register tiles, unrolled twice
-// over k. Go keeps the 8 accumulators, 2 A values and 4 B values in registers (a 4×4 tile
-// spills); without FMA (GOAMD64 < v3) each step is 8 MULSS + 8 ADDSS + 6 loads.
+import (
+	"os"
+	"unsafe"
+)
 
-// macroKernel32 is macroKernel for float32.
-func macroKernel32(rows, cols, kc int, ap, bp []float32, c []float32, ldc int, acc bool) {
-	var tmp [gemmMR * gemmNR]float32
-	for jp := 0; jp*gemmNR < cols; jp++ {
-		b := bp[jp*kc*gemmNR : (jp+1)*kc*gemmNR]
-		cn := min(gemmNR, cols-jp*gemmNR)
-		for ip := 0; ip*gemmMR < rows; ip++ {
-			a := ap[ip*kc*gemmMR : (ip+1)*kc*gemmMR]
-			rn := min(gemmMR, rows-ip*gemmMR)
-			ct := c[ip*gemmMR*ldc+jp*gemmNR:]
-			if rn == gemmMR && cn == gemmNR {
-				kernel2x4F32(kc, a, b, ct, ldc, acc)
+// The micro-kernels of the GEMM and the choice between them. A micro-kernel computes one
+// mr×nr tile of C from packed panels (A: kc groups of mr values, B: kc groups of nr
+// values) and stores it into C or adds it to C:
+//
+//	fn(kc, a, b, c, ldc, acc): C[r·ldc + q] (+)= Σ_p a[p·mr + r]·b[p·nr + q]
+//
+// On x86-64 the SIMD kernels of gemm_amd64.s run (AVX-512: 12×32 and 24×16 float32
+// tiles, ≈24 vector accumulators; AVX2: 6×16); elsewhere, and with the purego build tag,
+// the scalar 2×4 kernel below. GOACL_GEMM_KERNEL=name forces one (tests and benchmarks
+// compare them; "scalar" is always available).
+
+// microKernel is one register-tile kernel for element type T.
+type microKernel[T float] struct {
+	name   string
+	mr, nr int
+	auto   bool // chosen by pickKernel (else only when forced)
+	// fn computes the tile from A panels sa elements apart per k step and B panels sb
+	// apart: packed panels (sa = mr, sb = nr), or a column-major A / row-major B in place
+	// when strided is set.
+	fn func(kc int, a *T, sa int, b *T, sb int, c *T, ldc, acc int)
+	// rowsFn is the same kernel reading A as rows lda elements apart
+	// (A[r, p] = a[r·lda + p]); nil if it has none.
+	rowsFn  func(kc int, a *T, lda int, b *T, sb int, c *T, ldc, acc int)
+	strided bool // fn accepts any sa, sb (else only packed panels)
+}
+
+// maxTile bounds mr·nr over all kernels (the scratch tile of partial tiles).
+const maxTile = 24 * 32
+
+var (
+	scalarKernel32 = microKernel[float32]{"scalar-2x4", 2, 4, false, func(kc int, a *float32, _ int, b *float32, _ int, c *float32, ldc, acc int) {
+		kernel2x4F32(kc, unsafe.Slice(a, 2*kc), unsafe.Slice(b, 4*kc), unsafe.Slice(c, ldc+4), ldc, acc != 0)
+	}, nil, false}
+	scalarKernel64 = microKernel[float64]{"scalar-2x4", 2, 4, false, func(kc int, a *float64, _ int, b *float64, _ int, c *float64, ldc, acc int) {
+		kernel2x4F64(kc, unsafe.Slice(a, 2*kc), unsafe.Slice(b, 4*kc), unsafe.Slice(c, ldc+4), ldc, acc != 0)
+	}, nil, false}
+	// kernels32 and kernels64 are the kernels this CPU runs, best first, scalar last.
+	kernels32, kernels64 = func() ([]microKernel[float32], []microKernel[float64]) {
+		k32, k64 := simdKernels()
+		return append(k32, scalarKernel32), append(k64, scalarKernel64)
+	}()
+	// forcedKernel is the kernel named by GOACL_GEMM_KERNEL ("" picks by shape).
+	forcedKernel = os.Getenv("GOACL_GEMM_KERNEL")
+)
+
+// GEMMKernels returns the names of the float32 GEMM micro-kernels chosen automatically on
+// this CPU (e.g. [avx512-12x32 avx512-24x16], or [scalar-2x4] without SIMD kernels), or
+// the one forced by GOACL_GEMM_KERNEL: what benchmarks and Describe report.
+func GEMMKernels() []string {
+	var names []string
+	for _, k := range kernels32 {
+		if k.auto || k.name == forcedKernel {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		names = append(names, scalarKernel32.name)
+	}
+	return names
+}
+
+// pickKernel chooses the kernel for a product with n output columns: the one that pads n
+// the least (a 16-channel convolution takes the 24×16 tile rather than half-empty 12×32
+// ones), the earlier (faster) kernel on ties; or the forced one.
+func pickKernel[T float](n int) microKernel[T] {
+	list, ok := any(kernels32).([]microKernel[T])
+	if !ok {
+		list = any(kernels64).([]microKernel[T])
+	}
+	if forcedKernel != "" {
+		for _, k := range list {
+			if k.name == forcedKernel {
+				return k
+			}
+		}
+	}
+	best := list[len(list)-1] // the scalar kernel, when no SIMD kernel runs here
+	found := false
+	for _, k := range list {
+		if k.auto && (!found || roundUp(n, k.nr) < roundUp(n, best.nr)) {
+			best, found = k, true
+		}
+	}
+	return best
+}
+
+// panelSet locates the panels of one GEMM operand within a k-block: panel i starts at
+// data[i·stride], and its k steps are step elements apart (packed panels: stride kc·mr
+// and step mr; a column-major A or row-major B read in place: stride mr or nr and step
+// the leading dimension).
+type panelSet[T float] struct {
+	data         []T
+	stride, step int
+}
+
+// at returns panel i, checking that a kernel reading kc steps of width w stays inside.
+func (ps panelSet[T]) at(i, kc, w int) *T {
+	first := i * ps.stride
+	_ = ps.data[first+(kc-1)*ps.step+w-1]
+	return &ps.data[first]
+}
+
+// macroKernel multiplies the A panels of a rows×kc block by the B panels of a kc×cols
+// block into C (row stride ldc), overwriting or accumulating. aEdge, when not nil, is the
+// packed last A panel (rows not a multiple of mr), used instead of A's own. Whole tiles
+// go straight to the micro-kernel; edge tiles through a scratch tile.
+func macroKernel[T float](mk microKernel[T], rows, cols, kc int, a panelSet[T], aEdge []T, b panelSet[T], c []T, ldc int, acc bool) {
+	mr, nr := mk.mr, mk.nr
+	accFlag := 0
+	if acc {
+		accFlag = 1
+	}
+	var tmp []T // scratch tile for edge tiles, taken when first needed
+	defer func() {
+		if tmp != nil {
+			putScratch(tmp)
+		}
+	}()
+	for jp := 0; jp*nr < cols; jp++ {
+		bp := b.at(jp, kc, nr)
+		cn := min(nr, cols-jp*nr)
+		for ip := 0; ip*mr < rows; ip++ {
+			rn := min(mr, rows-ip*mr)
+			var ap *T
+			sa := a.step
+			if rn < mr && aEdge != nil {
+				ap, sa = &aEdge[0], mr
+			} else {
+				ap = a.at(ip, kc, mr)
+			}
+			ct := c[ip*mr*ldc+jp*nr:]
+			if rn == mr && cn == nr {
+				_ = ct[(mr-1)*ldc+nr-1] // the kernel writes this far
+				mk.fn(kc, ap, sa, bp, b.step, &ct[0], ldc, accFlag)
 				continue
 			}
-			kernel2x4F32(kc, a, b, tmp[:], gemmNR, false)
-			for r := range rn {
-				for q := range cn {
-					if acc {
-						ct[r*ldc+q] += tmp[r*gemmNR+q]
-					} else {
-						ct[r*ldc+q] = tmp[r*gemmNR+q]
-					}
-				}
+			if tmp == nil {
+				tmp = getScratch[T](maxTile)
 			}
+			mk.fn(kc, ap, sa, bp, b.step, &tmp[0], nr, 0)
+			addTile(ct, ldc, tmp, nr, rn, cn, acc)
+		}
+	}
+}
+
+// addTile stores (acc false) or adds the rn×cn corner of a scratch tile into C.
+func addTile[T float](c []T, ldc int, tile []T, nr, rn, cn int, acc bool) {
+	for r := range rn {
+		dst, src := c[r*ldc:r*ldc+cn], tile[r*nr:r*nr+cn]
+		if acc {
+			for q, v := range src {
+				dst[q] += v
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+}
+
+// macroKernelRows is macroKernel with A read unpacked, as rows lda elements apart
+// (a[r·lda + p], rows×kc): whole row panels go to the Rows kernel in place; the last,
+// partial one is copied into a zero-padded scratch panel first (the kernel reads mr rows).
+func macroKernelRows[T float](mk microKernel[T], rows, cols, kc int, a []T, lda int, b panelSet[T], c []T, ldc int, acc bool) {
+	mr, nr := mk.mr, mk.nr
+	accFlag := 0
+	if acc {
+		accFlag = 1
+	}
+	var tmp []T // scratch tile for edge tiles, taken when first needed
+	defer func() {
+		if tmp != nil {
+			putScratch(tmp)
+		}
+	}()
+	var edge []T
+	if rem := rows % mr; rem != 0 {
+		edge = getScratch[T](mr * kc)
+		defer putScratch(edge)
+		base := (rows - rem) * lda
+		for r := range mr {
+			if r < rem {
+				copy(edge[r*kc:r*kc+kc], a[base+r*lda:base+r*lda+kc])
+			} else {
+				clear(edge[r*kc : r*kc+kc])
+			}
+		}
+	}
+	for jp := 0; jp*nr < cols; jp++ {
+		bp := b.at(jp, kc, nr)
+		cn := min(nr, cols-jp*nr)
+		for ip := 0; ip*mr < rows; ip++ {
+			rn := min(mr, rows-ip*mr)
+			ap, ld := a[ip*mr*lda:], lda
+			if rn < mr {
+				ap, ld = edge, kc
+			} else {
+				_ = ap[(mr-1)*ld+kc-1] // the kernel reads this far
+			}
+			ct := c[ip*mr*ldc+jp*nr:]
+			if rn == mr && cn == nr {
+				_ = ct[(mr-1)*ldc+nr-1] // the kernel writes this far
+				mk.rowsFn(kc, &ap[0], ld, bp, b.step, &ct[0], ldc, accFlag)
+				continue
+			}
+			if tmp == nil {
+				tmp = getScratch[T](maxTile)
+			}
+			mk.rowsFn(kc, &ap[0], ld, bp, b.step, &tmp[0], nr, 0)
+			addTile(ct, ldc, tmp, nr, rn, cn, acc)
 		}
 	}
 }
 
 // kernel2x4F32 computes the 2×4 tile Σ_p a[p]ᵀ·b[p] of packed panels and stores it into C
-// (acc false) or adds it (acc true).
+// (acc false) or adds it (acc true). Scalar: Go keeps the 8 accumulators, 2 A values and
+// 4 B values in registers (a 4×4 tile spills), unrolled twice over k.
 func kernel2x4F32(kc int, ap, bp []float32, c []float32, ldc int, acc bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	ap = ap[:kc*2]
@@ -95,36 +281,7 @@ func kernel2x4F32(kc int, ap, bp []float32, c []float32, ldc int, acc bool) {
 	r1[0], r1[1], r1[2], r1[3] = c10, c11, c12, c13
 }
 
-// macroKernel64 is macroKernel for float64.
-func macroKernel64(rows, cols, kc int, ap, bp []float64, c []float64, ldc int, acc bool) {
-	var tmp [gemmMR * gemmNR]float64
-	for jp := 0; jp*gemmNR < cols; jp++ {
-		b := bp[jp*kc*gemmNR : (jp+1)*kc*gemmNR]
-		cn := min(gemmNR, cols-jp*gemmNR)
-		for ip := 0; ip*gemmMR < rows; ip++ {
-			a := ap[ip*kc*gemmMR : (ip+1)*kc*gemmMR]
-			rn := min(gemmMR, rows-ip*gemmMR)
-			ct := c[ip*gemmMR*ldc+jp*gemmNR:]
-			if rn == gemmMR && cn == gemmNR {
-				kernel2x4F64(kc, a, b, ct, ldc, acc)
-				continue
-			}
-			kernel2x4F64(kc, a, b, tmp[:], gemmNR, false)
-			for r := range rn {
-				for q := range cn {
-					if acc {
-						ct[r*ldc+q] += tmp[r*gemmNR+q]
-					} else {
-						ct[r*ldc+q] = tmp[r*gemmNR+q]
-					}
-				}
-			}
-		}
-	}
-}
-
-// kernel2x4F64 computes the 2×4 tile Σ_p a[p]ᵀ·b[p] of packed panels and stores it into C
-// (acc false) or adds it (acc true).
+// kernel2x4F64 is kernel2x4F32 for float64.
 func kernel2x4F64(kc int, ap, bp []float64, c []float64, ldc int, acc bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float64
 	ap = ap[:kc*2]

@@ -240,7 +240,108 @@ func newIm2col[T float](g *convGeometry, in []T) *im2col[T] {
 	return ic
 }
 
-func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc int) {
+// colsA: patches are never stored column-major.
+func (ic *im2col[T]) colsA(i0, k0 int) ([]T, int, bool) { return nil, 0, false }
+
+// rowsA gathers the patch rows with contiguous copies: per row and tap, a run of
+// channels of one input position (or zeros outside the input).
+func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
+	g := ic.g
+	s := len(g.in)
+	if s == 2 && g.inDil[0] == 1 && g.inDil[1] == 1 && g.kerDil[1] == 1 {
+		ic.rowsA2D(dst, i0, rows, k0, kc)
+		return dst, kc, true
+	}
+	var obuf [8]int
+	o := obuf[:s]
+	if s > len(obuf) {
+		o = make([]int, s)
+	}
+	for i := range rows {
+		d := dst[i*kc : (i+1)*kc]
+		row := i0 + i
+		b, rem := row/ic.rowsPer, row%ic.rowsPer
+		for a := s - 1; a >= 0; a-- {
+			o[a] = rem % g.out[a]
+			rem /= g.out[a]
+		}
+		inBase := b * ic.inPer
+		for col := k0; col < k0+kc; {
+			t, c0 := col/g.ch, col%g.ch
+			c1 := min(g.ch, c0+(k0+kc-col))
+			off, valid := inBase, true
+			for a := range s {
+				pos := o[a]*g.strides[a] + ic.tapPos[t*s+a]
+				if pos < 0 {
+					valid = false
+					break
+				}
+				if g.inDil[a] > 1 {
+					if pos%g.inDil[a] != 0 {
+						valid = false
+						break
+					}
+					pos /= g.inDil[a]
+				}
+				if pos >= g.in[a] {
+					valid = false
+					break
+				}
+				off += pos * ic.inStride[a]
+			}
+			p0 := col - k0
+			if valid {
+				copy(d[p0:p0+c1-c0], ic.in[off+c0:off+c1])
+			} else {
+				clear(d[p0 : p0+c1-c0])
+			}
+			col += c1 - c0
+		}
+	}
+	return dst, kc, true
+}
+
+// rowsA2D is rowsA for 2-D convolutions without input dilation and with unit kernel
+// dilation along x: the kw taps of one kernel row read kw·C consecutive input values
+// (positions x … x+kw−1 of one input row), copied at once when all lie inside the input.
+func (ic *im2col[T]) rowsA2D(dst []T, i0, rows, k0, kc int) {
+	g := ic.g
+	h, w := g.in[0], g.in[1]
+	ow := g.out[1]
+	sy, sx := g.strides[0], g.strides[1]
+	ch, kw := g.ch, g.ker[1]
+	run := kw * ch
+	end := k0 + kc
+	for i := range rows {
+		d := dst[i*kc : (i+1)*kc]
+		row := i0 + i
+		b, rem := row/ic.rowsPer, row%ic.rowsPer
+		y0, x0 := (rem/ow)*sy, (rem%ow)*sx
+		inBase := b * ic.inPer
+		for col := k0; col < end; {
+			t, c0 := col/ch, col%ch
+			y, x := y0+ic.tapPos[2*t], x0+ic.tapPos[2*t+1]
+			p0 := col - k0
+			yIn := uint(y) < uint(h)
+			if c0 == 0 && t%kw == 0 && col+run <= end && yIn && x >= 0 && x+kw <= w {
+				off := inBase + (y*w+x)*ch
+				copy(d[p0:p0+run], ic.in[off:off+run])
+				col += run
+				continue
+			}
+			n := min(ch-c0, end-col)
+			if yIn && uint(x) < uint(w) {
+				off := inBase + (y*w+x)*ch + c0
+				copy(d[p0:p0+n], ic.in[off:off+n])
+			} else {
+				clear(d[p0 : p0+n])
+			}
+			col += n
+		}
+	}
+}
+
+func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
 	g := ic.g
 	s := len(g.in)
 	var obuf [8]int
@@ -248,13 +349,13 @@ func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc int) {
 	if s > len(obuf) {
 		o = make([]int, s)
 	}
-	for ip := 0; ip*gemmMR < roundUp(rows, gemmMR); ip++ {
-		d := dst[ip*kc*gemmMR : (ip+1)*kc*gemmMR]
-		for r := range gemmMR {
-			i := ip*gemmMR + r
+	for ip := 0; ip*mr < rows; ip++ {
+		d := dst[ip*kc*mr : (ip+1)*kc*mr]
+		for r := range mr {
+			i := ip*mr + r
 			if i >= rows {
 				for p := range kc {
-					d[p*gemmMR+r] = 0
+					d[p*mr+r] = 0
 				}
 				continue
 			}
@@ -292,11 +393,11 @@ func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc int) {
 				if valid {
 					src := ic.in[off+c0 : off+c1]
 					for j, v := range src {
-						d[(p0+j)*gemmMR+r] = v
+						d[(p0+j)*mr+r] = v
 					}
 				} else {
 					for j := range c1 - c0 {
-						d[(p0+j)*gemmMR+r] = 0
+						d[(p0+j)*mr+r] = 0
 					}
 				}
 				col += c1 - c0
