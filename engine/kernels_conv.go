@@ -90,7 +90,7 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 	inPerm := append(append([]int{ax.InputBatch}, ax.InputSpatial...), ax.InputChannels)
 	kerPerm := append(append(slices.Clone(ax.KernelSpatial), ax.KernelInputChannels), ax.KernelOutputChannels)
 	outPerm := append(append([]int{ax.OutputBatch}, ax.OutputSpatial...), ax.OutputChannels)
-	inC, freeIn := canonical(in, inD, inPerm)
+	inC, freeIn := canonical(in, inD, inPerm, workers)
 	defer freeIn()
 	out, err := newOutputBuffer(backend, cp.outShape)
 	if err != nil {
@@ -105,11 +105,11 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 	}
 	if transposedConvApplies(&g) {
 		// Kernel as [C, ker…, F].
-		kerT, freeKer := canonical(ker, kerD, append(append([]int{ax.KernelInputChannels}, ax.KernelSpatial...), ax.KernelOutputChannels))
+		kerT, freeKer := canonical(ker, kerD, append(append([]int{ax.KernelInputChannels}, ax.KernelSpatial...), ax.KernelOutputChannels), workers)
 		transposedConv(&g, inC, kerT, outC, workers)
 		freeKer()
 	} else {
-		kerC, freeKer := canonical(ker, kerD, kerPerm)
+		kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
 		taps := g.taps()
 		a := newIm2col(&g, inC)
 		b := matrix[T]{data: kerC, rs: g.feat, cs: 1}
@@ -126,7 +126,7 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 		for j, a := range outPerm {
 			inv[a] = j
 		}
-		permuteInto(outFlat, outC, canonDims, inv)
+		permuteInto(outFlat, outC, canonDims, inv, workers)
 	}
 	return out, nil
 }
@@ -145,7 +145,7 @@ func (g *convGeometry) taps() int { return prod(g.ker) }
 
 // canonical returns x (dims) permuted so that axis j of the result is axis perm[j] of x,
 // and a function releasing the scratch it may have taken.
-func canonical[T float](x []T, dims, perm []int) ([]T, func()) {
+func canonical[T float](x []T, dims, perm []int, workers int) ([]T, func()) {
 	if isIdentity(perm) {
 		return x, func() {}
 	}
@@ -157,13 +157,13 @@ func canonical[T float](x []T, dims, perm []int) ([]T, func()) {
 		outDims[j] = dims[a]
 		strides[j] = srcStrides[a]
 	}
-	permuteCopy(out, x, outDims, strides)
+	permuteCopy(out, x, outDims, strides, workers)
 	return out, func() { putScratch(out) }
 }
 
 // permuteInto writes src (row-major with dims srcDims) into dst, where axis i of dst is
 // axis perm[i] of src.
-func permuteInto[T float](dst, src []T, srcDims, perm []int) {
+func permuteInto[T float](dst, src []T, srcDims, perm []int, workers int) {
 	srcStrides := shapes.Make(0, srcDims...).Strides()
 	dims := make([]int, len(perm))
 	strides := make([]int, len(perm))
@@ -171,40 +171,90 @@ func permuteInto[T float](dst, src []T, srcDims, perm []int) {
 		dims[i] = srcDims[a]
 		strides[i] = srcStrides[a]
 	}
-	permuteCopy(dst, src, dims, strides)
+	permuteCopy(dst, src, dims, strides, workers)
 }
 
-// permuteCopy fills dst row-major over dims with src[Σ idx_i·srcStrides_i].
-func permuteCopy[T float](dst, src []T, dims, srcStrides []int) {
+// permuteCopy fills dst row-major over dims with src[Σ idx_i·srcStrides_i], on up to
+// `workers` goroutines. When the source is contiguous along dst's last axis it copies
+// rows; otherwise, when some axis q is contiguous in the source, it transposes 16×16
+// tiles of the (q, last) planes, so that both sides are read and written a cache line
+// at a time (the layout changes of convolution gradients, e.g. [B,H,W,C] → [C,H,W,B]).
+func permuteCopy[T float](dst, src []T, dims, srcStrides []int, workers int) {
 	r := len(dims)
 	if r == 0 {
 		dst[0] = src[0]
 		return
 	}
-	last := dims[r-1]
-	ls := srcStrides[r-1]
-	idx := make([]int, r)
-	off := 0
-	for d := 0; d < len(dst); d += last {
-		row := dst[d : d+last]
-		if ls == 1 {
-			copy(row, src[off:off+last])
-		} else {
-			for j := range row {
-				row[j] = src[off+j*ls]
-			}
-		}
-		// Advance the odometer over the axes before the last.
+	last, ls := dims[r-1], srcStrides[r-1]
+	q := -1
+	if ls != 1 {
 		for a := r - 2; a >= 0; a-- {
-			idx[a]++
-			off += srcStrides[a]
-			if idx[a] < dims[a] {
+			if srcStrides[a] == 1 && dims[a] > 1 {
+				q = a
 				break
 			}
-			off -= idx[a] * srcStrides[a]
-			idx[a] = 0
 		}
 	}
+	if len(dst) < 1<<14 {
+		workers = 1
+	}
+	dstStrides := shapes.Make(0, dims...).Strides()
+	// Outer axes: all but the last (and q when transposing tiles).
+	var outer []int
+	for a := range r - 1 {
+		if a != q {
+			outer = append(outer, a)
+		}
+	}
+	nOuter := 1
+	for _, a := range outer {
+		nOuter *= dims[a]
+	}
+	offsets := func(o int) (srcOff, dstOff int) {
+		for i := len(outer) - 1; i >= 0; i-- {
+			a := outer[i]
+			x := o % dims[a]
+			o /= dims[a]
+			srcOff += x * srcStrides[a]
+			dstOff += x * dstStrides[a]
+		}
+		return
+	}
+	if q < 0 {
+		// Row by row: contiguous copies, or a strided gather when no axis is contiguous.
+		parallelFor(workers, workers, func(w int) {
+			for o := w * nOuter / workers; o < (w+1)*nOuter/workers; o++ {
+				so, do := offsets(o)
+				row := dst[do : do+last]
+				if ls == 1 {
+					copy(row, src[so:so+last])
+					continue
+				}
+				for j := range row {
+					row[j] = src[so+j*ls]
+				}
+			}
+		})
+		return
+	}
+	const tile = 16
+	nq, qs := dims[q], dstStrides[q]
+	iBlocks := ceilDiv(nq, tile)
+	parallelFor(nOuter*iBlocks, workers, func(u int) {
+		so, do := offsets(u / iBlocks)
+		i0 := (u % iBlocks) * tile
+		i1 := min(i0+tile, nq)
+		for j0 := 0; j0 < last; j0 += tile {
+			j1 := min(j0+tile, last)
+			for i := i0; i < i1; i++ {
+				row := dst[do+i*qs+j0 : do+i*qs+j1]
+				s0 := so + i + j0*ls
+				for j := range row {
+					row[j] = src[s0+j*ls]
+				}
+			}
+		}
+	})
 }
 
 // im2col is the patch matrix of a canonical convolution as a GEMM A operand: row
