@@ -156,6 +156,7 @@ func gemm[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers i
 		return
 	}
 	mk := pickKernel[T](n)
+	kcb := kBlockOf(a)
 	workers = max(workers, 1)
 	if float64(m)*float64(n)*float64(k) < 1<<17 {
 		workers = 1
@@ -166,18 +167,27 @@ func gemm[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers i
 	// panels), so that the packed A block (mc×gemmKC) stays in L2.
 	mc := roundUp(clampInt(ceilDiv(m, 4*workers), 16, 128), mk.mr)
 	tiles := ceilDiv(m, mc) * ceilDiv(npad, nc)
-	if workers > 1 && tiles < 2*workers && k >= 2*gemmKC*workers {
-		gemmSplitK(mk, m, n, k, a, b, c, ldc, workers, mc, nc)
+	if workers > 1 && tiles < 2*workers && k >= 2*kcb*workers {
+		gemmSplitK(mk, kcb, m, n, k, a, b, c, ldc, workers, mc, nc)
 		return
 	}
 	if bInPlace(mk, b, n) {
-		runTiles(mk, m, n, k, 0, k, a, b, nil, npad, c, ldc, false, mc, nc, workers)
+		runTiles(mk, kcb, m, n, k, 0, k, a, b, nil, npad, c, ldc, false, mc, nc, workers)
 		return
 	}
 	bp := getScratch[T](k * npad)
 	defer putScratch(bp)
-	packAllB(b, k, n, npad, mk.nr, bp, workers)
-	runTiles(mk, m, n, k, 0, k, a, b, bp, npad, c, ldc, false, mc, nc, workers)
+	packAllB(b, kcb, k, n, npad, mk.nr, bp, workers)
+	runTiles(mk, kcb, m, n, k, 0, k, a, b, bp, npad, c, ldc, false, mc, nc, workers)
+}
+
+// kBlockOf is the k-block of a product: gemmKC, or what the A source requires (a
+// source read in place per convolution tap needs blocks that stay within one tap).
+func kBlockOf[T float](a aSource[T]) int {
+	if kb, ok := a.(interface{ kBlock() int }); ok {
+		return kb.kBlock()
+	}
+	return gemmKC
 }
 
 // bInPlace reports whether the kernel can read B where it is, without packing: B
@@ -186,13 +196,13 @@ func bInPlace[T float](mk microKernel[T], b matrix[T], n int) bool {
 	return mk.strided && b.cs == 1 && n%mk.nr == 0
 }
 
-// packAllB packs the whole of B (all k-blocks) into bp in panels of nr columns, k-block
-// after k-block: block pc starts at pc·npad and holds kc×npad values.
-func packAllB[T float](b matrix[T], k, n, npad, nr int, bp []T, workers int) {
-	blocks := ceilDiv(k, gemmKC)
+// packAllB packs the whole of B (all k-blocks of kcb) into bp in panels of nr columns,
+// k-block after k-block: block pc starts at pc·npad and holds kc×npad values.
+func packAllB[T float](b matrix[T], kcb, k, n, npad, nr int, bp []T, workers int) {
+	blocks := ceilDiv(k, kcb)
 	parallelFor(blocks, min(workers, blocks), func(blk int) {
-		k0 := blk * gemmKC
-		kc := min(gemmKC, k-k0)
+		k0 := blk * kcb
+		kc := min(kcb, k-k0)
 		b.packB(bp[k0*npad:(k0+kc)*npad], k0, kc, 0, n, nr)
 	})
 }
@@ -202,16 +212,16 @@ func packAllB[T float](b matrix[T], k, n, npad, nr int, bp []T, workers int) {
 // bp is nil. A is read in place when it is column-major, in rows (in place or gathered)
 // when the kernel has a Rows form and A offers rows, otherwise packed. With accumulate
 // false the first k-block overwrites C.
-func runTiles[T float](mk microKernel[T], m, n, k, k0, k1 int, a aSource[T], b matrix[T], bp []T, npad int, c []T, ldc int, accumulate bool, mc, nc, workers int) {
+func runTiles[T float](mk microKernel[T], kcb, m, n, k, k0, k1 int, a aSource[T], b matrix[T], bp []T, npad int, c []T, ldc int, accumulate bool, mc, nc, workers int) {
 	rowTiles, colTiles := ceilDiv(m, mc), ceilDiv(npad, nc)
 	mr := mk.mr
 	parallelFor(rowTiles*colTiles, workers, func(t int) {
 		i0, j0 := (t/colTiles)*mc, (t%colTiles)*nc
 		rows, cols := min(mc, m-i0), min(nc, n-j0)
-		ap := getScratch[T](roundUp(rows, mr) * gemmKC)
+		ap := getScratch[T](roundUp(rows, mr) * kcb)
 		defer putScratch(ap)
-		for pc := k0; pc < k1; pc += gemmKC {
-			kc := min(gemmKC, k1-pc)
+		for pc := k0; pc < k1; pc += kcb {
+			kc := min(kcb, k1-pc)
 			acc := accumulate || pc > k0
 			var bPanels panelSet[T]
 			if bp == nil {
@@ -246,15 +256,15 @@ func runTiles[T float](mk microKernel[T], m, n, k, k0, k1 int, a aSource[T], b m
 
 // gemmSplitK splits the contraction over the workers, each computing a private partial
 // product, and sums them into C.
-func gemmSplitK[T float](mk microKernel[T], m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers, mc, nc int) {
-	blocks := ceilDiv(k, gemmKC)
+func gemmSplitK[T float](mk microKernel[T], kcb, m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers, mc, nc int) {
+	blocks := ceilDiv(k, kcb)
 	parts := min(workers, blocks)
 	npad := roundUp(n, mk.nr)
 	partials := make([][]T, parts)
 	var wg sync.WaitGroup
 	for w := range parts {
 		b0, b1 := w*blocks/parts, (w+1)*blocks/parts
-		k0, k1 := b0*gemmKC, min(b1*gemmKC, k)
+		k0, k1 := b0*kcb, min(b1*kcb, k)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -264,7 +274,7 @@ func gemmSplitK[T float](mk microKernel[T], m, n, k int, a aSource[T], b matrix[
 				defer putScratch(bp)
 				sub := b
 				sub.off += k0 * b.rs
-				packAllB(sub, k1-k0, n, npad, mk.nr, bp, 1)
+				packAllB(sub, kcb, k1-k0, n, npad, mk.nr, bp, 1)
 			}
 			out := c
 			outLd := ldc
@@ -273,7 +283,7 @@ func gemmSplitK[T float](mk microKernel[T], m, n, k int, a aSource[T], b matrix[
 				outLd = n
 				partials[w] = out
 			}
-			runTiles(mk, m, n, k, k0, k1, a, b, bp, npad, out, outLd, false, mc, nc, 1)
+			runTiles(mk, kcb, m, n, k, k0, k1, a, b, bp, npad, out, outLd, false, mc, nc, 1)
 		}()
 	}
 	wg.Wait()

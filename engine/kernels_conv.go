@@ -108,6 +108,10 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 		kerT, freeKer := canonical(ker, kerD, append(append([]int{ax.KernelInputChannels}, ax.KernelSpatial...), ax.KernelOutputChannels), workers)
 		transposedConv(&g, inC, kerT, outC, workers)
 		freeKer()
+	} else if paddedConvApplies(&g) {
+		kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
+		paddedConv(&g, inC, kerC, outC, workers)
+		freeKer()
 	} else {
 		kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
 		taps := g.taps()

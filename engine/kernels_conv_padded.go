@@ -1,0 +1,127 @@
+package engine
+
+// Stride-1 2-D convolutions without gathering patches. The patch matrix of an im2col
+// convolution repeats every input value taps times; gathering it (im2col.rowsA) costs a
+// copy per patch element, as much as the multiply-adds themselves when the layer has few
+// output channels (16 at width 16). For a stride-1 convolution the patches need not be
+// gathered at all: in a zero-padded copy P [B, Hp, Wp, C] of the input, output position
+// (b, y, x) and tap (ky, kx) read the C channels at P[b, y+ky, x+kx, :], which is
+//
+//	P_flat[r·C + (ky·Wp + kx)·C + c]   with r = (b·Hp + y)·Wp + x,
+//
+// so, for each tap, the rows r of the patch matrix are rows of one matrix with leading
+// dimension C, read in place by the Rows micro-kernels. The GEMM runs over the "virtual"
+// rows r (every padded position, Hp·Wp per image, of which Hout·Wout are real outputs),
+// with k-blocks that stay within one tap, into a virtual output that is then compacted.
+// The extra rows cost (Hp·Wp)/(Hout·Wout) − 1 more multiply-adds (13% at 32×32 with
+// padding 1, 27% at 16×16), so the path is taken for outputs of at least 16×16; smaller
+// maps (deeper layers, many channels) keep the gathered patches, whose cost per
+// multiply-add falls with the number of output channels.
+
+// paddedRows is the A operand of such a convolution: the padded input read per tap.
+type paddedRows[T float] struct {
+	p      []T   // the padded input, [B, Hp, Wp, C]
+	ch     int   // C
+	kb     int   // the k-block: a divisor of C, at most gemmKC
+	tapOff []int // per tap (ky, kx): (ky·Wp + kx)·C
+}
+
+// paddedConvApplies reports whether the canonical convolution g takes the padded path.
+func paddedConvApplies(g *convGeometry) bool {
+	if len(g.in) != 2 || g.ch < 8 {
+		return false
+	}
+	for i := range 2 {
+		if g.strides[i] != 1 || g.inDil[i] != 1 || g.kerDil[i] != 1 || g.padLo[i] < 0 || g.out[i] < 16 {
+			return false
+		}
+		if padHi := g.out[i] + g.ker[i] - 1 - g.in[i] - g.padLo[i]; padHi < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// paddedConv computes the canonical convolution g (paddedConvApplies) of in [B, H, W, C]
+// with kerC [kh, kw, C, F] into out [B, Hout, Wout, F].
+func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
+	h, w, c, f := g.in[0], g.in[1], g.ch, g.feat
+	kh, kw := g.ker[0], g.ker[1]
+	oh, ow := g.out[0], g.out[1]
+	hp, wp := oh+kh-1, ow+kw-1
+	top, left := g.padLo[0], g.padLo[1]
+
+	// The zero-padded input.
+	p := getScratch[T](g.batch * hp * wp * c)
+	defer putScratch(p)
+	parallelFor(g.batch, workers, func(b int) {
+		img := p[b*hp*wp*c : (b+1)*hp*wp*c]
+		clear(img[:top*wp*c])
+		for y := range h {
+			row := img[(top+y)*wp*c : (top+y+1)*wp*c]
+			clear(row[:left*c])
+			copy(row[left*c:(left+w)*c], in[(b*h+y)*w*c:(b*h+y+1)*w*c])
+			clear(row[(left+w)*c:])
+		}
+		clear(img[(top+h)*wp*c:])
+	})
+
+	src := &paddedRows[T]{p: p, ch: c, tapOff: make([]int, kh*kw)}
+	for ky := range kh {
+		for kx := range kw {
+			src.tapOff[ky*kw+kx] = (ky*wp + kx) * c
+		}
+	}
+	src.kb = c
+	for src.kb > gemmKC || c%src.kb != 0 {
+		src.kb--
+	}
+	// Virtual rows: every padded position up to the last real output of the last image
+	// (whose last tap reads the last padded value); rows of padding positions hold
+	// garbage and are dropped below.
+	rows := (g.batch-1)*hp*wp + (oh-1)*wp + ow
+	v := getScratch[T](rows * f)
+	defer putScratch(v)
+	gemm(rows, f, kh*kw*c, aSource[T](src), matrix[T]{data: kerC, rs: f, cs: 1}, v, f, workers)
+	parallelFor(g.batch, workers, func(b int) {
+		for y := range oh {
+			r := (b*hp+y)*wp
+			copy(out[(b*oh+y)*ow*f:(b*oh+y+1)*ow*f], v[r*f:(r+ow)*f])
+		}
+	})
+}
+
+// kBlock keeps every k-block within one tap.
+func (pr *paddedRows[T]) kBlock() int { return pr.kb }
+
+// rowsA returns the block in place: rows lda = C apart, starting at the tap's offset.
+func (pr *paddedRows[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
+	t := k0 / pr.ch
+	if (k0+kc-1)/pr.ch != t {
+		panic("engine: paddedRows k-block crosses a tap")
+	}
+	return pr.p[i0*pr.ch+pr.tapOff[t]+k0-t*pr.ch:], pr.ch, true
+}
+
+// colsA: the rows are not column-major.
+func (pr *paddedRows[T]) colsA(i0, k0 int) ([]T, int, bool) { return nil, 0, false }
+
+// packA packs panels from the in-place rows, for kernels without a Rows form.
+func (pr *paddedRows[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
+	view, lda, _ := pr.rowsA(nil, i0, rows, k0, kc)
+	for ip := 0; ip*mr < rows; ip++ {
+		d := dst[ip*kc*mr : (ip+1)*kc*mr]
+		for r := range mr {
+			i := ip*mr + r
+			if i >= rows {
+				for q := range kc {
+					d[q*mr+r] = 0
+				}
+				continue
+			}
+			for q, x := range view[i*lda : i*lda+kc] {
+				d[q*mr+r] = x
+			}
+		}
+	}
+}
