@@ -138,7 +138,8 @@ var gemmFlops atomic.Int64
 
 // GEMMFlops returns the floating-point operations (2 per multiply-add) done so far in this
 // process by the fast kernels' matrix multiplications: DotGeneral and ConvGeneral on the
-// repaired pure-Go backend. Benchmarks and tests use it to check how much work a graph
+// repaired pure-Go backend (a convolution counts its own multiply-adds, not the padding
+// rows its stride-1 path also computes). Benchmarks and tests use it to check how much work a graph
 // really does (e.g. that an attack computes no weight gradients).
 func GEMMFlops() int64 { return gemmFlops.Load() }
 

@@ -83,6 +83,8 @@ func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
 	v := getScratch[T](rows * f)
 	defer putScratch(v)
 	gemm(rows, f, kh*kw*c, aSource[T](src), matrix[T]{data: kerC, rs: f, cs: 1}, v, f, workers)
+	// GEMMFlops counts the convolution's own work, not the garbage rows.
+	gemmFlops.Add(-2 * int64(rows-g.batch*oh*ow) * int64(f) * int64(kh*kw*c))
 	parallelFor(g.batch, workers, func(b int) {
 		for y := range oh {
 			r := (b*hp+y)*wp
