@@ -87,7 +87,7 @@ func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
 	gemmFlops.Add(-2 * int64(rows-g.batch*oh*ow) * int64(f) * int64(kh*kw*c))
 	parallelFor(g.batch, workers, func(b int) {
 		for y := range oh {
-			r := (b*hp+y)*wp
+			r := (b*hp + y) * wp
 			copy(out[(b*oh+y)*ow*f:(b*oh+y+1)*ow*f], v[r*f:(r+ow)*f])
 		}
 	})

@@ -95,7 +95,7 @@ func (b *PureGo) String() string { return PureGoName }
 func (b *PureGo) Description() string {
 	kernels := "simplego's DotGeneral/ConvGeneral"
 	if b.fastKernels {
-		kernels = "goacl GEMM DotGeneral/ConvGeneral kernels"
+		kernels = "goacl GEMM DotGeneral/ConvGeneral kernels (" + strings.Join(GEMMKernels(), ", ") + ")"
 	}
 	return "GoMLX simplego with Reverse/Pad, ConvGeneral fixes, deadlock-free parallelism and " + kernels
 }

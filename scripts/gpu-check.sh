@@ -20,6 +20,7 @@
 #                     call a timeout_s ≥ this + 30)
 #   GPU_BUILD_DIR     the output of gpu-build.sh (default build/gpu)
 #   BENCH_WIDTH, BENCH_BATCH   the benchmark size on GPU (default 64 and 512)
+#   BENCH_STEPS, BENCH_ROUNDS  steps per round and rounds on GPU (default 3 and 3)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,7 +97,7 @@ fi
 
 # ---- 2. benchmark: goacl and PyTorch, same card, same run --------------------------------
 if [ $GPU = 1 ]; then
-  W=${BENCH_WIDTH:-64} B=${BENCH_BATCH:-512} STEPS=3 ROUNDS=3 EVALS=1
+  W=${BENCH_WIDTH:-64} B=${BENCH_BATCH:-512} STEPS=${BENCH_STEPS:-3} ROUNDS=${BENCH_ROUNDS:-3} EVALS=1
   BENCH_JSON="$OUT/bench-gpu-w${W}-b${B}.json"
 else
   log "GPU benchmark skipped (dry run): toy size on CPU instead"
