@@ -78,6 +78,7 @@ func installKernels() {
 		simplegoNodeExecutors[backends.OpTypeDotGeneral] = execDotGeneralFast
 		simplegoNodeExecutors[backends.OpTypeConvGeneral] = execConvGeneralFast
 		installBinaryKernels()
+		installOpKernels()
 	})
 }
 
