@@ -501,6 +501,16 @@ func findPython(flagValue string) (string, error) {
 }
 
 func startTorchPeer(pythonFlag, script, device string, cfg acl.BenchConfig, threads int) (*torchPeer, error) {
+	return startPeer(pythonFlag, script, "--serve", "--width", fmt.Sprint(cfg.Width), "--batch", fmt.Sprint(cfg.Batch),
+		"--attack-steps", fmt.Sprint(cfg.AttackSteps), "--eval-steps", fmt.Sprint(cfg.EvalSteps),
+		"--threads", fmt.Sprint(threads), "--device", device, "--seed", fmt.Sprint(cfg.Seed))
+}
+
+// startPeer starts a PyTorch peer script (python resolved by findPython from -pytorch)
+// with args, in torchEnv, and reads its first line, which must be a JSON object with
+// "ready": true (kept as the peer's info, with the interpreter and OMP_WAIT_POLICY
+// added). Both `acl bench` and `acl bench-ops` talk to their peers through it.
+func startPeer(pythonFlag, script string, args ...string) (*torchPeer, error) {
 	python, err := findPython(pythonFlag)
 	if err != nil {
 		return nil, err
@@ -508,10 +518,7 @@ func startTorchPeer(pythonFlag, script, device string, cfg acl.BenchConfig, thre
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("-pytorch-script %s: %w (run from the repository root or pass the path)", script, err)
 	}
-	args := []string{script, "--serve", "--width", fmt.Sprint(cfg.Width), "--batch", fmt.Sprint(cfg.Batch),
-		"--attack-steps", fmt.Sprint(cfg.AttackSteps), "--eval-steps", fmt.Sprint(cfg.EvalSteps),
-		"--threads", fmt.Sprint(threads), "--device", device, "--seed", fmt.Sprint(cfg.Seed)}
-	cmd := exec.Command(python, args...)
+	cmd := exec.Command(python, append([]string{script}, args...)...)
 	cmd.Env = torchEnv()
 	p := &torchPeer{cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = io.MultiWriter(p.stderr, os.Stderr)
@@ -562,20 +569,28 @@ func envValue(env []string, key string) string {
 }
 
 func (p *torchPeer) run(kind string, n int) (*torchResult, error) {
-	if _, err := fmt.Fprintf(p.in, "%s %d\n", kind, n); err != nil {
-		return nil, fmt.Errorf("pytorch peer: %w", err)
-	}
-	if !p.out.Scan() {
-		return nil, fmt.Errorf("pytorch peer exited: %s", strings.TrimSpace(tail(p.stderr.String(), 600)))
-	}
 	var r torchResult
-	if err := json.Unmarshal(p.out.Bytes(), &r); err != nil {
-		return nil, fmt.Errorf("pytorch peer: bad answer %q: %w", p.out.Text(), err)
+	if err := p.request(fmt.Sprintf("%s %d", kind, n), &r); err != nil {
+		return nil, err
 	}
 	if r.Error != "" {
 		return nil, fmt.Errorf("pytorch peer: %s", r.Error)
 	}
 	return &r, nil
+}
+
+// request sends one command line to the peer and decodes its one-line JSON answer into v.
+func (p *torchPeer) request(line string, v any) error {
+	if _, err := fmt.Fprintln(p.in, line); err != nil {
+		return fmt.Errorf("pytorch peer: %w", err)
+	}
+	if !p.out.Scan() {
+		return fmt.Errorf("pytorch peer exited: %s", strings.TrimSpace(tail(p.stderr.String(), 600)))
+	}
+	if err := json.Unmarshal(p.out.Bytes(), v); err != nil {
+		return fmt.Errorf("pytorch peer: bad answer %q: %w", p.out.Text(), err)
+	}
+	return nil
 }
 
 func (p *torchPeer) close() {
