@@ -111,6 +111,42 @@ func TestReLUGradientAtZero(t *testing.T) {
 	requireClose(t, "relu gradient", flat(t, outs[1]), []float64{0, 0, 1}, 0)
 }
 
+// TestReLUSpecialValues checks ReLU's values and gradient at −0, ±∞ and NaN: the values
+// of max(0, x) (+0 for −0, NaN for NaN), gradient 0 for x ≤ 0 and 1 for x > 0, and, like
+// PyTorch's threshold_backward, 1 at NaN; in float32 and float64.
+func TestReLUSpecialValues(t *testing.T) {
+	inf, nan := math.Inf(1), math.NaN()
+	x := []float64{math.Copysign(0, -1), 0, -inf, inf, nan, -3.5, 0.25}
+	wantY := []float64{0, 0, 0, inf, nan, 0, 0.25}
+	wantG := []float64{0, 0, 0, 1, 1, 0, 1}
+	exec, err := graph.NewExec(testBackend(t), func(x *graph.Node) []*graph.Node {
+		y := ReLU(x)
+		return append([]*graph.Node{y}, graph.Gradient(graph.ReduceAllSum(y), x)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x32 := make([]float32, len(x))
+	for i, v := range x {
+		x32[i] = float32(v)
+	}
+	for _, in := range []any{x, x32} {
+		outs, err := exec.Exec(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, gx := flat(t, outs[0]), flat(t, outs[1])
+		for i := range x {
+			same := func(got, want float64) bool {
+				return math.IsNaN(want) && math.IsNaN(got) || got == want && math.Signbit(got) == math.Signbit(want)
+			}
+			if !same(y[i], wantY[i]) || !same(gx[i], wantG[i]) {
+				t.Errorf("%T: ReLU(%g) = %g with gradient %g, want %g with gradient %g", in, x[i], y[i], gx[i], wantY[i], wantG[i])
+			}
+		}
+	}
+}
+
 // TestL2Normalize checks F.normalize semantics (x / max(‖x‖, 1e-12)), including a zero
 // row, and the gradient by finite differences.
 func TestL2Normalize(t *testing.T) {
