@@ -2493,3 +2493,73 @@ store:
 	VMOVUPD Y15, 32(DI)
 	VZEROUPPER
 	RET
+
+// func addRowsAVXF32(rows int, dst *float32, ldd int, src *float32, lds int, groups int)
+// dst[r·ldd + j] += src[r·lds + j] for r < rows, j < 8·groups.
+TEXT ·addRowsAVXF32(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ ldd+16(FP), R8
+	MOVQ src+24(FP), SI
+	MOVQ lds+32(FP), R9
+	MOVQ groups+40(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JLE done
+	TESTQ DX, DX
+	JLE done
+rowloop:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ DX, BX
+grouploop:
+	VMOVUPS (R11), Y0
+	VADDPS (R10), Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ BX
+	JNZ grouploop
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JNZ rowloop
+done:
+	VZEROUPPER
+	RET
+
+// func addRowsAVXF64(rows int, dst *float64, ldd int, src *float64, lds int, groups int)
+// dst[r·ldd + j] += src[r·lds + j] for r < rows, j < 4·groups.
+TEXT ·addRowsAVXF64(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ ldd+16(FP), R8
+	MOVQ src+24(FP), SI
+	MOVQ lds+32(FP), R9
+	MOVQ groups+40(FP), DX
+	SHLQ $3, R8
+	SHLQ $3, R9
+	TESTQ CX, CX
+	JLE done
+	TESTQ DX, DX
+	JLE done
+rowloop:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ DX, BX
+grouploop:
+	VMOVUPD (R11), Y0
+	VADDPD (R10), Y0, Y0
+	VMOVUPD Y0, (R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ BX
+	JNZ grouploop
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JNZ rowloop
+done:
+	VZEROUPPER
+	RET

@@ -97,6 +97,8 @@ func main() {
 		generate(&w, k)
 		generateRows(&w, k)
 	}
+	generateAddRows(&w, false)
+	generateAddRows(&w, true)
 	if err := os.WriteFile("gemm_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -338,6 +340,55 @@ func generateRows(w *bytes.Buffer, k kernel) {
 			p("ADDQ R8, DI")
 		}
 	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// generateAddRows writes addRowsAVXF32 / addRowsAVXF64, the vector adds of the
+// convolutions' col2im (kernels_conv.go, addrows_amd64.go):
+//
+//	func addRowsAVXF32(rows int, dst *float32, ldd int, src *float32, lds int, groups int)
+//
+// dst[r·ldd + j] += src[r·lds + j] for r < rows and j < groups·(32 bytes / element);
+// AVX (VEX-encoded 256-bit) instructions only.
+func generateAddRows(w *bytes.Buffer, f64 bool) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	name, elemT, sfx, shift, lanes := "addRowsAVXF32", "float32", "PS", 2, 8
+	if f64 {
+		name, elemT, sfx, shift, lanes = "addRowsAVXF64", "float64", "PD", 3, 4
+	}
+	fmt.Fprintf(w, "\n// func %s(rows int, dst *%s, ldd int, src *%s, lds int, groups int)\n", name, elemT, elemT)
+	fmt.Fprintf(w, "// dst[r·ldd + j] += src[r·lds + j] for r < rows, j < %d·groups.\n", lanes)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ rows+0(FP), CX")
+	p("MOVQ dst+8(FP), DI")
+	p("MOVQ ldd+16(FP), R8")
+	p("MOVQ src+24(FP), SI")
+	p("MOVQ lds+32(FP), R9")
+	p("MOVQ groups+40(FP), DX")
+	p("SHLQ $%d, R8", shift)
+	p("SHLQ $%d, R9", shift)
+	p("TESTQ CX, CX")
+	p("JLE done")
+	p("TESTQ DX, DX")
+	p("JLE done")
+	fmt.Fprintln(w, "rowloop:")
+	p("MOVQ DI, R10")
+	p("MOVQ SI, R11")
+	p("MOVQ DX, BX")
+	fmt.Fprintln(w, "grouploop:")
+	p("VMOVUP%s (R11), Y0", sfx[1:])
+	p("VADD%s (R10), Y0, Y0", sfx)
+	p("VMOVUP%s Y0, (R10)", sfx[1:])
+	p("ADDQ $32, R10")
+	p("ADDQ $32, R11")
+	p("DECQ BX")
+	p("JNZ grouploop")
+	p("ADDQ R8, DI")
+	p("ADDQ R9, SI")
+	p("DECQ CX")
+	p("JNZ rowloop")
+	fmt.Fprintln(w, "done:")
 	p("VZEROUPPER")
 	p("RET")
 }

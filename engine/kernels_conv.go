@@ -86,12 +86,44 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 		g.ker[i] = kerD[ax.KernelSpatial[i]]
 		g.out[i] = outD[ax.OutputSpatial[i]]
 	}
+	if wgradConvApplies[T](&g, ax) {
+		// A kernel gradient: x [N, H, W, C] and dy [N, Ho, Wo, F] read as they are.
+		return runConvInto(backend, cp, workers, func(outC []T) { wgradConv(&g, in, ker, outC, workers) })
+	}
 	// Canonical input [B, in…, C] and kernel [ker…, C, F].
 	inPerm := append(append([]int{ax.InputBatch}, ax.InputSpatial...), ax.InputChannels)
 	kerPerm := append(append(slices.Clone(ax.KernelSpatial), ax.KernelInputChannels), ax.KernelOutputChannels)
-	outPerm := append(append([]int{ax.OutputBatch}, ax.OutputSpatial...), ax.OutputChannels)
 	inC, freeIn := canonical(in, inD, inPerm, workers)
 	defer freeIn()
+	return runConvInto(backend, cp, workers, func(outC []T) {
+		switch {
+		case transposedConvApplies(&g):
+			// Kernel as [C, ker…, F].
+			kerT, freeKer := canonical(ker, kerD, append(append([]int{ax.KernelInputChannels}, ax.KernelSpatial...), ax.KernelOutputChannels), workers)
+			transposedConv(&g, inC, kerT, outC, workers)
+			freeKer()
+		case paddedConvApplies(&g):
+			kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
+			paddedConv(&g, inC, kerC, outC, workers)
+			freeKer()
+		default:
+			kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
+			taps := g.taps()
+			a := newIm2col(&g, inC)
+			b := matrix[T]{data: kerC, rs: g.feat, cs: 1}
+			gemm(g.batch*prod(g.out), g.feat, taps*g.ch, aSource[T](a), b, outC, g.feat, workers)
+			freeKer()
+		}
+	})
+}
+
+// runConvInto allocates the convolution's output, has compute fill it in canonical
+// layout [B, out…, F] (scratch when the output's axes are in another order) and permutes
+// it into the output's layout.
+func runConvInto[T float](backend *simplego.Backend, cp *convParams, workers int, compute func(outC []T)) (*simplego.Buffer, error) {
+	ax := cp.axes
+	outD := cp.outShape.Dimensions
+	outPerm := append(append([]int{ax.OutputBatch}, ax.OutputSpatial...), ax.OutputChannels)
 	out, err := newOutputBuffer(backend, cp.outShape)
 	if err != nil {
 		return nil, err
@@ -103,23 +135,7 @@ func runConv[T float](backend *simplego.Backend, cp *convParams, in, ker []T, wo
 		outC = getScratch[T](len(outFlat))
 		defer putScratch(outC)
 	}
-	if transposedConvApplies(&g) {
-		// Kernel as [C, ker…, F].
-		kerT, freeKer := canonical(ker, kerD, append(append([]int{ax.KernelInputChannels}, ax.KernelSpatial...), ax.KernelOutputChannels), workers)
-		transposedConv(&g, inC, kerT, outC, workers)
-		freeKer()
-	} else if paddedConvApplies(&g) {
-		kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
-		paddedConv(&g, inC, kerC, outC, workers)
-		freeKer()
-	} else {
-		kerC, freeKer := canonical(ker, kerD, kerPerm, workers)
-		taps := g.taps()
-		a := newIm2col(&g, inC)
-		b := matrix[T]{data: kerC, rs: g.feat, cs: 1}
-		gemm(g.batch*prod(g.out), g.feat, taps*g.ch, aSource[T](a), b, outC, g.feat, workers)
-		freeKer()
-	}
+	compute(outC)
 	if !outIsCanonical {
 		// outC is [B, out…, F]; output axis outPerm[j] holds canonical axis j.
 		canonDims := make([]int, len(outD))
@@ -514,6 +530,10 @@ func transposedConv[T float](g *convGeometry, in, kerT, out []T, workers int) {
 		gemm(rows, tf, g.ch, aSource[T](a), b, pm, tf, workers)
 		// Scatter-add: parallel over batch items (disjoint outputs).
 		parallelFor(nb, workers, func(bi int) {
+			if s == 2 {
+				scatterAdd2D(g, pm[bi*inPer*tf:(bi+1)*inPer*tf], out[(b0+bi)*outPer*g.feat:(b0+bi+1)*outPer*g.feat], tapOff)
+				return
+			}
 			idx := make([]int, s)
 			outBase := (b0 + bi) * outPer * g.feat
 			for i := range inPer {
@@ -545,6 +565,41 @@ func transposedConv[T float](g *convGeometry, in, kerT, out []T, workers int) {
 			}
 		})
 		putScratch(pm)
+	}
+}
+
+// scatterAdd2D is transposedConv's col2im for one image of a 2-D convolution: pm holds
+// per input position (iy, ix) and tap (ky, kx) the F values to add at output position
+// (iy·inDil + tapOff_y, ix·inDil + tapOff_x), when it lies inside the output. Validity
+// and offsets are worked out per row and tap, and the F values of each (row, tap) added by one call of addRows.
+func scatterAdd2D[T float](g *convGeometry, pm, out []T, tapOff []int) {
+	h, w := g.in[0], g.in[1]
+	oh, ow := g.out[0], g.out[1]
+	kh, kw := g.ker[0], g.ker[1]
+	dy, dx := g.inDil[0], g.inDil[1]
+	f := g.feat
+	tf := kh * kw * f
+	for iy := range h {
+		for ky := range kh {
+			oy := iy*dy + tapOff[2*ky*kw]
+			if oy < 0 || oy >= oh {
+				continue
+			}
+			orow := out[oy*ow*f : (oy+1)*ow*f]
+			for kx := range kw {
+				t := ky*kw + kx
+				off := tapOff[2*t+1]
+				// Input columns ix with 0 ≤ ix·dx + off < ow.
+				ix0 := 0
+				if off < 0 {
+					ix0 = (-off + dx - 1) / dx
+				}
+				ix1 := min(w, (ow-off+dx-1)/dx)
+				if ix1 > ix0 {
+					addRows(ix1-ix0, orow[(ix0*dx+off)*f:], dx*f, pm[(iy*w+ix0)*tf+t*f:], tf, f)
+				}
+			}
+		}
 	}
 }
 
