@@ -36,7 +36,8 @@ const (
 	// small probes and short sweeps; minutes on 2 cores. Its numbers only show that the
 	// pipeline works: they say nothing about the paper.
 	NotebookSmoke NotebookScale = "smoke"
-	// NotebookCPU is an afternoon on a laptop: the cpu preset (ResNet-18 width 16, 2,000
+	// NotebookCPU is a night on a 2-core CPU (notebook 4's grid ≈ 8 h, measured in
+	// docs/results/ablation-cpu-grid.md): the cpu preset (ResNet-18 width 16, 2,000
 	// images, 10 epochs) with larger probes and full sweeps.
 	NotebookCPU NotebookScale = "cpu"
 	// NotebookGPU is the paper's setting (the paper preset: ResNet-18 width 64, the whole
@@ -60,7 +61,7 @@ func ParseNotebookScale(s string) (NotebookScale, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("%s=%q: use smoke (CI, minutes on 2 cores), cpu (an afternoon on a laptop) or gpu (the paper's settings)", NotebookScaleEnv, s)
+	return "", fmt.Errorf("%s=%q: use smoke (CI, minutes on 2 cores), cpu (hours on a 2-core CPU) or gpu (the paper's settings)", NotebookScaleEnv, s)
 }
 
 // Preset returns the pretraining preset of the scale: smoke, cpu or paper.
@@ -78,7 +79,7 @@ func (s NotebookScale) Preset() string {
 func (s NotebookScale) Describe() string {
 	switch s {
 	case NotebookCPU:
-		return "cpu: an afternoon on a laptop (ResNet-18 width 16, 2,000 training images, 10 epochs)"
+		return "cpu: hours on a 2-core CPU, notebook 4's grid about 8 h (ResNet-18 width 16, 2,000 training images, 10 epochs)"
 	case NotebookGPU:
 		return "gpu: the paper's settings (ResNet-18 width 64, the whole training split, official epochs)"
 	}

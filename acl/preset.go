@@ -17,7 +17,7 @@ const (
 	// ScalePaper is the official setting (ResNet-18 width 64, full data, official epochs
 	// and batch): a GPU run.
 	ScalePaper = "paper"
-	// ScaleCPU is an afternoon on a laptop: ResNet-18 width 16 on 2,000 images.
+	// ScaleCPU is ResNet-18 width 16 on 2,000 images: minutes per epoch on a 2-core CPU.
 	ScaleCPU = "cpu"
 	// ScaleSmoke is what CI runs: a small CNN on 256 images for one epoch.
 	ScaleSmoke = "smoke"
