@@ -190,35 +190,26 @@ func wgradConv[T float](g *convGeometry, x, dy, outC []T, workers int) {
 		clear(img[p.ho*wq*fp:])
 	})
 
-	// The contraction, in chunks of k-blocks handed out to the workers.
+	// The contraction, split into one contiguous range of k-blocks per worker. The ranges
+	// are fixed (not handed out on demand) and the partials summed in worker order, so the
+	// result does not depend on scheduling: runs and resumed runs stay bit-identical.
 	rows := c * p.kh * p.kw
 	k := p.virtualRows()
 	blocks := ceilDiv(k, gemmKC)
 	workers = max(1, min(workers, blocks))
-	chunks := min(blocks, 4*workers)
 	partials := make([][]T, workers)
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	run := func(w int) {
-		var part []T
-		for {
-			ch := int(next.Add(1) - 1)
-			if ch >= chunks {
-				break
-			}
-			if part == nil {
-				part = getScratch[T](rows * fp)
-				clear(part)
-			}
-			k0 := (ch * blocks / chunks) * gemmKC
-			k1 := min(k, ((ch+1)*blocks/chunks)*gemmKC)
-			for pc := k0; pc < k1; pc += gemmKC {
-				kc := min(gemmKC, k1-pc)
-				bp := panelSet[T]{data: d[pc*fp:], stride: mk.nr, step: fp}
-				for _, blk := range p.blocks {
-					view := xs[blk.phase*p.img+(pc+blk.qy*wq)*c:]
-					macroKernel(mk, blk.m, fp, kc, panelSet[T]{data: view, stride: mk.mr, step: c}, nil, bp, part[blk.row*fp:], fp, true)
-				}
+		part := getScratch[T](rows * fp)
+		clear(part)
+		k0 := (w * blocks / workers) * gemmKC
+		k1 := min(k, ((w+1)*blocks/workers)*gemmKC)
+		for pc := k0; pc < k1; pc += gemmKC {
+			kc := min(gemmKC, k1-pc)
+			bp := panelSet[T]{data: d[pc*fp:], stride: mk.nr, step: fp}
+			for _, blk := range p.blocks {
+				view := xs[blk.phase*p.img+(pc+blk.qy*wq)*c:]
+				macroKernel(mk, blk.m, fp, kc, panelSet[T]{data: view, stride: mk.mr, step: c}, nil, bp, part[blk.row*fp:], fp, true)
 			}
 		}
 		partials[w] = part
