@@ -156,6 +156,10 @@ func gemm[T float](m, n, k int, a aSource[T], b matrix[T], c []T, ldc, workers i
 		}
 		return
 	}
+	if am, ok := a.(matrix[T]); ok && b.rs == 1 && b.cs != 1 && 4*m <= n {
+		gemmTransposed(m, n, k, am, b, c, ldc, workers)
+		return
+	}
 	mk := pickKernel[T](n)
 	kcb := kBlockOf(a)
 	workers = max(workers, 1)
@@ -189,6 +193,25 @@ func kBlockOf[T float](a aSource[T]) int {
 		return kb.kBlock()
 	}
 	return gemmKC
+}
+
+// gemmTransposed computes C = A·B for a column-major B and few rows (m ≤ n/4; a linear
+// layer's input gradient dy·Wᵀ): packing B would copy all of it for a handful of rows, so
+// it computes Cᵀ = Bᵀ·Aᵀ instead, where Bᵀ is row-major and read in place, packs only the
+// small Aᵀ, and transposes the m×n result into C.
+func gemmTransposed[T float](m, n, k int, a, b matrix[T], c []T, ldc, workers int) {
+	ct := getScratch[T](n * m)
+	defer putScratch(ct)
+	bt := matrix[T]{data: b.data, off: b.off, rs: b.cs, cs: 1}
+	at := matrix[T]{data: a.data, off: a.off, rs: a.cs, cs: a.rs}
+	gemm(n, m, k, aSource[T](bt), at, ct, m, workers)
+	gemmFlops.Add(-2 * int64(m) * int64(n) * int64(k)) // counted by the inner gemm
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			row[j] = ct[j*m+i]
+		}
+	}
 }
 
 // bInPlace reports whether the kernel can read B where it is, without packing: B

@@ -36,7 +36,7 @@ func naiveGEMM[T float](m, n, k int, a, b []T) []float64 {
 // tiles and workers, transposed operands (both packing paths) and an output row stride
 // larger than n (the kernels must write only the tile), against a naive product.
 func TestMicroKernels(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {12, 32, 7}, {24, 16, 300}, {25, 33, 5}, {70, 144, 16}, {37, 10, 513}, {130, 64, 1}, {9, 200, 40}, {20, 16, 1100}}
+	shapes := [][3]int{{1, 1, 1}, {12, 32, 7}, {24, 16, 300}, {25, 33, 5}, {70, 144, 16}, {37, 10, 513}, {130, 64, 1}, {9, 200, 40}, {20, 16, 1100}, {32, 128, 2048}, {32, 2048, 128}, {5, 33, 17}}
 	names32, names64 := []string{}, []string{}
 	for _, k := range kernels32 {
 		names32 = append(names32, k.name)
