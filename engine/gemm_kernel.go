@@ -28,19 +28,19 @@ type microKernel[T float] struct {
 	// rowsFn is the same kernel reading A as rows lda elements apart
 	// (A[r, p] = a[r·lda + p]); nil if it has none.
 	rowsFn  func(kc int, a *T, lda int, b *T, sb int, c *T, ldc, acc int)
-	strided bool // fn accepts any sa, sb (else only packed panels)
+	strided bool // fn accepts any sa, sb (else only packed panels; every kernel here does)
 }
 
 // maxTile bounds mr·nr over all kernels (the scratch tile of partial tiles).
 const maxTile = 24 * 32
 
 var (
-	scalarKernel32 = microKernel[float32]{"scalar-2x4", 2, 4, false, func(kc int, a *float32, _ int, b *float32, _ int, c *float32, ldc, acc int) {
-		kernel2x4F32(kc, unsafe.Slice(a, 2*kc), unsafe.Slice(b, 4*kc), unsafe.Slice(c, ldc+4), ldc, acc != 0)
-	}, nil, false}
-	scalarKernel64 = microKernel[float64]{"scalar-2x4", 2, 4, false, func(kc int, a *float64, _ int, b *float64, _ int, c *float64, ldc, acc int) {
-		kernel2x4F64(kc, unsafe.Slice(a, 2*kc), unsafe.Slice(b, 4*kc), unsafe.Slice(c, ldc+4), ldc, acc != 0)
-	}, nil, false}
+	scalarKernel32 = microKernel[float32]{"scalar-2x4", 2, 4, false, func(kc int, a *float32, sa int, b *float32, sb int, c *float32, ldc, acc int) {
+		kernel2x4F32(kc, unsafe.Slice(a, (kc-1)*sa+2), sa, unsafe.Slice(b, (kc-1)*sb+4), sb, unsafe.Slice(c, ldc+4), ldc, acc != 0)
+	}, nil, true}
+	scalarKernel64 = microKernel[float64]{"scalar-2x4", 2, 4, false, func(kc int, a *float64, sa int, b *float64, sb int, c *float64, ldc, acc int) {
+		kernel2x4F64(kc, unsafe.Slice(a, (kc-1)*sa+2), sa, unsafe.Slice(b, (kc-1)*sb+4), sb, unsafe.Slice(c, ldc+4), ldc, acc != 0)
+	}, nil, true}
 	// kernels32 and kernels64 are the kernels this CPU runs, best first, scalar last.
 	kernels32, kernels64 = func() ([]microKernel[float32], []microKernel[float64]) {
 		k32, k64 := simdKernels()
@@ -218,41 +218,15 @@ func macroKernelRows[T float](mk microKernel[T], rows, cols, kc int, a []T, lda 
 	}
 }
 
-// kernel2x4F32 computes the 2×4 tile Σ_p a[p]ᵀ·b[p] of packed panels and stores it into C
-// (acc false) or adds it (acc true). Scalar: Go keeps the 8 accumulators, 2 A values and
-// 4 B values in registers (a 4×4 tile spills), unrolled twice over k.
-func kernel2x4F32(kc int, ap, bp []float32, c []float32, ldc int, acc bool) {
+// kernel2x4F32 computes the 2×4 tile Σ_p a[p·sa : p·sa+2]ᵀ·b[p·sb : p·sb+4] and stores it
+// into C (acc false) or adds it (acc true): the portable kernel, for architectures without
+// the assembly ones. Go keeps the 8 accumulators, 2 A values and 4 B values in registers
+// (a 4×4 tile spills).
+func kernel2x4F32(kc int, ap []float32, sa int, bp []float32, sb int, c []float32, ldc int, acc bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	ap = ap[:kc*2]
-	bp = bp[:kc*4]
-	p := 0
-	for ; p+1 < kc; p += 2 {
-		a := ap[p*2 : p*2+4 : p*2+4]
-		b := bp[p*4 : p*4+8 : p*4+8]
-		a0, a1 := a[0], a[1]
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-		a0, a1 = a[2], a[3]
-		b0, b1, b2, b3 = b[4], b[5], b[6], b[7]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-	}
-	if p < kc {
-		a := ap[p*2 : p*2+2 : p*2+2]
-		b := bp[p*4 : p*4+4 : p*4+4]
+	for p := range kc {
+		a := ap[p*sa : p*sa+2 : p*sa+2]
+		b := bp[p*sb : p*sb+4 : p*sb+4]
 		a0, a1 := a[0], a[1]
 		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 		c00 += a0 * b0
@@ -282,38 +256,11 @@ func kernel2x4F32(kc int, ap, bp []float32, c []float32, ldc int, acc bool) {
 }
 
 // kernel2x4F64 is kernel2x4F32 for float64.
-func kernel2x4F64(kc int, ap, bp []float64, c []float64, ldc int, acc bool) {
+func kernel2x4F64(kc int, ap []float64, sa int, bp []float64, sb int, c []float64, ldc int, acc bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float64
-	ap = ap[:kc*2]
-	bp = bp[:kc*4]
-	p := 0
-	for ; p+1 < kc; p += 2 {
-		a := ap[p*2 : p*2+4 : p*2+4]
-		b := bp[p*4 : p*4+8 : p*4+8]
-		a0, a1 := a[0], a[1]
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-		a0, a1 = a[2], a[3]
-		b0, b1, b2, b3 = b[4], b[5], b[6], b[7]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-	}
-	if p < kc {
-		a := ap[p*2 : p*2+2 : p*2+2]
-		b := bp[p*4 : p*4+4 : p*4+4]
+	for p := range kc {
+		a := ap[p*sa : p*sa+2 : p*sa+2]
+		b := bp[p*sb : p*sb+4 : p*sb+4]
 		a0, a1 := a[0], a[1]
 		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 		c00 += a0 * b0

@@ -339,26 +339,7 @@ func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
 		for col := k0; col < k0+kc; {
 			t, c0 := col/g.ch, col%g.ch
 			c1 := min(g.ch, c0+(k0+kc-col))
-			off, valid := inBase, true
-			for a := range s {
-				pos := o[a]*g.strides[a] + ic.tapPos[t*s+a]
-				if pos < 0 {
-					valid = false
-					break
-				}
-				if g.inDil[a] > 1 {
-					if pos%g.inDil[a] != 0 {
-						valid = false
-						break
-					}
-					pos /= g.inDil[a]
-				}
-				if pos >= g.in[a] {
-					valid = false
-					break
-				}
-				off += pos * ic.inStride[a]
-			}
+			off, valid := ic.tapOffset(o, t, inBase)
 			p0 := col - k0
 			if valid {
 				copy(d[p0:p0+c1-c0], ic.in[off+c0:off+c1])
@@ -369,6 +350,32 @@ func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
 		}
 	}
 	return dst, kc, true
+}
+
+// tapOffset returns where tap t of output position o (spatial indices) reads the input of
+// the batch item starting at inBase, or valid false when that position is padding or falls
+// between input-dilated samples.
+func (ic *im2col[T]) tapOffset(o []int, t, inBase int) (off int, valid bool) {
+	g := ic.g
+	s := len(g.in)
+	off = inBase
+	for a := range s {
+		pos := o[a]*g.strides[a] + ic.tapPos[t*s+a]
+		if pos < 0 {
+			return 0, false
+		}
+		if g.inDil[a] > 1 {
+			if pos%g.inDil[a] != 0 {
+				return 0, false
+			}
+			pos /= g.inDil[a]
+		}
+		if pos >= g.in[a] {
+			return 0, false
+		}
+		off += pos * ic.inStride[a]
+	}
+	return off, true
 }
 
 // rowsA2D is rowsA for 2-D convolutions without input dilation and with unit kernel
@@ -439,26 +446,7 @@ func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
 			for col := k0; col < k0+kc; {
 				t, c0 := col/g.ch, col%g.ch
 				c1 := min(g.ch, c0+(k0+kc-col))
-				off, valid := inBase, true
-				for a := range s {
-					pos := o[a]*g.strides[a] + ic.tapPos[t*s+a]
-					if pos < 0 {
-						valid = false
-						break
-					}
-					if g.inDil[a] > 1 {
-						if pos%g.inDil[a] != 0 {
-							valid = false
-							break
-						}
-						pos /= g.inDil[a]
-					}
-					if pos >= g.in[a] {
-						valid = false
-						break
-					}
-					off += pos * ic.inStride[a]
-				}
+				off, valid := ic.tapOffset(o, t, inBase)
 				p0 := col - k0
 				if valid {
 					src := ic.in[off+c0 : off+c1]

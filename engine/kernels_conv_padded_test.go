@@ -7,35 +7,6 @@ import (
 	"testing"
 )
 
-// naiveConv2D is the canonical convolution (input [B,H,W,C], kernel [kh,kw,C,F], unit
-// strides and dilations, padding padLo) computed by definition.
-func naiveConv2D(g *convGeometry, in, ker []float64) []float64 {
-	h, w, c, f := g.in[0], g.in[1], g.ch, g.feat
-	kh, kw, oh, ow := g.ker[0], g.ker[1], g.out[0], g.out[1]
-	out := make([]float64, g.batch*oh*ow*f)
-	for b := range g.batch {
-		for y := range oh {
-			for x := range ow {
-				for ky := range kh {
-					for kx := range kw {
-						iy, ix := y+ky-g.padLo[0], x+kx-g.padLo[1]
-						if iy < 0 || iy >= h || ix < 0 || ix >= w {
-							continue
-						}
-						for ci := range c {
-							v := in[((b*h+iy)*w+ix)*c+ci]
-							for fi := range f {
-								out[((b*oh+y)*ow+x)*f+fi] += v * ker[((ky*kw+kx)*c+ci)*f+fi]
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
 // TestPaddedConv checks the stride-1 padded convolution path against the definition, for
 // 3×3, 1×1 and 5×3 kernels, symmetric and asymmetric padding, channel counts that make
 // k-blocks of one tap or several blocks per tap, output widths that use both float32 tile
@@ -67,7 +38,7 @@ func TestPaddedConv(t *testing.T) {
 		for i := range ker {
 			ker[i] = rng.NormFloat64()
 		}
-		want := naiveConv2D(g, in, ker)
+		want := naiveDilatedConv2D(g, in, ker)
 		in32, ker32 := make([]float32, len(in)), make([]float32, len(ker))
 		for i, v := range in {
 			in32[i] = float32(v)
