@@ -31,9 +31,9 @@ import (
 // one qy, the rows (qx, c) of dW are a column-major matrix with leading dimension C read
 // in place (element (qx·C + c, r) at Xφ[(r + qy·Wq)·C + qx·C + c]), and D is a row-major
 // B read in place: every tap is a GEMM of the micro-kernels on unpacked operands. The
-// contraction (N·Hq·Wq, long) is split in k-blocks handed out to the workers, each
-// accumulating a private partial dW; per k-block all taps reuse the same block of Xφ and
-// D from cache. Only x (once, by phase) and dy (once, padded) are copied.
+// contraction (N·Hq·Wq, long) is split into one fixed range of k-blocks per worker, each
+// accumulating a private partial dW, summed in worker order (deterministic); per k-block
+// all taps reuse the same block of Xφ and D from cache. Only x (once, by phase) and dy (once, padded) are copied.
 
 // wgradCalls counts the kernel gradients computed by wgradConv (tests check that graphs
 // reach it).
