@@ -13,7 +13,10 @@ import (
 // block, into panels of mr rows (both k-major), and a register-blocked micro-kernel
 // accumulates an mr×nr tile of C over a k-block of gemmKC (gemm_kernel.go: AVX-512 or
 // AVX2 assembly on x86-64, chosen per product by its number of columns; a scalar 2×4
-// kernel elsewhere). See docs/performance.md for what each reaches.
+// kernel elsewhere). Operands whose layout allows it are not packed at all: a row-major B,
+// a column-major A or a row-major A (the Rows kernels) are read where they are, and a
+// convolution's patch rows are gathered or read in place (kernels_conv*.go). See
+// docs/performance.md for what each reaches.
 //
 // Work is split over goroutines by tiles of C (rows × columns); when C is too small to
 // split (a weight gradient: few rows and columns, a long contraction) the contraction is
