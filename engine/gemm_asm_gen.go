@@ -77,6 +77,105 @@ func (k kernel) suffix() string { // packed-single or packed-double mnemonics
 	return "PS"
 }
 
+func (k kernel) elemType() string {
+	if k.f64 {
+		return "float64"
+	}
+	return "float32"
+}
+
+func (k kernel) nr() int { return k.vecs * k.lanes() }
+
+// shift is log2 of the element size: elements to bytes.
+func (k kernel) shift() int {
+	if k.f64 {
+		return 3
+	}
+	return 2
+}
+
+// firstAcc is the first accumulator register: they are the last rows·vecs of the file.
+func (k kernel) firstAcc() int {
+	if k.avx512 {
+		return 32 - k.rows*k.vecs
+	}
+	return 16 - k.rows*k.vecs
+}
+
+// acc names the accumulator of row r, vector v.
+func (k kernel) acc(r, v int) string { return k.reg(k.firstAcc() + r*k.vecs + v) }
+
+// embedded reports whether the A broadcast folds into the FMA's memory operand (AVX-512,
+// one vector per row); otherwise A is broadcast into a temporary register.
+func (k kernel) embedded() bool { return k.avx512 && k.vecs == 1 }
+
+// emitter writes one instruction per call, tab-indented.
+type emitter func(format string, args ...any)
+
+// zeroAccs clears the accumulators.
+func (k kernel) zeroAccs(p emitter) {
+	for r := range k.rows {
+		for v := range k.vecs {
+			if k.avx512 {
+				p("VPXORD %s, %s, %s", k.acc(r, v), k.acc(r, v), k.acc(r, v))
+			} else {
+				p("VXORP%s %s, %s, %s", k.suffix()[1:], k.acc(r, v), k.acc(r, v), k.acc(r, v))
+			}
+		}
+	}
+}
+
+// step emits one k step: B's vectors loaded from bAddr(v) into registers 0…vecs−1, then
+// for each row A's value at aAddr(r) broadcast and multiply-added into the row's
+// accumulators (broadcast temporaries: registers vecs and vecs+1, alternating).
+func (k kernel) step(p emitter, bAddr func(v int) string, aAddr func(r int) string) {
+	for v := range k.vecs {
+		p("VMOVUP%s %s, %s", k.suffix()[1:], bAddr(v), k.reg(v))
+	}
+	bc := "VBROADCASTSS"
+	if k.f64 {
+		bc = "VBROADCASTSD"
+	}
+	for r := range k.rows {
+		if k.embedded() {
+			p("VFMADD231%s.BCST %s, %s, %s", k.suffix(), aAddr(r), k.reg(0), k.acc(r, 0))
+			continue
+		}
+		t := k.reg(k.vecs + r%2)
+		p("%s %s, %s", bc, aAddr(r), t)
+		for v := range k.vecs {
+			p("VFMADD231%s %s, %s, %s", k.suffix(), k.reg(v), t, k.acc(r, v))
+		}
+	}
+}
+
+// storeTile emits the epilogue: with C in DI, its row stride in bytes in R8 and the acc
+// flag in R9, add C's current values when acc ≠ 0, store the tile, return.
+func (k kernel) storeTile(w *bytes.Buffer, p emitter) {
+	p("TESTQ R9, R9")
+	p("JZ store")
+	p("MOVQ DI, R10")
+	for r := range k.rows {
+		for v := range k.vecs {
+			p("VADD%s %d(R10), %s, %s", k.suffix(), v*k.vbytes(), k.acc(r, v), k.acc(r, v))
+		}
+		if r+1 < k.rows {
+			p("ADDQ R8, R10")
+		}
+	}
+	fmt.Fprintln(w, "store:")
+	for r := range k.rows {
+		for v := range k.vecs {
+			p("VMOVUP%s %s, %d(DI)", k.suffix()[1:], k.acc(r, v), v*k.vbytes())
+		}
+		if r+1 < k.rows {
+			p("ADDQ R8, DI")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
 var kernels = []kernel{
 	{"gemmAVX512F32x12x32", false, true, 12, 2, "float32, 12×32 tile (AVX-512)"},
 	{"gemmAVX512F32x24x16", false, true, 24, 1, "float32, 24×16 tile (AVX-512)"},
@@ -106,34 +205,13 @@ func main() {
 }
 
 func generate(w *bytes.Buffer, k kernel) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	elemT := "float32"
-	if k.f64 {
-		elemT = "float64"
+	p := emitter(func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) })
+	if !k.embedded() && k.vecs+2 > k.firstAcc() {
+		panic(k.name + ": not enough registers") // B vectors and two broadcast temporaries
 	}
-	nr := k.vecs * k.lanes()
-	accs := k.rows * k.vecs
-	// Registers: B vectors first, then broadcast temporaries, then accumulators (the last
-	// `accs` registers of the file).
-	total := 16
-	if k.avx512 {
-		total = 32
-	}
-	acc0 := total - accs
-	bcast := k.vecs // first broadcast temporary
-	acc := func(r, v int) string { return k.reg(acc0 + r*k.vecs + v) }
-	useEmbedded := k.avx512 && k.vecs == 1
-	if !useEmbedded && k.vecs+2 > acc0 {
-		panic(k.name + ": not enough registers")
-	}
-
-	fmt.Fprintf(w, "\n// func %s(kc int, a *%s, sa int, b *%s, sb int, c *%s, ldc, acc int)\n", k.name, elemT, elemT, elemT)
-	fmt.Fprintf(w, "// %s: C[%d×%d] (+)= Σ_p a[p·sa : p·sa+%d]ᵀ · b[p·sb : p·sb+%d].\n", k.comment, k.rows, nr, k.rows, nr)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *%s, sa int, b *%s, sb int, c *%s, ldc, acc int)\n", k.name, k.elemType(), k.elemType(), k.elemType())
+	fmt.Fprintf(w, "// %s: C[%d×%d] (+)= Σ_p a[p·sa : p·sa+%d]ᵀ · b[p·sb : p·sb+%d].\n", k.comment, k.rows, k.nr(), k.rows, k.nr())
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", k.name)
-	shift := 2
-	if k.f64 {
-		shift = 3
-	}
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ sa+16(FP), R11")
@@ -142,84 +220,24 @@ func generate(w *bytes.Buffer, k kernel) {
 	p("MOVQ c+40(FP), DI")
 	p("MOVQ ldc+48(FP), R8")
 	p("MOVQ acc+56(FP), R9")
-	p("SHLQ $%d, R11", shift)
-	p("SHLQ $%d, R12", shift)
-	p("SHLQ $%d, R8", shift)
-	for r := range k.rows {
-		for v := range k.vecs {
-			if k.avx512 {
-				p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
-			} else {
-				p("VXORP%s %s, %s, %s", k.suffix()[1:], acc(r, v), acc(r, v), acc(r, v))
-			}
-		}
-	}
+	p("SHLQ $%d, R11", k.shift())
+	p("SHLQ $%d, R12", k.shift())
+	p("SHLQ $%d, R8", k.shift())
+	k.zeroAccs(p)
 	fmt.Fprintln(w, "loop:")
-	for v := range k.vecs {
-		p("VMOVUP%s %d(BX), %s", k.suffix()[1:], v*k.vbytes(), k.reg(v))
-	}
-	bc := "VBROADCASTSS"
-	if k.f64 {
-		bc = "VBROADCASTSD"
-	}
-	for r := range k.rows {
-		off := r * k.elem()
-		if useEmbedded {
-			p("VFMADD231%s.BCST %d(SI), %s, %s", k.suffix(), off, k.reg(0), acc(r, 0))
-			continue
-		}
-		t := k.reg(bcast + r%2)
-		p("%s %d(SI), %s", bc, off, t)
-		for v := range k.vecs {
-			p("VFMADD231%s %s, %s, %s", k.suffix(), k.reg(v), t, acc(r, v))
-		}
-	}
+	k.step(p,
+		func(v int) string { return fmt.Sprintf("%d(BX)", v*k.vbytes()) },
+		func(r int) string { return fmt.Sprintf("%d(SI)", r*k.elem()) })
 	p("ADDQ R11, SI")
 	p("ADDQ R12, BX")
 	p("DECQ CX")
 	p("JNZ loop")
-	// acc ≠ 0: add C's current values first.
-	p("TESTQ R9, R9")
-	p("JZ store")
-	p("MOVQ DI, R10")
-	for r := range k.rows {
-		for v := range k.vecs {
-			p("VADD%s %d(R10), %s, %s", k.suffix(), v*k.vbytes(), acc(r, v), acc(r, v))
-		}
-		if r+1 < k.rows {
-			p("ADDQ R8, R10")
-		}
-	}
-	fmt.Fprintln(w, "store:")
-	for r := range k.rows {
-		for v := range k.vecs {
-			p("VMOVUP%s %s, %d(DI)", k.suffix()[1:], acc(r, v), v*k.vbytes())
-		}
-		if r+1 < k.rows {
-			p("ADDQ R8, DI")
-		}
-	}
-	p("VZEROUPPER")
-	p("RET")
+	k.storeTile(w, p)
 }
 
 // generateRows writes the Rows twin of kernel k (A read as rows lda apart).
 func generateRows(w *bytes.Buffer, k kernel) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	elemT := "float32"
-	if k.f64 {
-		elemT = "float64"
-	}
-	nr := k.vecs * k.lanes()
-	accs := k.rows * k.vecs
-	total := 16
-	if k.avx512 {
-		total = 32
-	}
-	acc0 := total - accs
-	bcast := k.vecs
-	acc := func(r, v int) string { return k.reg(acc0 + r*k.vecs + v) }
-	useEmbedded := k.avx512 && k.vecs == 1
+	p := emitter(func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) })
 	groupRegs := []string{"SI", "R8", "R9", "R10", "R11", "R12", "R13", "R14"}
 	groups := (k.rows + 2) / 3
 	if groups > len(groupRegs) {
@@ -227,65 +245,31 @@ func generateRows(w *bytes.Buffer, k kernel) {
 	}
 	const unroll = 4
 	name := k.name + "Rows"
-	fmt.Fprintf(w, "\n// func %s(kc int, a *%s, lda int, b *%s, sb int, c *%s, ldc, acc int)\n", name, elemT, elemT, elemT)
-	fmt.Fprintf(w, "// %s, A read as rows lda elements apart: C[%d×%d] (+)= Σ_p a[r·lda + p]·b[p·sb + q].\n", k.comment, k.rows, nr)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *%s, lda int, b *%s, sb int, c *%s, ldc, acc int)\n", name, k.elemType(), k.elemType(), k.elemType())
+	fmt.Fprintf(w, "// %s, A read as rows lda elements apart: C[%d×%d] (+)= Σ_p a[r·lda + p]·b[p·sb + q].\n", k.comment, k.rows, k.nr())
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
-	shift := 2
-	if k.f64 {
-		shift = 3
-	}
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ lda+16(FP), DX")
-	p("SHLQ $%d, DX", shift)
+	p("SHLQ $%d, DX", k.shift())
 	p("MOVQ b+24(FP), BX")
 	p("MOVQ sb+32(FP), DI")
-	p("SHLQ $%d, DI", shift)
+	p("SHLQ $%d, DI", k.shift())
 	p("LEAQ (DX)(DX*2), AX") // 3·lda bytes: the distance between groups
 	for g := 1; g < groups; g++ {
 		p("LEAQ (%s)(AX*1), %s", groupRegs[g-1], groupRegs[g])
 	}
 	p("LEAQ (DI)(DI*2), AX") // 3·sb bytes: B's fourth step in the unrolled loop
-	for r := range k.rows {
-		for v := range k.vecs {
-			if k.avx512 {
-				p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
-			} else {
-				p("VXORP%s %s, %s, %s", k.suffix()[1:], acc(r, v), acc(r, v), acc(r, v))
-			}
-		}
-	}
-	bc := "VBROADCASTSS"
-	if k.f64 {
-		bc = "VBROADCASTSD"
-	}
-	// step emits k step u of an unrolled group: A at byte displacement u·elem from the
-	// group pointers, B at BX + u·sb (sb, 2·sb and 3·sb from DI and AX).
+	k.zeroAccs(p)
+	// Step u of an unrolled group: A at byte displacement u·elem from the group pointers
+	// (row 3g+j at group g's pointer + j·lda), B at BX + u·sb (sb, 2·sb and 3·sb from DI
+	// and AX).
 	bIndex := []string{"", "(DI*1)", "(DI*2)", "(AX*1)"}
+	aIndex := []string{"", "(DX*1)", "(DX*2)"}
 	step := func(u int) {
-		disp := u * k.elem()
-		for v := range k.vecs {
-			p("VMOVUP%s %d(BX)%s, %s", k.suffix()[1:], v*k.vbytes(), bIndex[u], k.reg(v))
-		}
-		for r := range k.rows {
-			g, j := groupRegs[r/3], r%3
-			addr := fmt.Sprintf("%d(%s)", disp, g)
-			switch j {
-			case 1:
-				addr += "(DX*1)"
-			case 2:
-				addr += "(DX*2)"
-			}
-			if useEmbedded {
-				p("VFMADD231%s.BCST %s, %s, %s", k.suffix(), addr, k.reg(0), acc(r, 0))
-				continue
-			}
-			t := k.reg(bcast + r%2)
-			p("%s %s, %s", bc, addr, t)
-			for v := range k.vecs {
-				p("VFMADD231%s %s, %s, %s", k.suffix(), k.reg(v), t, acc(r, v))
-			}
-		}
+		k.step(p,
+			func(v int) string { return fmt.Sprintf("%d(BX)%s", v*k.vbytes(), bIndex[u]) },
+			func(r int) string { return fmt.Sprintf("%d(%s)%s", u*k.elem(), groupRegs[r/3], aIndex[r%3]) })
 	}
 	advance := func(steps int) {
 		for g := range groups {
@@ -319,29 +303,8 @@ func generateRows(w *bytes.Buffer, k kernel) {
 	p("MOVQ c+40(FP), DI")
 	p("MOVQ ldc+48(FP), R8")
 	p("MOVQ acc+56(FP), R9")
-	p("SHLQ $%d, R8", shift)
-	p("TESTQ R9, R9")
-	p("JZ store")
-	p("MOVQ DI, R10")
-	for r := range k.rows {
-		for v := range k.vecs {
-			p("VADD%s %d(R10), %s, %s", k.suffix(), v*k.vbytes(), acc(r, v), acc(r, v))
-		}
-		if r+1 < k.rows {
-			p("ADDQ R8, R10")
-		}
-	}
-	fmt.Fprintln(w, "store:")
-	for r := range k.rows {
-		for v := range k.vecs {
-			p("VMOVUP%s %s, %d(DI)", k.suffix()[1:], acc(r, v), v*k.vbytes())
-		}
-		if r+1 < k.rows {
-			p("ADDQ R8, DI")
-		}
-	}
-	p("VZEROUPPER")
-	p("RET")
+	p("SHLQ $%d, R8", k.shift())
+	k.storeTile(w, p)
 }
 
 // generateAddRows writes addRowsAVXF32 / addRowsAVXF64, the vector adds of the
