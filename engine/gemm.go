@@ -29,22 +29,17 @@ const (
 
 type float interface{ ~float32 | ~float64 }
 
-// aSource supplies the A operand of a GEMM by packing blocks of it; im2col implements it
-// to feed a convolution's patches to the GEMM without materialising them.
+// aSource supplies the A operand of a GEMM, block by block; im2col and the padded
+// convolution implement it to feed a convolution's patches to the GEMM without
+// materialising them.
 type aSource[T float] interface {
 	// rowsA returns rows [i0, i0+rows) and columns [k0, k0+kc) of A as rows lda apart
-	// (element (i, p) at block[(i−i0)·lda + p−k0]): a view of A itself when A is
-	// row-major (no copy), or dst (rows·kc long) filled with the rows (lda = kc).
-	// ok is false when A cannot be read in rows cheaply; then packA is used.
-	rowsA(dst []T, i0, rows, k0, kc int) (block []T, lda int, ok bool)
+	// (element (i, p) at block[(i−i0)·lda + p−k0]): a view of A itself when its rows are
+	// contiguous (no copy), or dst (rows·kc long) filled with the rows (lda = kc).
+	rowsA(dst []T, i0, rows, k0, kc int) (block []T, lda int)
 	// colsA returns A from element (i0, k0) on as a column-major view (element (i, p) at
 	// view[(i−i0) + (p−k0)·step]) when A is stored so; ok is false otherwise.
 	colsA(i0, k0 int) (view []T, step int, ok bool)
-
-	// packA writes rows [i0, i0+rows) and columns [k0, k0+kc) of A into dst as panels of
-	// mr rows: dst[(ip·kc + p)·mr + r] = A[i0 + ip·mr + r, k0 + p], with zeros for the
-	// rows past `rows` up to the next multiple of mr.
-	packA(dst []T, i0, rows, k0, kc, mr int)
 }
 
 // matrix is a strided view of a matrix: element (i, j) is data[off + i·rs + j·cs].
@@ -53,11 +48,18 @@ type matrix[T float] struct {
 	off, rs, cs int
 }
 
-func (m matrix[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
-	if m.cs != 1 {
-		return nil, 0, false
+func (m matrix[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int) {
+	if m.cs == 1 {
+		return m.data[m.off+i0*m.rs+k0:], m.rs
 	}
-	return m.data[m.off+i0*m.rs+k0:], m.rs, true
+	for i := range rows {
+		base := m.off + (i0+i)*m.rs + k0*m.cs
+		d := dst[i*kc : (i+1)*kc]
+		for p := range d {
+			d[p] = m.data[base+p*m.cs]
+		}
+	}
+	return dst, kc
 }
 
 func (m matrix[T]) colsA(i0, k0 int) ([]T, int, bool) {
@@ -67,21 +69,12 @@ func (m matrix[T]) colsA(i0, k0 int) ([]T, int, bool) {
 	return m.data[m.off+i0+k0*m.cs:], m.cs, true
 }
 
-func (m matrix[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
-	panels := ceilDiv(rows, mr)
-	for ip := range panels {
+// packRowPanels writes rows×kc values of A, given as rows lda apart (block[i·lda + p]),
+// into dst as panels of mr rows, k-major: dst[(ip·kc + p)·mr + r] = block[(ip·mr + r)·lda
+// + p], with zeros for the rows past `rows` up to the next multiple of mr.
+func packRowPanels[T float](dst, block []T, lda, rows, kc, mr int) {
+	for ip := 0; ip*mr < rows; ip++ {
 		d := dst[ip*kc*mr : (ip+1)*kc*mr]
-		rn := min(mr, rows-ip*mr)
-		if m.rs == 1 {
-			// Column-major A (a transposed operand): each k step is a contiguous run of rows.
-			for p := range kc {
-				base := m.off + i0 + ip*mr + (k0+p)*m.cs
-				o := d[p*mr : p*mr+mr]
-				copy(o, m.data[base:base+rn])
-				clear(o[rn:])
-			}
-			continue
-		}
 		for r := range mr {
 			i := ip*mr + r
 			if i >= rows {
@@ -90,18 +83,20 @@ func (m matrix[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
 				}
 				continue
 			}
-			base := m.off + (i0+i)*m.rs + k0*m.cs
-			if m.cs == 1 {
-				src := m.data[base : base+kc]
-				for p, v := range src {
-					d[p*mr+r] = v
-				}
-			} else {
-				for p := range kc {
-					d[p*mr+r] = m.data[base+p*m.cs]
-				}
+			for p, v := range block[i*lda : i*lda+kc] {
+				d[p*mr+r] = v
 			}
 		}
+	}
+}
+
+// packColPanel writes rows [r0, r0+n) (n ≤ mr) of a column-major view (element (i, p) at
+// view[i + p·step]) into dst as one panel of mr rows, zero past n.
+func packColPanel[T float](dst, view []T, step, r0, n, kc, mr int) {
+	for p := range kc {
+		o := dst[p*mr : p*mr+mr]
+		copy(o, view[r0+p*step:r0+p*step+n])
+		clear(o[n:])
 	}
 }
 
@@ -220,7 +215,7 @@ func gemmTransposed[T float](m, n, k int, a, b matrix[T], c []T, ldc, workers in
 // bInPlace reports whether the kernel can read B where it is, without packing: B
 // row-major and n a whole number of panels (the kernel reads nr columns).
 func bInPlace[T float](mk microKernel[T], b matrix[T], n int) bool {
-	return mk.strided && b.cs == 1 && n%mk.nr == 0
+	return b.cs == 1 && n%mk.nr == 0
 }
 
 // packAllB packs the whole of B (all k-blocks of kcb) into bp in panels of nr columns,
@@ -236,8 +231,8 @@ func packAllB[T float](b matrix[T], kcb, k, n, npad, nr int, bp []T, workers int
 
 // runTiles computes C (+)= A[:, k0:k1]·B[k0:k1, :] tile by tile on `workers` goroutines,
 // with B already packed in bp (as packAllB, relative to k0), or read in place from b when
-// bp is nil. A is read in place when it is column-major, in rows (in place or gathered)
-// when the kernel has a Rows form and A offers rows, otherwise packed. With accumulate
+// bp is nil. A is read in place when it is column-major, otherwise in rows (in place or
+// gathered) by the kernel's Rows form, or packed from those rows for a kernel without one. With accumulate
 // false the first k-block overwrites C.
 func runTiles[T float](mk microKernel[T], kcb, m, n, k, k0, k1 int, a aSource[T], b matrix[T], bp []T, npad int, c []T, ldc int, accumulate bool, mc, nc, workers int) {
 	rowTiles, colTiles := ceilDiv(m, mc), ceilDiv(npad, nc)
@@ -247,6 +242,7 @@ func runTiles[T float](mk microKernel[T], kcb, m, n, k, k0, k1 int, a aSource[T]
 		rows, cols := min(mc, m-i0), min(nc, n-j0)
 		ap := getScratch[T](roundUp(rows, mr) * kcb)
 		defer putScratch(ap)
+		var rowsBuf []T
 		for pc := k0; pc < k1; pc += kcb {
 			kc := min(kcb, k1-pc)
 			acc := accumulate || pc > k0
@@ -258,24 +254,27 @@ func runTiles[T float](mk microKernel[T], kcb, m, n, k, k0, k1 int, a aSource[T]
 				bPanels = panelSet[T]{data: bp[(pc-k0)*npad+j0*kc : (pc-k0+kc)*npad], stride: kc * mk.nr, step: mk.nr}
 			}
 			cTile := c[i0*ldc+j0:]
-			if mk.strided {
-				if view, step, ok := a.colsA(i0, pc); ok {
-					var edge []T
-					if rem := rows % mr; rem != 0 {
-						edge = ap[:mr*kc]
-						a.packA(edge, i0+rows-rem, rem, pc, kc, mr)
-					}
-					macroKernel(mk, rows, cols, kc, panelSet[T]{data: view, stride: mr, step: step}, edge, bPanels, cTile, ldc, acc)
-					continue
+			if view, step, ok := a.colsA(i0, pc); ok {
+				var edge []T
+				if rem := rows % mr; rem != 0 {
+					edge = ap[:mr*kc]
+					packColPanel(edge, view, step, rows-rem, rem, kc, mr)
 				}
+				macroKernel(mk, rows, cols, kc, panelSet[T]{data: view, stride: mr, step: step}, edge, bPanels, cTile, ldc, acc)
+				continue
 			}
 			if mk.rowsFn != nil {
-				if block, lda, ok := a.rowsA(ap, i0, rows, pc, kc); ok {
-					macroKernelRows(mk, rows, cols, kc, block, lda, bPanels, cTile, ldc, acc)
-					continue
-				}
+				block, lda := a.rowsA(ap, i0, rows, pc, kc)
+				macroKernelRows(mk, rows, cols, kc, block, lda, bPanels, cTile, ldc, acc)
+				continue
 			}
-			a.packA(ap, i0, rows, pc, kc, mr)
+			// A kernel without a Rows form: the rows, viewed or gathered, packed in panels.
+			if rowsBuf == nil {
+				rowsBuf = getScratch[T](rows * kcb)
+				defer putScratch(rowsBuf)
+			}
+			block, lda := a.rowsA(rowsBuf, i0, rows, pc, kc)
+			packRowPanels(ap, block, lda, rows, kc, mr)
 			macroKernel(mk, rows, cols, kc, panelSet[T]{data: ap, stride: kc * mr, step: mr}, nil, bPanels, cTile, ldc, acc)
 		}
 	})

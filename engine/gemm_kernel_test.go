@@ -33,8 +33,9 @@ func naiveGEMM[T float](m, n, k int, a, b []T) []float64 {
 
 // TestMicroKernels runs every micro-kernel this CPU has (SIMD ones and the scalar one),
 // for float32 and float64, on shapes with whole and edge tiles, several k-blocks, row
-// tiles and workers, transposed operands (both packing paths) and an output row stride
-// larger than n (the kernels must write only the tile), against a naive product.
+// tiles and workers, transposed operands, an A with both strides > 1 (gathered rows) and
+// an output row stride larger than n (the kernels must write only the tile), against a
+// naive product.
 func TestMicroKernels(t *testing.T) {
 	shapes := [][3]int{{1, 1, 1}, {12, 32, 7}, {24, 16, 300}, {25, 33, 5}, {70, 144, 16}, {37, 10, 513}, {130, 64, 1}, {9, 200, 40}, {20, 16, 1100}, {32, 128, 2048}, {32, 2048, 128}, {5, 33, 17}}
 	names32, names64 := []string{}, []string{}
@@ -78,6 +79,11 @@ func checkKernel[T float](t *testing.T, name string, m, n, k int, tol float64) {
 			bT[j*k+p] = b[p*n+j]
 		}
 	}
+	// aS holds A with both strides > 1 (element (i, p) at 2·(i·k + p) + 1): rows gathered.
+	aS := make([]T, 2*m*k+1)
+	for i, v := range a {
+		aS[2*i+1] = v
+	}
 	want := naiveGEMM(m, n, k, a, b)
 	scale := 0.0
 	for _, v := range want {
@@ -89,13 +95,16 @@ func checkKernel[T float](t *testing.T, name string, m, n, k int, tol float64) {
 		if got := pickKernel[T](n).name; got != name {
 			t.Fatalf("forced kernel %s, got %s", name, got)
 		}
-		for _, transposed := range []bool{false, true} {
+		for _, layout := range []string{"row-major", "transposed", "strided A"} {
 			for _, workers := range []int{1, 2} {
 				av := matrix[T]{data: a, rs: k, cs: 1}
 				bv := matrix[T]{data: b, rs: n, cs: 1}
-				if transposed {
+				switch layout {
+				case "transposed":
 					av = matrix[T]{data: aT, rs: 1, cs: m}
 					bv = matrix[T]{data: bT, rs: 1, cs: k}
+				case "strided A":
+					av = matrix[T]{data: aS, off: 1, rs: 2 * k, cs: 2}
 				}
 				c := make([]T, m*ldc)
 				for i := range c {
@@ -107,7 +116,7 @@ func checkKernel[T float](t *testing.T, name string, m, n, k int, tol float64) {
 					}
 				}
 				gemm(m, n, k, aSource[T](av), bv, c, ldc, workers)
-				label := fmt.Sprintf("%s %T %dx%dx%d transposed=%v workers=%d", name, a[0], m, n, k, transposed, workers)
+				label := fmt.Sprintf("%s %T %dx%dx%d %s workers=%d", name, a[0], m, n, k, layout, workers)
 				for i := range m {
 					for j := range ldc {
 						got := float64(c[i*ldc+j])

@@ -53,15 +53,15 @@ func simdKernels() (k32 []microKernel[float32], k64 []microKernel[float64]) {
 	avx512 := cpu.X86.HasAVX512F
 	if avx512 {
 		k32 = append(k32,
-			microKernel[float32]{"avx512-12x32", 12, 32, true, gemmAVX512F32x12x32, gemmAVX512F32x12x32Rows, true},
-			microKernel[float32]{"avx512-24x16", 24, 16, true, gemmAVX512F32x24x16, gemmAVX512F32x24x16Rows, true})
+			microKernel[float32]{"avx512-12x32", 12, 32, true, gemmAVX512F32x12x32, gemmAVX512F32x12x32Rows},
+			microKernel[float32]{"avx512-24x16", 24, 16, true, gemmAVX512F32x24x16, gemmAVX512F32x24x16Rows})
 		k64 = append(k64,
-			microKernel[float64]{"avx512-12x16", 12, 16, true, gemmAVX512F64x12x16, gemmAVX512F64x12x16Rows, true},
-			microKernel[float64]{"avx512-24x8", 24, 8, true, gemmAVX512F64x24x8, gemmAVX512F64x24x8Rows, true})
+			microKernel[float64]{"avx512-12x16", 12, 16, true, gemmAVX512F64x12x16, gemmAVX512F64x12x16Rows},
+			microKernel[float64]{"avx512-24x8", 24, 8, true, gemmAVX512F64x24x8, gemmAVX512F64x24x8Rows})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		k32 = append(k32, microKernel[float32]{"avx2-6x16", 6, 16, !avx512, gemmAVX2F32x6x16, gemmAVX2F32x6x16Rows, true})
-		k64 = append(k64, microKernel[float64]{"avx2-6x8", 6, 8, !avx512, gemmAVX2F64x6x8, gemmAVX2F64x6x8Rows, true})
+		k32 = append(k32, microKernel[float32]{"avx2-6x16", 6, 16, !avx512, gemmAVX2F32x6x16, gemmAVX2F32x6x16Rows})
+		k64 = append(k64, microKernel[float64]{"avx2-6x8", 6, 8, !avx512, gemmAVX2F64x6x8, gemmAVX2F64x6x8Rows})
 	}
 	return k32, k64
 }

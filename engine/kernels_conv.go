@@ -315,12 +315,12 @@ func (ic *im2col[T]) colsA(i0, k0 int) ([]T, int, bool) { return nil, 0, false }
 
 // rowsA gathers the patch rows with contiguous copies: per row and tap, a run of
 // channels of one input position (or zeros outside the input).
-func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
+func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int) {
 	g := ic.g
 	s := len(g.in)
 	if s == 2 && g.inDil[0] == 1 && g.inDil[1] == 1 && g.kerDil[1] == 1 {
 		ic.rowsA2D(dst, i0, rows, k0, kc)
-		return dst, kc, true
+		return dst, kc
 	}
 	var obuf [8]int
 	o := obuf[:s]
@@ -349,7 +349,7 @@ func (ic *im2col[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
 			col += c1 - c0
 		}
 	}
-	return dst, kc, true
+	return dst, kc
 }
 
 // tapOffset returns where tap t of output position o (spatial indices) reads the input of
@@ -414,52 +414,6 @@ func (ic *im2col[T]) rowsA2D(dst []T, i0, rows, k0, kc int) {
 				clear(d[p0 : p0+n])
 			}
 			col += n
-		}
-	}
-}
-
-func (ic *im2col[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
-	g := ic.g
-	s := len(g.in)
-	var obuf [8]int
-	o := obuf[:s]
-	if s > len(obuf) {
-		o = make([]int, s)
-	}
-	for ip := 0; ip*mr < rows; ip++ {
-		d := dst[ip*kc*mr : (ip+1)*kc*mr]
-		for r := range mr {
-			i := ip*mr + r
-			if i >= rows {
-				for p := range kc {
-					d[p*mr+r] = 0
-				}
-				continue
-			}
-			row := i0 + i
-			b, rem := row/ic.rowsPer, row%ic.rowsPer
-			for a := s - 1; a >= 0; a-- {
-				o[a] = rem % g.out[a]
-				rem /= g.out[a]
-			}
-			inBase := b * ic.inPer
-			for col := k0; col < k0+kc; {
-				t, c0 := col/g.ch, col%g.ch
-				c1 := min(g.ch, c0+(k0+kc-col))
-				off, valid := ic.tapOffset(o, t, inBase)
-				p0 := col - k0
-				if valid {
-					src := ic.in[off+c0 : off+c1]
-					for j, v := range src {
-						d[(p0+j)*mr+r] = v
-					}
-				} else {
-					for j := range c1 - c0 {
-						d[(p0+j)*mr+r] = 0
-					}
-				}
-				col += c1 - c0
-			}
 		}
 	}
 }

@@ -97,33 +97,13 @@ func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
 func (pr *paddedRows[T]) kBlock() int { return pr.kb }
 
 // rowsA returns the block in place: rows lda = C apart, starting at the tap's offset.
-func (pr *paddedRows[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int, bool) {
+func (pr *paddedRows[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int) {
 	t := k0 / pr.ch
 	if (k0+kc-1)/pr.ch != t {
 		panic("engine: paddedRows k-block crosses a tap")
 	}
-	return pr.p[i0*pr.ch+pr.tapOff[t]+k0-t*pr.ch:], pr.ch, true
+	return pr.p[i0*pr.ch+pr.tapOff[t]+k0-t*pr.ch:], pr.ch
 }
 
 // colsA: the rows are not column-major.
 func (pr *paddedRows[T]) colsA(i0, k0 int) ([]T, int, bool) { return nil, 0, false }
-
-// packA packs panels from the in-place rows, for kernels without a Rows form.
-func (pr *paddedRows[T]) packA(dst []T, i0, rows, k0, kc, mr int) {
-	view, lda, _ := pr.rowsA(nil, i0, rows, k0, kc)
-	for ip := 0; ip*mr < rows; ip++ {
-		d := dst[ip*kc*mr : (ip+1)*kc*mr]
-		for r := range mr {
-			i := ip*mr + r
-			if i >= rows {
-				for q := range kc {
-					d[q*mr+r] = 0
-				}
-				continue
-			}
-			for q, x := range view[i*lda : i*lda+kc] {
-				d[q*mr+r] = x
-			}
-		}
-	}
-}

@@ -30,22 +30,10 @@ func TestPaddedConv(t *testing.T) {
 		if !paddedConvApplies(g) {
 			t.Fatalf("%+v: padded path does not apply", cs)
 		}
-		in := make([]float64, cs.b*cs.h*cs.w*cs.c)
-		ker := make([]float64, cs.kh*cs.kw*cs.c*cs.f)
-		for i := range in {
-			in[i] = rng.NormFloat64()
-		}
-		for i := range ker {
-			ker[i] = rng.NormFloat64()
-		}
+		in := normals(rng, cs.b*cs.h*cs.w*cs.c)
+		ker := normals(rng, cs.kh*cs.kw*cs.c*cs.f)
 		want := naiveDilatedConv2D(g, in, ker)
-		in32, ker32 := make([]float32, len(in)), make([]float32, len(ker))
-		for i, v := range in {
-			in32[i] = float32(v)
-		}
-		for i, v := range ker {
-			ker32[i] = float32(v)
-		}
+		in32, ker32 := toFloat32(in), toFloat32(ker)
 		for _, k := range kernels32 {
 			withKernel(t, k.name, func() {
 				for _, workers := range []int{1, 2} {

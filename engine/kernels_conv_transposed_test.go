@@ -60,14 +60,8 @@ func TestTransposedConv2D(t *testing.T) {
 		if !transposedConvApplies(g) {
 			t.Fatalf("%+v: transposed path does not apply", cs)
 		}
-		in := make([]float64, cs.b*cs.h*cs.w*cs.c)
-		ker := make([]float64, cs.kh*cs.kw*cs.c*cs.f)
-		for i := range in {
-			in[i] = rng.NormFloat64()
-		}
-		for i := range ker {
-			ker[i] = rng.NormFloat64()
-		}
+		in := normals(rng, cs.b*cs.h*cs.w*cs.c)
+		ker := normals(rng, cs.kh*cs.kw*cs.c*cs.f)
 		want := naiveDilatedConv2D(g, in, ker)
 		// transposedConv takes the kernel as [C, kh, kw, F].
 		taps := cs.kh * cs.kw
@@ -77,13 +71,7 @@ func TestTransposedConv2D(t *testing.T) {
 				copy(kerT[(ci*taps+tp)*cs.f:(ci*taps+tp+1)*cs.f], ker[(tp*cs.c+ci)*cs.f:(tp*cs.c+ci+1)*cs.f])
 			}
 		}
-		in32, kerT32 := make([]float32, len(in)), make([]float32, len(kerT))
-		for i, v := range in {
-			in32[i] = float32(v)
-		}
-		for i, v := range kerT {
-			kerT32[i] = float32(v)
-		}
+		in32, kerT32 := toFloat32(in), toFloat32(kerT)
 		for _, workers := range []int{1, 2} {
 			out := make([]float32, len(want))
 			transposedConv(g, in32, kerT32, out, workers)

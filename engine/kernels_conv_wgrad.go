@@ -58,7 +58,7 @@ func wgradConvApplies[T float](g *convGeometry, ax backends.ConvolveAxesConfig) 
 		}
 	}
 	mk := pickKernel[T](g.feat)
-	if !mk.strided || g.batch < 1 || g.ch < 1 || g.feat < 1 || prod(g.ker) < 1 || prod(g.out) < 1 {
+	if g.batch < 1 || g.ch < 1 || g.feat < 1 || prod(g.ker) < 1 || prod(g.out) < 1 {
 		return false
 	}
 	w := newWgradPlan(g, mk.mr, mk.nr)
