@@ -65,11 +65,9 @@ func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg Los
 	if err != nil {
 		return nil, err
 	}
-	vals := make([][]float64, len(outs))
-	for i, o := range outs {
-		if vals[i], err = flatFloat64(o); err != nil {
-			return nil, err
-		}
+	vals, err := flatFloat64s(outs)
+	if err != nil {
+		return nil, err
 	}
 	R := dims[0]
 	rep = &NegativeReport{Variant: cfg.Variant, Loss: vals[0][0], Cosine: make([][]float64, R), Weight: make([][]float64, R),

@@ -107,11 +107,9 @@ func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Lay
 	if err != nil {
 		return nil, err
 	}
-	vals := make([][]float64, len(outs))
-	for i, o := range outs {
-		if vals[i], err = flatFloat64(o); err != nil {
-			return nil, err
-		}
+	vals, err := flatFloat64s(outs)
+	if err != nil {
+		return nil, err
 	}
 	R := outs[0].Shape().Dimensions[0]
 	rep = &PairReport{Layout: layout, Variant: cfg.Variant, Loss: vals[1][0], CrossLoss: vals[2][0],
@@ -123,6 +121,18 @@ func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Lay
 		rep.RowIsAdv[r] = vals[3][r] != 0
 	}
 	return rep, nil
+}
+
+// flatFloat64s is flatFloat64 of each of an executable's outputs.
+func flatFloat64s(outs []*tensors.Tensor) ([][]float64, error) {
+	vals := make([][]float64, len(outs))
+	for i, o := range outs {
+		var err error
+		if vals[i], err = flatFloat64(o); err != nil {
+			return nil, err
+		}
+	}
+	return vals, nil
 }
 
 // flatFloat64 copies a float32 or float64 tensor into float64s.
