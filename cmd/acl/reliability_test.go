@@ -167,11 +167,11 @@ func TestCLIReliability(t *testing.T) {
 		}
 	})
 
-	// The uninterrupted reference.
+	// The uninterrupted reference; its timing scales the kill moments below, so the legs
+	// land inside start-up and training however fast this machine and backend are.
 	ref := filepath.Join(root, "reference")
-	if stdout, stderr, code := runACL(t, bin, tinyPretrainArgs(data, ref)...); code != 0 || !strings.Contains(stdout, fmt.Sprintf("done: %d steps", tinySteps)) {
-		t.Fatalf("reference run: exit %d\n%s%s", code, stdout, stderr)
-	}
+	pace := timeReference(t, bin, tinyPretrainArgs(data, ref), ref)
+	t.Logf("reference run: start-up %v, %v per step", pace.startup.Round(time.Millisecond), pace.step.Round(time.Millisecond))
 
 	t.Run("SIGKILL at random moments and during checkpoint writes", func(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
@@ -188,7 +188,7 @@ func TestCLIReliability(t *testing.T) {
 		legs := []string{"during-write", "random-start", "after-rename", "double-ctrl-c", "random-training", "during-write", "random-training", "during-write"}
 		newest, midWrite, kills := int64(-1), 0, 0
 		for i, mode := range legs {
-			res := killLeg(t, bin, tinyPretrainArgs(data, out, "-resume"), out, mode, rng)
+			res := killLeg(t, bin, tinyPretrainArgs(data, out, "-resume"), out, mode, rng, pace)
 			if res.finished {
 				t.Logf("leg %d (%s): the run finished before the kill", i, mode)
 				break
@@ -261,14 +261,16 @@ type killLegResult struct {
 	tmpLeft  bool          // a checkpoint's temporary file remained: the kill hit a write
 }
 
-// killLeg starts the binary on run and kills it: "random-start" with SIGKILL 0.2–4 s
-// after the start (data loading, compilation or the first steps), "random-training" with
-// SIGKILL 0–500 ms after the leg's first logged step, "during-write" with SIGKILL as soon
-// as the leg's second checkpoint temporary file is created (inotify), "after-rename" with
-// SIGKILL as soon as the leg's second checkpoint is renamed into place, "double-ctrl-c"
-// with a SIGINT during start-up and a second one once the first was taken (the second must
-// end the process at once).
-func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *rand.Rand) killLegResult {
+// killLeg starts the binary on run and kills it: "random-start" with SIGKILL at a random
+// moment between 10% and 120% of the reference run's start-up (data loading, compilation
+// or the first step), "random-training" with SIGKILL at a random moment within 4 reference
+// steps after the leg's first logged step, "during-write" with SIGKILL as soon as the
+// leg's second checkpoint temporary file is created (inotify), "after-rename" with SIGKILL
+// as soon as the leg's second checkpoint is renamed into place, "double-ctrl-c" with a
+// SIGINT during start-up and a second one once the first was taken (the second must end
+// the process at once). The random legs are also killed as soon as they have logged
+// maxLegSteps steps, so that a slow moment of the machine cannot let a leg run to the end.
+func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *rand.Rand, pace runPace) killLegResult {
 	t.Helper()
 	ckdir := filepath.Join(run, acl.CheckpointsDir)
 	tmpBefore := map[string]bool{}
@@ -301,23 +303,17 @@ func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *ran
 	seen := 0
 	switch mode {
 	case "random-start":
-		select {
-		case err := <-exited:
+		delay := time.Duration((0.1 + 1.1*rng.Float64()) * float64(pace.startup))
+		if done, err := waitLeg(exited, start.Add(delay), run, linesBefore+maxLegSteps); done {
 			return finished(err)
-		case <-time.After(time.Duration(200+rng.IntN(3800)) * time.Millisecond):
 		}
 	case "random-training":
-		for metricLines(run) <= linesBefore {
-			select {
-			case err := <-exited:
-				return finished(err)
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		select {
-		case err := <-exited:
+		if done, err := waitLeg(exited, time.Time{}, run, linesBefore+1); done {
 			return finished(err)
-		case <-time.After(time.Duration(rng.IntN(500)) * time.Millisecond):
+		}
+		delay := time.Duration(rng.Float64() * 4 * float64(pace.step))
+		if done, err := waitLeg(exited, time.Now().Add(delay), run, linesBefore+maxLegSteps); done {
+			return finished(err)
 		}
 	case "during-write", "after-rename":
 		prefix, mask := ".ckpt-", uint32(syscall.IN_CREATE)
@@ -371,6 +367,66 @@ func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *ran
 		left = left || !tmpBefore[p]
 	}
 	return killLegResult{after: after, tmpLeft: left}
+}
+
+// maxLegSteps caps the steps a randomly killed leg may log before it is killed.
+const maxLegSteps = 3
+
+// runPace is how long the reference run took to start (to its first logged step) and
+// how long each later step took.
+type runPace struct{ startup, step time.Duration }
+
+// timeReference runs the binary to completion on run, requires it to finish all
+// tinySteps, and measures its pace from the moments metrics.jsonl grew.
+func timeReference(t *testing.T, bin string, args []string, run string) runPace {
+	t.Helper()
+	var o, e syncBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var first, last time.Time
+	lines := 0
+	for err, done := error(nil), false; !done; {
+		select {
+		case err = <-exited:
+			done = true
+		case <-time.After(2 * time.Millisecond):
+		}
+		if n := metricLines(run); n > lines {
+			lines, last = n, time.Now()
+			if first.IsZero() {
+				first = last
+			}
+		}
+		if done && (err != nil || !strings.Contains(o.String(), fmt.Sprintf("done: %d steps", tinySteps))) {
+			t.Fatalf("reference run: %v\n%s%s", err, o.String(), e.String())
+		}
+	}
+	if lines < 2 {
+		t.Fatalf("reference run logged %d steps; want %d", lines, tinySteps)
+	}
+	return runPace{startup: first.Sub(start), step: last.Sub(first) / time.Duration(lines-1)}
+}
+
+// waitLeg waits until the process exits (done: true, with its error), the deadline
+// passes (a zero deadline never passes), or run's metrics.jsonl holds maxLines lines.
+func waitLeg(exited <-chan error, deadline time.Time, run string, maxLines int) (done bool, err error) {
+	for deadline.IsZero() || time.Now().Before(deadline) {
+		if metricLines(run) >= maxLines {
+			return false, nil
+		}
+		select {
+		case err := <-exited:
+			return true, err
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return false, nil
 }
 
 // checkRunIntact checks what a kill left: every checkpoint file verifies, the JSON files
