@@ -255,6 +255,14 @@ const tileElems = 2048
 func binaryRun[T float](op binaryOp, dst, x, y []T, xIsLeft bool) {
 	y = y[:len(x)]
 	dst = dst[:len(x)]
+	// The vector kernels first (vec.go), in the Go loops' operand order.
+	a, b := x, y
+	if !xIsLeft && (op == opSub || op == opDiv) {
+		a, b = y, x
+	}
+	if n := vecBinary(op, dst, a, b); n > 0 {
+		dst, x, y = dst[n:], x[n:], y[n:]
+	}
 	switch {
 	case op == opAdd:
 		for i, v := range x {

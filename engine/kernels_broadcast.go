@@ -144,3 +144,18 @@ func replicate[T any](o []T, n int) {
 		n += copy(o[n:], o[:n])
 	}
 }
+
+// fill sets every element of dst to v.
+func fill[T any](dst []T, v T) {
+	if len(dst) > 0 {
+		dst[0] = v
+		replicate(dst, 1)
+	}
+}
+
+// expand returns v repeated n times.
+func expand[T any](v T, n int) []T {
+	s := make([]T, n)
+	fill(s, v)
+	return s
+}

@@ -108,6 +108,18 @@ func runWhere[T float, U uint32 | uint64](workers int, backend *simplego.Backend
 // (a scalar) and may be o itself.
 func selectBits[U uint32 | uint64](cond []bool, t, f, o []U) {
 	o = o[:len(cond)]
+	if n := vecSelect(cond, t, f, o); n > 0 { // vec.go
+		cond, o = cond[n:], o[n:]
+		if len(t) > 1 {
+			t = t[n:]
+		}
+		if len(f) > 1 {
+			f = f[n:]
+		}
+		if len(cond) == 0 {
+			return
+		}
+	}
 	c := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(cond))), len(cond))
 	switch {
 	case len(t) == 1 && len(f) == 1:
