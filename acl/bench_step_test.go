@@ -68,3 +68,44 @@ func TestBenchConfigValidate(t *testing.T) {
 		t.Errorf("ResNet-18 width 64 forward = %.4g FLOP, want ≈1.11e9", got)
 	}
 }
+
+// TestBenchStepFusionBitIdentical runs two training steps and an evaluation batch of the
+// benchmark workload (ResNet-18, PGD attack, NT-Xent, SGD) on goacl with its elementwise
+// fusion and with fusion=off: the losses and the evaluation must be the same bits, since
+// fused chains compute every element with the same float32 operations (engine/fusion.go).
+func TestBenchStepFusionBitIdentical(t *testing.T) {
+	run := func(config string) []float64 {
+		b, err := engine.NewWithConfig(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !engine.FastKernels(b) {
+			t.Skipf("fast kernels unavailable: %v", engine.KernelsStatus())
+		}
+		s, err := NewBenchStep(b, DefaultBenchConfig(4, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Finalize()
+		var out []float64
+		for range 2 {
+			loss, err := s.TrainStep()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, loss)
+		}
+		correct, err := s.EvalBatch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(out, correct)
+	}
+	fused, unfused := run(engine.PureGoName), run(engine.PureGoName+":fusion=off")
+	t.Logf("fused %v, unfused %v", fused, unfused)
+	for i := range fused {
+		if math.Float64bits(fused[i]) != math.Float64bits(unfused[i]) {
+			t.Errorf("value %d (losses of steps 1, 2, then eval correct): fused %v, unfused %v", i, fused[i], unfused[i])
+		}
+	}
+}

@@ -22,6 +22,8 @@ import (
 // looked up by reflection once at start-up. Everything is checked before it is used: if
 // GoMLX's layout differs from what this file expects (another GoMLX version), the hooks are
 // not installed, KernelsStatus says why, and simplego's own executors run unchanged.
+// The fusion pass (fusion.go) also rewrites two fields of a node (its inputs and data)
+// before simplego compiles the graph.
 //
 // The replacement executors act only for backends created by NewPureGo with fast kernels
 // on (the default; "goacl:kernels=simplego" turns them off): for any other simplego backend
@@ -42,6 +44,9 @@ func simplegoGetBufferForShape(b *simplego.Backend, shape shapes.Shape) *simpleg
 var (
 	bufferShapeOff, bufferFlatOff uintptr // simplego.Buffer.shape, .flat
 	nodeShapeOff, nodeDataOff     uintptr // simplego.Node.shape, .data
+	// Read and rewritten by the fusion pass (fusion.go).
+	nodeInputsOff, nodeOpTypeOff, nodeIdxOff uintptr // simplego.Node.inputs, .opType, .builderIdx
+	builderNodesOff                          uintptr // simplego.Builder.nodes
 )
 
 var (
@@ -79,6 +84,7 @@ func installKernels() {
 		simplegoNodeExecutors[backends.OpTypeConvGeneral] = execConvGeneralFast
 		installBinaryKernels()
 		installOpKernels()
+		installFusionKernels()
 	})
 }
 
@@ -118,12 +124,25 @@ func findLayout() error {
 	if f, err = field(nt, "inputs", reflect.TypeOf([]*simplego.Node(nil))); err != nil {
 		return err
 	}
-	return probeParams(f.Offset)
+	nodeInputsOff = f.Offset
+	if f, err = field(nt, "opType", reflect.TypeOf(backends.OpType(0))); err != nil {
+		return err
+	}
+	nodeOpTypeOff = f.Offset
+	if f, err = field(nt, "builderIdx", reflect.TypeOf(0)); err != nil {
+		return err
+	}
+	nodeIdxOff = f.Offset
+	if f, err = field(reflect.TypeOf(simplego.Builder{}), "nodes", reflect.TypeOf([]*simplego.Node(nil))); err != nil {
+		return err
+	}
+	builderNodesOff = f.Offset
+	return probeParams()
 }
 
 // probeParams builds a DotGeneral and a ConvGeneral with a throw-away simplego builder and
 // checks the fields of their parameter structs.
-func probeParams(inputsOff uintptr) (err error) {
+func probeParams() (err error) {
 	defer recoverToError("probe", &err)
 	be, err := simplego.New("")
 	if err != nil {
@@ -145,7 +164,7 @@ func probeParams(inputsOff uintptr) (err error) {
 		return err
 	}
 	// DotGeneral returns a Reshape of the normalized [batch, lhsCross, rhsCross] node.
-	inputs := *(*[]*simplego.Node)(unsafe.Add(unsafe.Pointer(dot.(*simplego.Node)), inputsOff))
+	inputs := *nodeInputs(dot.(*simplego.Node))
 	if len(inputs) != 1 {
 		return fmt.Errorf("DotGeneral's result has %d inputs, want 1 (the normalized dot)", len(inputs))
 	}
@@ -202,7 +221,29 @@ func nodeShape(n *simplego.Node) shapes.Shape {
 }
 
 func nodeData(n *simplego.Node) any {
-	return *(*any)(unsafe.Add(unsafe.Pointer(n), nodeDataOff))
+	return *nodeDataPtr(n)
+}
+
+func nodeDataPtr(n *simplego.Node) *any {
+	return (*any)(unsafe.Add(unsafe.Pointer(n), nodeDataOff))
+}
+
+// nodeInputs, nodeOpType and nodeIndex read a node's inputs, op type and index in its
+// builder; builderNodes reads a builder's nodes (in creation order, a topological order).
+func nodeInputs(n *simplego.Node) *[]*simplego.Node {
+	return (*[]*simplego.Node)(unsafe.Add(unsafe.Pointer(n), nodeInputsOff))
+}
+
+func nodeOpType(n *simplego.Node) backends.OpType {
+	return *(*backends.OpType)(unsafe.Add(unsafe.Pointer(n), nodeOpTypeOff))
+}
+
+func nodeIndex(n *simplego.Node) int {
+	return *(*int)(unsafe.Add(unsafe.Pointer(n), nodeIdxOff))
+}
+
+func builderNodes(b *simplego.Builder) []*simplego.Node {
+	return *(*[]*simplego.Node)(unsafe.Add(unsafe.Pointer(b), builderNodesOff))
 }
 
 // newOutputBuffer takes a buffer for shape from the backend's pool (its contents are

@@ -17,12 +17,15 @@ import (
 // runs the same graph on "goacl" (fast kernels) and on "goacl:kernels=simplego" and
 // compares, in float64 (to ~1e-12) and float32 (to ~1e-5 of the largest value).
 
+// kernelBackends returns goacl with its fast kernels but without fusion (so that each
+// op of a test graph runs its own kernel; fusion_test.go tests fusion) and goacl with
+// simplego's executors.
 func kernelBackends(t *testing.T) (fast, ref backends.Backend) {
 	t.Helper()
 	if err := KernelsStatus(); err != nil {
 		t.Fatal(err)
 	}
-	fast, err := NewWithConfig(PureGoName)
+	fast, err := NewWithConfig(PureGoName + ":fusion=off")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ func init() {
 type PureGo struct {
 	*simplego.Backend
 	fastKernels bool
+	fusion      bool // fuse elementwise chains when compiling (fusion.go); needs fastKernels
 }
 
 var _ backends.Backend = (*PureGo)(nil)
@@ -35,10 +36,12 @@ var _ backends.Backend = (*PureGo)(nil)
 // NewPureGo creates the repaired pure-Go backend. config takes simplego's options
 // (comma-separated; "parallelism=-1" is added unless a parallelism is given) and this
 // package's own: "kernels=goacl" (default: the fast GEMM-based DotGeneral and
-// ConvGeneral) or "kernels=simplego" (simplego's own executors, for comparison).
+// ConvGeneral) or "kernels=simplego" (simplego's own executors, for comparison), and
+// "fusion=on" (default with the fast kernels: elementwise chains run as one op, see
+// fusion.go) or "fusion=off".
 func NewPureGo(config string) (backends.Backend, error) {
 	var rest []string
-	fast, parallelism := true, -1
+	fast, fusion, parallelism := true, true, -1
 	hasParallelism := false
 	for _, part := range strings.Split(config, ",") {
 		key, value, _ := strings.Cut(strings.TrimSpace(part), "=")
@@ -53,6 +56,16 @@ func NewPureGo(config string) (backends.Backend, error) {
 				fast = false
 			default:
 				return nil, fmt.Errorf("engine: %s option kernels=%q: use kernels=goacl (fast, default) or kernels=simplego", PureGoName, value)
+			}
+			continue
+		case "fusion":
+			switch value {
+			case "on":
+				fusion = true
+			case "off":
+				fusion = false
+			default:
+				return nil, fmt.Errorf("engine: %s option fusion=%q: use fusion=on (default) or fusion=off", PureGoName, value)
 			}
 			continue
 		case "parallelism":
@@ -75,6 +88,7 @@ func NewPureGo(config string) (backends.Backend, error) {
 	// If the kernels cannot be installed (another GoMLX version), the backend still works
 	// with simplego's executors; KernelsStatus says why.
 	b.fastKernels = fast && enableFastKernels(b.Backend, parallelism) == nil
+	b.fusion = b.fastKernels && fusion
 	return b, nil
 }
 
@@ -97,18 +111,32 @@ func (b *PureGo) Description() string {
 	if b.fastKernels {
 		kernels = "goacl GEMM DotGeneral/ConvGeneral kernels (" + strings.Join(GEMMKernels(), ", ") + ")"
 	}
+	if b.fusion {
+		kernels += ", fused elementwise chains"
+	}
 	return "GoMLX simplego with Reverse/Pad, ConvGeneral fixes, deadlock-free parallelism and " + kernels
 }
 
 // Builder implements backends.Backend, returning the repaired builder.
 func (b *PureGo) Builder(name string) backends.Builder {
-	return &pureGoBuilder{Builder: b.Backend.Builder(name).(*simplego.Builder)}
+	return &pureGoBuilder{Builder: b.Backend.Builder(name).(*simplego.Builder), fusion: b.fusion}
 }
 
-// pureGoBuilder adds the missing ops to simplego's builder. Every op it emits is built
-// with the embedded builder's own methods, so the executable is simplego's.
+// pureGoBuilder adds the missing ops to simplego's builder and, with fusion on, fuses
+// elementwise chains when compiling. Every op it emits is built with the embedded
+// builder's own methods, so the executable is simplego's.
 type pureGoBuilder struct {
 	*simplego.Builder
+	fusion bool
+}
+
+// Compile implements backends.Builder: it fuses the graph's elementwise chains
+// (fusion.go) and compiles it with simplego.
+func (b *pureGoBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	if b.fusion && len(shardings) == 0 {
+		fuseElementwise(b.Builder, outputs)
+	}
+	return b.Builder.Compile(outputs, shardings)
 }
 
 // Reverse reverses x along the given axes by concatenating its unit slices in reverse
