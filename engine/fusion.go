@@ -242,7 +242,7 @@ func fuseElementwise(b *simplego.Builder, outputs []backends.Op) (fused, absorbe
 			mn := nodes[m]
 			st := fusedStep{op: nodeOpType(mn), bool: nodeShape(mn).DType == dtypes.Bool}
 			for _, in := range *nodeInputs(mn) {
-				if s, ok := stepIdx[nodeIndex(in)]; ok && group[nodeIndex(in)] == root {
+				if s, ok := stepIdx[nodeIndex(in)]; ok { // a member computed earlier
 					st.args = append(st.args, s)
 					continue
 				}

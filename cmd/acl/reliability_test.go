@@ -45,6 +45,20 @@ func buildACL(t *testing.T, dir string) string {
 	return bin
 }
 
+// startACL starts the binary; exited receives cmd.Wait's result once it ends.
+func startACL(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer, exited <-chan error) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd = exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, stdout, stderr, done
+}
+
 // runACL runs the binary to completion and returns its output and exit code.
 func runACL(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -285,15 +299,8 @@ func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *ran
 		t.Fatal(err)
 	}
 	defer w.close()
-	var o, e syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd, o, e, exited := startACL(t, bin, args...)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	finished := func(err error) killLegResult {
 		if err != nil {
 			t.Fatalf("%s leg: the run failed before the kill: %v\n%s%s", mode, err, o.String(), e.String())
@@ -345,9 +352,9 @@ func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *ran
 				}
 			}
 		}
-		waitFor(&o, "pretraining ")
+		waitFor(o, "pretraining ")
 		_ = cmd.Process.Signal(os.Interrupt)
-		waitFor(&e, "Ctrl-C again quits at once")
+		waitFor(e, "Ctrl-C again quits at once")
 		_ = cmd.Process.Signal(os.Interrupt)
 		err := <-exited
 		var ee *exec.ExitError
@@ -380,15 +387,8 @@ type runPace struct{ startup, step time.Duration }
 // tinySteps, and measures its pace from the moments metrics.jsonl grew.
 func timeReference(t *testing.T, bin string, args []string, run string) runPace {
 	t.Helper()
-	var o, e syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
+	_, o, e, exited := startACL(t, bin, args...)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	var first, last time.Time
 	lines := 0
 	for err, done := error(nil), false; !done; {
