@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ainfonce/goacl/internal/golden"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -123,7 +124,7 @@ func TestReferenceMatchesGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, _, err := flattenJSON(c.Features)
+		x, _, err := golden.Nested(c.Features)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +222,7 @@ func TestGoldenNeedsEachQuirk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, dims, _ := flattenJSON(c.Features)
+		x, dims, _ := golden.Nested(c.Features)
 		for _, f := range flags {
 			cfg.Quirks = f
 			got, _ := lossAndGrad(t, func(n *graph.Node) *graph.Node { return AInfoNCE(n, layout, cfg) }, dtypes.Float64, x, dims...)

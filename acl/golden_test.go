@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/internal/golden"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -17,48 +18,15 @@ import (
 // repository root, the folder holding go.mod).
 const goldenEnv = "ACL_GOLDEN_DIR"
 
-// goldenDefault is the default folder, relative to the repository root.
-var goldenDefault = filepath.Join("..", "shared", "golden", "losses")
-
 // Tolerances of the golden README.
 const (
 	goldenTol64 = 1e-9
 	goldenTol32 = 1e-5
 )
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// goldenDir resolves $ACL_GOLDEN_DIR or the default folder.
-func goldenDir() (string, error) {
-	d := os.Getenv(goldenEnv)
-	if d == "" {
-		d = goldenDefault
-	}
-	if filepath.IsAbs(d) {
-		return d, nil
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return "", fmt.Errorf("%w; set %s to an absolute path", err, goldenEnv)
-	}
-	return filepath.Join(root, d), nil
-}
+// goldenDir resolves $ACL_GOLDEN_DIR (absolute, or relative to the repository root) or
+// ../shared/golden/losses.
+func goldenDir() (string, error) { return golden.Dir(goldenEnv, "losses") }
 
 // goldenCase is one losses/*.json file (format in shared/golden/README.md).
 type goldenCase struct {
@@ -78,49 +46,6 @@ type goldenCase struct {
 	Features json.RawMessage `json:"features"`
 	Loss     float64         `json:"loss"`
 	Grad     json.RawMessage `json:"grad"`
-}
-
-// flattenJSON decodes a nested JSON array of numbers into flat data and its dimensions.
-func flattenJSON(raw json.RawMessage) ([]float64, []int, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, nil, err
-	}
-	var dims []int
-	for x := v; ; {
-		arr, ok := x.([]any)
-		if !ok {
-			break
-		}
-		dims = append(dims, len(arr))
-		if len(arr) == 0 {
-			break
-		}
-		x = arr[0]
-	}
-	var out []float64
-	var walk func(x any, depth int) error
-	walk = func(x any, depth int) error {
-		if depth == len(dims) {
-			f, ok := x.(float64)
-			if !ok {
-				return fmt.Errorf("non-number %v at depth %d", x, depth)
-			}
-			out = append(out, f)
-			return nil
-		}
-		arr, ok := x.([]any)
-		if !ok || len(arr) != dims[depth] {
-			return fmt.Errorf("ragged array at depth %d", depth)
-		}
-		for _, y := range arr {
-			if err := walk(y, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return out, dims, walk(v, 0)
 }
 
 // config converts a golden case's parameters into a LossConfig and its layout.
@@ -179,11 +104,11 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			feats, dims, err := flattenJSON(c.Features)
+			feats, dims, err := golden.Nested(c.Features)
 			if err != nil {
 				t.Fatalf("features: %v", err)
 			}
-			grad, gdims, err := flattenJSON(c.Grad)
+			grad, gdims, err := golden.Nested(c.Grad)
 			if err != nil {
 				t.Fatalf("grad: %v", err)
 			}

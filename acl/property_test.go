@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ainfonce/goacl/internal/golden"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -26,7 +27,7 @@ func TestRoCLIPHalfTwoEqualsBase(t *testing.T) {
 		path := filepath.Join(dir, "rocl-base-b10-d16-16.json")
 		if _, err := os.Stat(path); err == nil {
 			c := readGolden(t, path)
-			x, dims, _ := flattenJSON(c.Features)
+			x, dims, _ := golden.Nested(c.Features)
 			inputs = append(inputs, input{"golden rocl-base-b10-d16-16", x, dims})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/internal/golden"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -17,27 +18,9 @@ import (
 // goldenLayersEnv overrides the folder of the BasicBlock golden cases.
 const goldenLayersEnv = "ACL_GOLDEN_LAYERS_DIR"
 
-// goldenLayersDir returns $ACL_GOLDEN_LAYERS_DIR, or ../shared/golden/layers relative to
-// the repository root (the nearest parent folder holding go.mod).
-func goldenLayersDir() (string, error) {
-	if d := os.Getenv(goldenLayersEnv); d != "" {
-		return d, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "golden", "layers"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory; set %s", goldenLayersEnv)
-		}
-		dir = parent
-	}
-}
+// goldenLayersDir resolves $ACL_GOLDEN_LAYERS_DIR (absolute, or relative to the
+// repository root) or ../shared/golden/layers.
+func goldenLayersDir() (string, error) { return golden.Dir(goldenLayersEnv, "layers") }
 
 type goldenBlockCase struct {
 	Block struct {
@@ -54,49 +37,6 @@ type goldenBlockCase struct {
 	GradX        json.RawMessage            `json:"grad_x"`
 	GradParams   map[string]json.RawMessage `json:"grad_params"`
 	RunningAfter map[string]json.RawMessage `json:"running_after"`
-}
-
-// nested decodes a nested JSON array of numbers into flat row-major data and dims.
-func nested(raw json.RawMessage) ([]float64, []int, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, nil, err
-	}
-	var dims []int
-	for cur := v; ; {
-		l, ok := cur.([]any)
-		if !ok {
-			break
-		}
-		dims = append(dims, len(l))
-		if len(l) == 0 {
-			break
-		}
-		cur = l[0]
-	}
-	var data []float64
-	var walk func(x any, depth int) error
-	walk = func(x any, depth int) error {
-		if depth == len(dims) {
-			f, ok := x.(float64)
-			if !ok {
-				return fmt.Errorf("non-number %v at depth %d", x, depth)
-			}
-			data = append(data, f)
-			return nil
-		}
-		l, ok := x.([]any)
-		if !ok || len(l) != dims[depth] {
-			return fmt.Errorf("ragged array at depth %d", depth)
-		}
-		for _, e := range l {
-			if err := walk(e, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return data, dims, walk(v, 0)
 }
 
 // goldenVar maps a PyTorch state-dict name of the golden block to our variable: scope
@@ -182,7 +122,7 @@ func runGoldenBlock(t *testing.T, file string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, dims, err := nested(c.ParamsBefore[k])
+		data, dims, err := golden.Nested(c.ParamsBefore[k])
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
@@ -191,12 +131,12 @@ func runGoldenBlock(t *testing.T, file string) {
 		}
 		ctx.InAbsPath(blockScope+"/"+scope).VariableWithValue(name, tensors.FromFlatDataAndDimensions(data, dims...))
 	}
-	xData, xDims, err := nested(c.X)
+	xData, xDims, err := golden.Nested(c.X)
 	if err != nil {
 		t.Fatal(err)
 	}
 	xNHWC, xNHWCDims := permute(xData, xDims, nchwToNHWC)
-	yWant, yDims, err := nested(c.Y)
+	yWant, yDims, err := golden.Nested(c.Y)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,14 +192,14 @@ func runGoldenBlock(t *testing.T, file string) {
 	}
 	check("y", flat(t, outs[0]), yWant)
 	check("loss", flat(t, outs[1]), []float64{c.Loss})
-	gxWant, _, err := nested(c.GradX)
+	gxWant, _, err := golden.Nested(c.GradX)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gx, _ := permute(flat(t, outs[2]), xNHWCDims, nhwcToNCHW)
 	check("grad_x", gx, gxWant)
 	for i, k := range gradKeys {
-		want, _, err := nested(c.GradParams[k])
+		want, _, err := golden.Nested(c.GradParams[k])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +222,7 @@ func runGoldenBlock(t *testing.T, file string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _, err := nested(c.RunningAfter[k])
+		want, _, err := golden.Nested(c.RunningAfter[k])
 		if err != nil {
 			t.Fatal(err)
 		}

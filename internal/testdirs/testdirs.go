@@ -3,6 +3,7 @@
 package testdirs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,17 +12,26 @@ import (
 // RepoRoot returns the directory holding go.mod, walking up from the working directory.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// FindRepoRoot is RepoRoot for callers that handle the error themselves.
+func FindRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("testdirs: no go.mod above the working directory")
+			return "", fmt.Errorf("testdirs: no go.mod above the working directory")
 		}
 		dir = parent
 	}
