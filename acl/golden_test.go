@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -76,18 +75,10 @@ func (c goldenCase) config() (Layout, LossConfig, error) {
 // TestGolden reproduces every shared golden case (loss and gradient) in float64 and
 // float32 with the official quirks, to the README's tolerances.
 func TestGolden(t *testing.T) {
-	dir, err := goldenDir()
+	dir, files, err := golden.Files(goldenEnv, "losses")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no golden cases (*.json) in %s (set %s)", dir, goldenEnv)
-	}
-	sort.Strings(files)
 	t.Logf("golden folder %s: %d cases", dir, len(files))
 	for _, path := range files {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")

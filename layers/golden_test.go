@@ -15,12 +15,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// goldenLayersEnv overrides the folder of the BasicBlock golden cases.
+// goldenLayersEnv overrides the folder of the BasicBlock golden cases (absolute, or
+// relative to the repository root; default ../shared/golden/layers).
 const goldenLayersEnv = "ACL_GOLDEN_LAYERS_DIR"
-
-// goldenLayersDir resolves $ACL_GOLDEN_LAYERS_DIR (absolute, or relative to the
-// repository root) or ../shared/golden/layers.
-func goldenLayersDir() (string, error) { return golden.Dir(goldenLayersEnv, "layers") }
 
 type goldenBlockCase struct {
 	Block struct {
@@ -76,18 +73,10 @@ var (
 // TestBasicBlockGolden checks BasicBlock against PyTorch float64 reference cases: output,
 // loss, input gradient, every parameter gradient and the running statistics.
 func TestBasicBlockGolden(t *testing.T) {
-	dir, err := goldenLayersDir()
+	_, files, err := golden.Files(goldenLayersEnv, "layers")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no golden cases (*.json) in %s (set %s)", dir, goldenLayersEnv)
-	}
-	sort.Strings(files)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) { runGoldenBlock(t, file) })
 	}

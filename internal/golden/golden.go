@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
@@ -28,6 +29,22 @@ func Dir(env, kind string) (string, error) {
 		return filepath.Join(root, "..", "shared", "golden", kind), nil
 	}
 	return filepath.Join(root, d), nil
+}
+
+// Files returns the golden case files (*.json, sorted) of kind in Dir(env, kind), and
+// that folder; no case at all is an error naming the folder and env.
+func Files(env, kind string) (dir string, files []string, err error) {
+	if dir, err = Dir(env, kind); err != nil {
+		return "", nil, err
+	}
+	if files, err = filepath.Glob(filepath.Join(dir, "*.json")); err != nil {
+		return dir, nil, err
+	}
+	if len(files) == 0 {
+		return dir, nil, fmt.Errorf("no golden cases (*.json) in %s (set %s)", dir, env)
+	}
+	sort.Strings(files)
+	return dir, files, nil
 }
 
 // Nested decodes a nested JSON array of numbers into its values in row-major order and
