@@ -22,7 +22,8 @@ package engine
 type paddedRows[T float] struct {
 	p      []T   // the padded input, [B, Hp, Wp, C]
 	ch     int   // C
-	kb     int   // the k-block: a divisor of C, at most gemmKC
+	kw     int   // taps per kernel row
+	kb     int   // the k-block: a whole kernel row of taps (kw·C), or a divisor of C
 	tapOff []int // per tap (ky, kx): (ky·Wp + kx)·C
 }
 
@@ -66,15 +67,21 @@ func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
 		clear(img[(top+h)*wp*c:])
 	})
 
-	src := &paddedRows[T]{p: p, ch: c, tapOff: make([]int, kh*kw)}
+	src := &paddedRows[T]{p: p, ch: c, kw: kw, tapOff: make([]int, kh*kw)}
 	for ky := range kh {
 		for kx := range kw {
 			src.tapOff[ky*kw+kx] = (ky*wp + kx) * c
 		}
 	}
-	src.kb = c
-	for src.kb > gemmKC || c%src.kb != 0 {
-		src.kb--
+	// The taps of one kernel row are adjacent in the padded input, (kx·C) apart, so a
+	// k-block may span the whole row (3·C values at 3×3): fewer, longer micro-kernel
+	// calls, and C's tile is loaded and stored once per kernel row instead of per tap.
+	src.kb = kw * c
+	if src.kb > gemmKC {
+		src.kb = c
+		for src.kb > gemmKC || c%src.kb != 0 {
+			src.kb--
+		}
 	}
 	// Virtual rows: every padded position up to the last real output of the last image
 	// (whose last tap reads the last padded value); rows of padding positions hold
@@ -93,14 +100,15 @@ func paddedConv[T float](g *convGeometry, in, kerC, out []T, workers int) {
 	})
 }
 
-// kBlock keeps every k-block within one tap.
+// kBlock keeps every k-block within one kernel row of taps.
 func (pr *paddedRows[T]) kBlock() int { return pr.kb }
 
-// rowsA returns the block in place: rows lda = C apart, starting at the tap's offset.
+// rowsA returns the block in place: rows lda = C apart, starting at the first tap's
+// offset (the block's later taps of the same kernel row follow it contiguously).
 func (pr *paddedRows[T]) rowsA(dst []T, i0, rows, k0, kc int) ([]T, int) {
 	t := k0 / pr.ch
-	if (k0+kc-1)/pr.ch != t {
-		panic("engine: paddedRows k-block crosses a tap")
+	if ((k0+kc-1)/pr.ch)/pr.kw != t/pr.kw {
+		panic("engine: paddedRows k-block crosses a kernel row")
 	}
 	return pr.p[i0*pr.ch+pr.tapOff[t]+k0-t*pr.ch:], pr.ch
 }

@@ -20,6 +20,8 @@ func TestPaddedConv(t *testing.T) {
 		{3, 16, 20, 24, 33, 1, 1, 0, 0, 0, 0},
 		{1, 20, 18, 12, 32, 5, 3, 2, 1, 1, 2},
 		{1, 16, 16, 264, 16, 3, 3, 1, 1, 1, 1}, // C > gemmKC: two blocks per tap
+		{1, 16, 17, 128, 8, 3, 3, 1, 1, 1, 1},  // kw·C > gemmKC: one block per tap
+		{1, 17, 16, 40, 8, 3, 5, 1, 2, 1, 2},   // a block spans a kernel row of 5 taps
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, cs := range cases {
