@@ -37,18 +37,11 @@ var binaryOpTypes = map[backends.OpType]binaryOp{
 // installKernels).
 func installBinaryKernels() {
 	for opType, op := range binaryOpTypes {
-		orig := simplegoNodeExecutors[opType]
-		if orig == nil {
-			continue
-		}
-		simplegoNodeExecutors[opType] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (out *simplego.Buffer, err error) {
-			if workers, ok := fastWorkers(backend); ok {
-				if out, handled, err := execBroadcastBinary(op, workers, backend, node, inputs, owned); handled {
-					return out, err
-				}
-			}
-			return orig(backend, node, inputs, owned)
-		}
+		// Not counted: opKernelCalls of these op types count the parallel elementwise
+		// kernel (kernels_elementwise.go) that wraps this one.
+		overrideExecutor(opType, false, func(workers int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, bool, error) {
+			return execBroadcastBinary(op, workers, backend, node, inputs, owned)
+		})
 	}
 }
 

@@ -21,19 +21,9 @@ import (
 
 // installBroadcastKernels replaces the BroadcastInDim executor (from installKernels).
 func installBroadcastKernels() {
-	orig := simplegoNodeExecutors[backends.OpTypeBroadcastInDim]
-	if orig == nil {
-		return
-	}
-	simplegoNodeExecutors[backends.OpTypeBroadcastInDim] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-		if _, ok := fastWorkers(backend); ok {
-			if out, handled, err := execBroadcastInDim(backend, node, inputs); handled {
-				opKernelCalls[backends.OpTypeBroadcastInDim].Add(1)
-				return out, err
-			}
-		}
-		return orig(backend, node, inputs, owned)
-	}
+	overrideExecutor(backends.OpTypeBroadcastInDim, true, func(_ int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, _ []bool) (*simplego.Buffer, bool, error) {
+		return execBroadcastInDim(backend, node, inputs)
+	})
 }
 
 // axisRun is a run of neighbouring axes merged into one: its total size and whether the

@@ -22,19 +22,9 @@ func installCompareKernels() {
 		return
 	}
 	for op := range vecCompareKernels {
-		prev := simplegoNodeExecutors[op]
-		if prev == nil {
-			continue
-		}
-		simplegoNodeExecutors[op] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-			if _, ok := fastWorkers(backend); ok {
-				if out, handled, err := execCompare(op, backend, node, inputs); handled {
-					opKernelCalls[op].Add(1)
-					return out, err
-				}
-			}
-			return prev(backend, node, inputs, owned)
-		}
+		overrideExecutor(op, true, func(_ int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, _ []bool) (*simplego.Buffer, bool, error) {
+			return execCompare(op, backend, node, inputs)
+		})
 	}
 }
 

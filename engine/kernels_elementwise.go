@@ -45,19 +45,12 @@ const (
 // not handle).
 func installElementwiseKernels() {
 	for opType, op := range elementwiseOpTypes {
-		prev := simplegoNodeExecutors[opType]
-		if prev == nil {
-			continue
-		}
-		simplegoNodeExecutors[opType] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-			if workers, ok := fastWorkers(backend); ok && workers > 1 {
-				if out, handled, err := execParallelBinary(op, workers, backend, node, inputs, owned); handled {
-					opKernelCalls[opType].Add(1)
-					return out, err
-				}
+		overrideExecutor(opType, true, func(workers int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, bool, error) {
+			if workers < 2 {
+				return nil, false, nil
 			}
-			return prev(backend, node, inputs, owned)
-		}
+			return execParallelBinary(op, workers, backend, node, inputs, owned)
+		})
 	}
 }
 

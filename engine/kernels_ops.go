@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
 )
 
 // installOpKernels replaces simplego's executors of the non-GEMM ops that dominate a
@@ -26,3 +27,28 @@ func installOpKernels() {
 // handled themselves (not handed to simplego): the tests check with it that a case
 // really ran the kernel.
 var opKernelCalls [backends.OpTypeLast]atomic.Int64
+
+// kernel runs an op with one of this package's kernels if it is a case the kernel takes;
+// handled is false otherwise (nothing was done).
+type kernel func(workers int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (out *simplego.Buffer, handled bool, err error)
+
+// overrideExecutor puts k in front of the executor installed for op (if there is one):
+// for backends with the fast kernels on, k runs first, its handled executions counted in
+// opKernelCalls when counted is set; every other call goes to the executor it replaces.
+func overrideExecutor(op backends.OpType, counted bool, k kernel) {
+	prev := simplegoNodeExecutors[op]
+	if prev == nil {
+		return
+	}
+	simplegoNodeExecutors[op] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+		if workers, ok := fastWorkers(backend); ok {
+			if out, handled, err := k(workers, backend, node, inputs, owned); handled {
+				if counted {
+					opKernelCalls[op].Add(1)
+				}
+				return out, err
+			}
+		}
+		return prev(backend, node, inputs, owned)
+	}
+}

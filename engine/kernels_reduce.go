@@ -36,19 +36,9 @@ var reduceOpTypes = map[backends.OpType]reduceOp{
 // installKernels).
 func installReduceKernels() {
 	for opType, op := range reduceOpTypes {
-		orig := simplegoNodeExecutors[opType]
-		if orig == nil {
-			continue
-		}
-		simplegoNodeExecutors[opType] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-			if _, ok := fastWorkers(backend); ok {
-				if out, handled, err := execReduce(op, backend, node, inputs); handled {
-					opKernelCalls[opType].Add(1)
-					return out, err
-				}
-			}
-			return orig(backend, node, inputs, owned)
-		}
+		overrideExecutor(opType, true, func(_ int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, _ []bool) (*simplego.Buffer, bool, error) {
+			return execReduce(op, backend, node, inputs)
+		})
 	}
 }
 

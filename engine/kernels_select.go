@@ -22,19 +22,7 @@ import (
 
 // installSelectKernels replaces the Where executor (from installKernels).
 func installSelectKernels() {
-	orig := simplegoNodeExecutors[backends.OpTypeWhere]
-	if orig == nil {
-		return
-	}
-	simplegoNodeExecutors[backends.OpTypeWhere] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-		if workers, ok := fastWorkers(backend); ok {
-			if out, handled, err := execWhere(workers, backend, node, inputs, owned); handled {
-				opKernelCalls[backends.OpTypeWhere].Add(1)
-				return out, err
-			}
-		}
-		return orig(backend, node, inputs, owned)
-	}
+	overrideExecutor(backends.OpTypeWhere, true, execWhere)
 }
 
 // execWhere runs Where if it is a case it handles; handled is false otherwise.

@@ -19,19 +19,9 @@ import (
 
 // installSliceKernels replaces the Slice executor (from installKernels).
 func installSliceKernels() {
-	orig := simplegoNodeExecutors[backends.OpTypeSlice]
-	if orig == nil {
-		return
-	}
-	simplegoNodeExecutors[backends.OpTypeSlice] = func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-		if _, ok := fastWorkers(backend); ok {
-			if out, handled, err := execSlice(backend, node, inputs); handled {
-				opKernelCalls[backends.OpTypeSlice].Add(1)
-				return out, err
-			}
-		}
-		return orig(backend, node, inputs, owned)
-	}
+	overrideExecutor(backends.OpTypeSlice, true, func(_ int, backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, _ []bool) (*simplego.Buffer, bool, error) {
+		return execSlice(backend, node, inputs)
+	})
 }
 
 // sliceParams reads simplego's sliceNode (starts, limits, strides), checking its layout.
