@@ -172,26 +172,17 @@ func gatherBroadcast[T any](dst, src []T, plan broadcastPlan, lo int) {
 	}
 }
 
-// fArg and bArg return the chunk [lo, hi) of operand a (a step, or leaf −1−a).
-func (p *fusedProgram) fArg(a, lo, hi int, f32 [][]float32, sc *fusedScratch) []float32 {
+// chunkArg returns the chunk [lo, hi) of operand a: an earlier step (a ≥ 0) from scratch,
+// or leaf −1−a, read in place when it has the output's shape. leaves and scratch are the
+// float32 or the Bool ones.
+func chunkArg[T any](p *fusedProgram, a, lo, hi int, leaves, scratch [][]T) []T {
 	if a >= 0 {
-		return sc.f[a][:hi-lo]
+		return scratch[a][:hi-lo]
 	}
 	if l := -1 - a; p.leaves[l].kind == leafFull {
-		return f32[l][lo:hi]
+		return leaves[l][lo:hi]
 	} else {
-		return sc.f[len(p.steps)+l][:hi-lo]
-	}
-}
-
-func (p *fusedProgram) bArg(a, lo, hi int, bools [][]bool, sc *fusedScratch) []bool {
-	if a >= 0 {
-		return sc.b[a][:hi-lo]
-	}
-	if l := -1 - a; p.leaves[l].kind == leafFull {
-		return bools[l][lo:hi]
-	} else {
-		return sc.b[len(p.steps)+l][:hi-lo]
+		return scratch[len(p.steps)+l][:hi-lo]
 	}
 }
 
@@ -222,10 +213,10 @@ func (p *fusedProgram) runChunk(lo, hi int, f32 [][]float32, bools [][]bool, sc 
 		default:
 			df = sc.f[s][:m]
 		}
-		x := func(k int) []float32 { return p.fArg(st.args[k], lo, hi, f32, sc) }
+		x := func(k int) []float32 { return chunkArg(p, st.args[k], lo, hi, f32, sc.f) }
 		switch st.op {
 		case backends.OpTypeWhere:
-			selectBits(p.bArg(st.args[0], lo, hi, bools, sc), floatBits[uint32](x(1)), floatBits[uint32](x(2)), floatBits[uint32](df))
+			selectBits(chunkArg(p, st.args[0], lo, hi, bools, sc.b), floatBits[uint32](x(1)), floatBits[uint32](x(2)), floatBits[uint32](df))
 		case backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv:
 			binaryRun(binaryOpTypes[st.op], df, x(0), x(1), true)
 		case backends.OpTypeMax, backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeAbs,
