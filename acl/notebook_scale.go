@@ -271,6 +271,15 @@ func (nb *Notebook) Backend() (backends.Backend, error) {
 	return nb.backend, nil
 }
 
+// loadRunModel loads the model of the run in runDir on the notebook's backend.
+func (nb *Notebook) loadRunModel(runDir string) (*RunModel, error) {
+	backend, err := nb.Backend()
+	if err != nil {
+		return nil, err
+	}
+	return LoadRunModel(backend, runDir)
+}
+
 // BannerHTML is the HTML block every notebook shows first: the scale and what it means,
 // the data and run folders, and how to change the scale.
 func (nb *Notebook) BannerHTML(title string) string {

@@ -25,11 +25,7 @@ func (nb *Notebook) PairFeatures(runDir string) (*tensors.Tensor, error) {
 		Seed  uint64 `json:"seed"`
 	}{nb.Settings.AnalysisBatch, seed}
 	rows, err := cachedResult(runDir, "notebook-pair-features.json", key, func() ([][]float64, error) {
-		backend, err := nb.Backend()
-		if err != nil {
-			return nil, err
-		}
-		m, err := LoadRunModel(backend, runDir)
+		m, err := nb.loadRunModel(runDir)
 		if err != nil {
 			return nil, err
 		}

@@ -197,11 +197,7 @@ func (nb *Notebook) RepresentationRobustness(runDir string) (*InstanceAttackResu
 		Seed   uint64 `json:"seed"`
 	}{nb.Settings.AttackImages, 1}
 	return cachedResult(runDir, "notebook-robustness.json", key, func() (*InstanceAttackResult, error) {
-		backend, err := nb.Backend()
-		if err != nil {
-			return nil, err
-		}
-		m, err := LoadRunModel(backend, runDir)
+		m, err := nb.loadRunModel(runDir)
 		if err != nil {
 			return nil, err
 		}
