@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -161,7 +163,7 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	embed := func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return layers.NewRoCLProjector(ctx, enc.Features(ctx, x, "")).Done()
 	}
-	loss := Defaults()
+	loss := losses.DefaultConfig()
 	loss.Temperature = cfg.Temperature
 	attack := PGDConfig{Epsilon: cfg.Epsilon, StepSize: cfg.StepSize, Steps: cfg.AttackSteps,
 		Order: ClipThenProject, RandomStart: !cfg.NoRandomStart, ClipStart: true}
@@ -171,11 +173,11 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 		inMode(ctx, g, false, false, func() {
 			target := graph.StopGradient(embed(ctx, x2))
 			adv = PGD(ctx, []*graph.Node{x1}, attack, func(advs []*graph.Node) *graph.Node {
-				return RoCLTwoViewNTXent(embed(ctx, advs[0]), target, cfg.Temperature)
+				return losses.RoCLTwoViewNTXent(embed(ctx, advs[0]), target, cfg.Temperature)
 			})[0]
 		})
 		inMode(ctx, g, true, true, func() {
-			l = RoCLNTXent(embed(ctx, graph.Concatenate([]*graph.Node{x1, x2, adv}, 0)), loss)
+			l = losses.RoCLNTXent(embed(ctx, graph.Concatenate([]*graph.Node{x1, x2, adv}, 0)), loss)
 		})
 		opt.UpdateGraph(ctx, g, l)
 		return l

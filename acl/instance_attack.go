@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -89,7 +92,7 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg PGDConfig, s
 		inMode(ctx, g, false, false, func() {
 			tz := graph.StopGradient(m.embed(ctx, ts))
 			objective := func(advs []*graph.Node) *graph.Node {
-				o := RoCLTwoViewNTXent(m.embed(ctx, advs[0]), tz, t)
+				o := losses.RoCLTwoViewNTXent(m.embed(ctx, advs[0]), tz, t)
 				objectives = append(objectives, o)
 				return o
 			}
@@ -124,16 +127,16 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg PGDConfig, s
 	advData := tensors.MustCopyFlatData[float32](outs[0])
 	res = &InstanceAttackResult{Attack: cfg, Features: outs[2],
 		Adv: datasets.ViewBatch{Name: "adv", N: x.N, H: x.H, W: x.W, C: x.C, Data: advData}}
-	if res.Trajectory, err = flatFloat64(outs[1]); err != nil {
+	if res.Trajectory, err = hostval.Float64s(outs[1]); err != nil {
 		return nil, err
 	}
-	if res.FeatureCosine, err = flatFloat64(outs[3]); err != nil {
+	if res.FeatureCosine, err = hostval.Float64s(outs[3]); err != nil {
 		return nil, err
 	}
 	for i, c := range res.FeatureCosine {
 		res.FeatureCosine[i] = min(max(c, -1), 1) // float32 rounding can leave |cos| slightly above 1
 	}
-	linf, err := flatFloat64(outs[4])
+	linf, err := hostval.Float64s(outs[4])
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX convention.
@@ -61,9 +62,9 @@ func aclDSStep(ctx *context.Context, in *StepInputs, embed func(x *Node, branch 
 	g := x.Graph()
 	attackLoss := cfg.Loss
 	if attackLoss.Variant.HasHN() {
-		attackLoss.Variant = HN
+		attackLoss.Variant = losses.HN
 	} else {
-		attackLoss.Variant = Base
+		attackLoss.Variant = losses.Base
 	}
 	var adv *Node
 	inMode(ctx, g, false, false, func() {
@@ -74,71 +75,19 @@ func aclDSStep(ctx *context.Context, in *StepInputs, embed func(x *Node, branch 
 		adv = PGD(ctx, []*Node{x}, cfg.Attack, func(a []*Node) *Node {
 			zAdv := embed(a[0], layers.BranchPGD)
 			if clean == nil {
-				return ACLNTXent(zAdv, cfg.Loss.Temperature, cfg.Loss.Quirks)
+				return losses.ACLNTXent(zAdv, cfg.Loss.Temperature, cfg.Loss.Quirks)
 			}
-			loss, _ := aclDSLoss(clean, zAdv, attackLoss, advWeight, cfg.Loss.Variant != Base)
+			loss, _ := losses.ACLDSStreams(clean, zAdv, attackLoss, advWeight)
+			if cfg.Loss.Variant != losses.Base {
+				// The IP mixing is off for the attack, the cross term kept (symmetric).
+				loss = Add(loss, losses.ACLDSCross(clean, zAdv, attackLoss))
+			}
 			return loss
 		})[0]
 	})
 	// The official step forwards the adversarial pair first, then the clean pair.
 	zAdv := embed(adv, layers.BranchPGD)
 	zClean := embed(x, layers.BranchNormal)
-	loss, terms := ACLDSLoss(zClean, zAdv, cfg.Loss, advWeight)
+	loss, terms := losses.AnnealedACLDS(zClean, zAdv, cfg.Loss, advWeight)
 	return &StepOutputs{Loss: loss, Metrics: terms}
-}
-
-// ACLDSLoss assembles the ACL(DS)-family loss from the clean and adversarial projections
-// ([2B, d] each, view-major) and returns it with its named terms:
-//
-//	L = ½[(2 − w)·NT(clean) + w·NT(adv)] + C
-//
-// NT being ACLNTXent at cfg.Temperature, w = advWeight (nil: w = 1, ACL(DS); DynACL
-// anneals it, spec §10), and C the clean/adversarial cross term of this project's
-// A-InfoNCE extension for the IP/HN/IPHN variants (C = 0 for Base): the part of
-// AInfoNCEACLDS beyond the two streams, ¼(X¹ + X²), so that at w = 1 L equals
-// ACLDSNTXent (Base) or AInfoNCEACLDS (variants). Terms: "clean", "adv" (the two NTs)
-// and, with a variant, "cross".
-func ACLDSLoss(clean, adv *Node, cfg LossConfig, advWeight *Node) (*Node, map[string]*Node) {
-	return aclDSLoss(clean, adv, cfg, advWeight, cfg.Variant != Base)
-}
-
-// aclDSLoss is ACLDSLoss with the cross term chosen by withCross (the "training" attack
-// objective of an IP variant keeps the cross term, symmetric: cfg.Variant = Base).
-func aclDSLoss(clean, adv *Node, cfg LossConfig, advWeight *Node, withCross bool) (*Node, map[string]*Node) {
-	cfg.mustValidate()
-	t := cfg.Temperature
-	ntClean := ACLNTXent(clean, t, cfg.Quirks)
-	ntAdv := ACLNTXent(adv, t, cfg.Quirks)
-	terms := map[string]*Node{"clean": ntClean, "adv": ntAdv}
-	var streams *Node
-	if advWeight == nil {
-		streams = Add(ntClean, ntAdv)
-	} else {
-		w := ConvertDType(advWeight, ntClean.DType())
-		streams = Add(Mul(Sub(Scalar(w.Graph(), w.DType(), 2), w), ntClean), Mul(w, ntAdv))
-	}
-	loss := MulScalar(streams, 0.5)
-	if withCross {
-		cross := aclDSCross(clean, adv, cfg)
-		terms["cross"] = cross
-		loss = Add(loss, cross)
-	}
-	return loss, terms
-}
-
-// aclDSCross returns ¼(X¹ + X²), the cross term of AInfoNCEACLDS (see there).
-func aclDSCross(clean, adv *Node, cfg LossConfig) *Node {
-	B := clean.Shape().Dimensions[0] / 2
-	var sum *Node
-	for v := range 2 {
-		xv := Slice(clean, AxisRange(v*B, (v+1)*B))
-		av := Slice(adv, AxisRange(v*B, (v+1)*B))
-		X := ReduceAllSum(aclCrossTerms(Concatenate([]*Node{xv, av}, 0), cfg))
-		if sum == nil {
-			sum = X
-		} else {
-			sum = Add(sum, X)
-		}
-	}
-	return MulScalar(sum, 0.25)
 }

@@ -13,40 +13,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// ACLDSLoss at w = 1 is the loss helpers' ACL(DS) loss: ACLDSNTXent for Base and
-// AInfoNCEACLDS for the variants; with w it weighs the streams ½[(2−w)·NT_c + w·NT_a].
-func TestACLDSLossMatchesLossHelpers(t *testing.T) {
-	const B, d = 4, 5
-	data := randomData(7, 4*B*d)
-	for _, v := range []Variant{Base, IP, HN, IPHN} {
-		cfg := Defaults()
-		cfg.Variant, cfg.Alpha, cfg.Lambda = v, 0.3, 1.4
-		out := evalNodes(t, func(xs []*graph.Node) []*graph.Node {
-			clean, adv := aclSplit(xs[0])
-			w := graph.Scalar(clean.Graph(), clean.DType(), 1.5)
-			var ref *graph.Node
-			if v == Base {
-				ref = ACLDSNTXent(clean, adv, cfg)
-			} else {
-				ref = AInfoNCEACLDS(clean, adv, cfg)
-			}
-			l1, _ := ACLDSLoss(clean, adv, cfg, nil)
-			lw, terms := ACLDSLoss(clean, adv, cfg, w)
-			manual := graph.MulScalar(graph.Add(graph.MulScalar(terms["clean"], 0.5), graph.MulScalar(terms["adv"], 1.5)), 0.5)
-			if c, ok := terms["cross"]; ok {
-				manual = graph.Add(manual, c)
-			}
-			return []*graph.Node{ref, l1, lw, manual}
-		}, tensors.FromFlatDataAndDimensions(data, 4*B, d))
-		if relErr(out[0][0], out[1][0]) > 1e-12 {
-			t.Errorf("%s: ACLDSLoss %g, loss helper %g", v, out[1][0], out[0][0])
-		}
-		if relErr(out[2][0], out[3][0]) > 1e-12 {
-			t.Errorf("%s: ACLDSLoss(w=1.5) %g, want %g", v, out[2][0], out[3][0])
-		}
-	}
-}
-
 // NormalizedEncoder feeds (x − mean)/std to the wrapped encoder, and EncoderFor wraps
 // only when the configuration names a normalisation.
 func TestEncoderForInputNorm(t *testing.T) {

@@ -3,9 +3,10 @@ package acl
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
@@ -52,7 +53,7 @@ const advclName = "advcl"
 func init() { RegisterMethod(AdvCL{}) }
 
 // AdaptiveAlphaConfig configures AdvCL-IP's adaptive α (spec §3.3): E_w warm-up epochs
-// (`--stop_grad_adaptive`, ≥ 0) and d_min (`--d_min`); α₀ is LossConfig.Alpha
+// (`--stop_grad_adaptive`, ≥ 0) and d_min (`--d_min`); α₀ is losses.Config.Alpha
 // (`--stpg_degree`).
 type AdaptiveAlphaConfig struct {
 	WarmupEpochs int     `json:"warmup_epochs"`
@@ -100,7 +101,7 @@ func (AdvCL) ValidateConfig(c *PretrainConfig) error {
 		if !c.Loss.Variant.HasIP() {
 			return fmt.Errorf("adaptive α (-adaptive-warmup) needs an IP variant (ip or iphn), not %s; pass -adaptive-warmup -1", c.Variant)
 		}
-		if _, err := NewAdaptiveAlpha(c.Loss.Alpha, c.AdaptiveAlpha.WarmupEpochs, c.AdaptiveAlpha.DMin); err != nil {
+		if _, err := losses.NewAdaptiveAlpha(c.Loss.Alpha, c.AdaptiveAlpha.WarmupEpochs, c.AdaptiveAlpha.DMin); err != nil {
 			return fmt.Errorf("-alpha/-adaptive-warmup/-d-min: %w", err)
 		}
 	}
@@ -139,14 +140,14 @@ func (AdvCL) Scalars(cfg *PretrainConfig, st *TrainState) ([]float64, error) {
 
 // advclHostState is what AdvCL keeps in TrainState.Method.
 type advclHostState struct {
-	AdaptiveAlpha *AdaptiveAlpha `json:"adaptive_alpha"`
+	AdaptiveAlpha *losses.AdaptiveAlpha `json:"adaptive_alpha"`
 }
 
 // advclAlphaState decodes the AdaptiveAlpha state of st (a fresh one before the first
 // step) and checks that it belongs to cfg's parameters.
-func advclAlphaState(cfg *PretrainConfig, st *TrainState) (*AdaptiveAlpha, error) {
+func advclAlphaState(cfg *PretrainConfig, st *TrainState) (*losses.AdaptiveAlpha, error) {
 	if len(st.Method) == 0 {
-		return NewAdaptiveAlpha(cfg.Loss.Alpha, cfg.AdaptiveAlpha.WarmupEpochs, cfg.AdaptiveAlpha.DMin)
+		return losses.NewAdaptiveAlpha(cfg.Loss.Alpha, cfg.AdaptiveAlpha.WarmupEpochs, cfg.AdaptiveAlpha.DMin)
 	}
 	var hs advclHostState
 	if err := json.Unmarshal(st.Method, &hs); err != nil || hs.AdaptiveAlpha == nil {
@@ -190,13 +191,13 @@ const (
 // advclAttackLoss is the contrastive criterion the attack ascends: plain SupCon
 // (`--attack_ori`) or the training criterion without the IP mixing (the official
 // `criterion(features, stop_grad=False)`: HN kept, λ kept).
-func advclAttackLoss(cfg *PretrainConfig) LossConfig {
+func advclAttackLoss(cfg *PretrainConfig) losses.Config {
 	l := cfg.Loss
 	l.AlphaNode = nil
 	if cfg.AttackObjective == "training" && l.Variant.HasHN() {
-		l.Variant = HN
+		l.Variant = losses.HN
 	} else {
-		l.Variant = Base
+		l.Variant = losses.Base
 	}
 	return l
 }
@@ -227,8 +228,8 @@ func (AdvCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 		advs = PGD(ctx, []*Node{xo, xo}, cfg.Attack, func(a []*Node) *Node {
 			zcl := project(a[0], layers.BranchPGD)
 			logits := heads(a[1])
-			con := AdvCLSupCon(features(zcl), attackLoss)
-			return Add(con, MulScalar(AdvCLPseudoLabelCE(logits, in.PseudoLabels, false), cfg.CEWeight))
+			con := losses.AdvCLSupCon(features(zcl), attackLoss)
+			return Add(con, MulScalar(losses.AdvCLPseudoLabelCE(logits, in.PseudoLabels, false), cfg.CEWeight))
 		})
 	})
 	xcl, xce := advs[0], advs[1]
@@ -240,77 +241,16 @@ func (AdvCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	if cfg.AdaptiveAlpha != nil {
 		hClean := StopGradient(enc.Features(ctx, xo, layers.BranchNormal))
 		hAdv := StopGradient(enc.Features(ctx, xcl, layers.BranchNormal))
-		d := MeanPairwiseDistance(hClean, hAdv)
-		params := AdaptiveAlpha{Alpha0: cfg.Loss.Alpha, WarmupEpochs: cfg.AdaptiveAlpha.WarmupEpochs, DMin: cfg.AdaptiveAlpha.DMin}
-		alpha := AdaptiveAlphaGraph(&params, d, in.Scalars[scalarMeanDistance], in.Scalars[scalarInWarmup])
+		d := losses.MeanPairwiseDistance(hClean, hAdv)
+		params := losses.AdaptiveAlpha{Alpha0: cfg.Loss.Alpha, WarmupEpochs: cfg.AdaptiveAlpha.WarmupEpochs, DMin: cfg.AdaptiveAlpha.DMin}
+		alpha := losses.AdaptiveAlphaGraph(&params, d, in.Scalars[scalarMeanDistance], in.Scalars[scalarInWarmup])
 		lossCfg.AlphaNode = alpha
 		metrics[advclDistanceTerm] = d
 		metrics[advclAlphaTerm] = alpha
 	}
-	con := AdvCLSupCon(feats, lossCfg)
-	ce := AdvCLPseudoLabelCE(logits, in.PseudoLabels, true)
+	con := losses.AdvCLSupCon(feats, lossCfg)
+	ce := losses.AdvCLPseudoLabelCE(logits, in.PseudoLabels, true)
 	metrics["contrastive"] = con
 	metrics["pseudo_ce"] = ce
 	return &StepOutputs{Loss: Add(con, MulScalar(ce, cfg.CEWeight)), Metrics: metrics}
-}
-
-// AdvCLPseudoLabelCE returns AdvCL's pseudo-label term (1/K)Σ_k CE(logits[k], labels[k])
-// over the K heads (spec §4.2): per head the cross-entropy summed over the batch
-// (mean = false: the attack's `size_average=False`) or averaged over the labelled
-// samples (mean = true: training's nn.CrossEntropyLoss), ignoring label −1
-// (`ignore_index=-1`). A head whose batch has no labelled sample contributes 0 (PyTorch's
-// mean would be NaN). logits[k] is [B, C_k]; labels[k] is [B] int32.
-func AdvCLPseudoLabelCE(logits, labels []*Node, mean bool) *Node {
-	if len(logits) != len(labels) || len(logits) == 0 {
-		panic(fmt.Errorf("acl.AdvCLPseudoLabelCE: %d heads and %d label sets", len(logits), len(labels)))
-	}
-	var total *Node
-	for k, lg := range logits {
-		y := labels[k]
-		valid := GreaterOrEqual(y, ZerosLike(y))
-		safe := Where(valid, y, ZerosLike(y))
-		logp := Sub(lg, StopGradient(ReduceAndKeep(lg, ReduceMax, -1)))
-		logp = Sub(logp, Log(ReduceAndKeep(Exp(logp), ReduceSum, -1)))
-		nll := Neg(ReduceSum(Mul(OneHot(safe, lg.Shape().Dimensions[1], lg.DType()), logp), -1))
-		nll = Where(valid, nll, ZerosLike(nll))
-		ce := ReduceAllSum(nll)
-		if mean {
-			count := ReduceAllSum(ConvertDType(valid, lg.DType()))
-			ce = Div(ce, Max(count, OnesLike(count)))
-		}
-		if total == nil {
-			total = ce
-		} else {
-			total = Add(total, ce)
-		}
-	}
-	return DivScalar(total, float64(len(logits)))
-}
-
-// MeanPairwiseDistance returns (1/B)Σ_i ‖a_i − b_i + 1e-6‖₂ for a, b of shape [B, D]: the
-// d_t of adaptive α (torch.nn.functional.pairwise_distance with its default ε, then mean).
-func MeanPairwiseDistance(a, b *Node) *Node {
-	diff := AddScalar(Sub(a, b), 1e-6)
-	return ReduceAllMean(Sqrt(ReduceSum(Square(diff), -1)))
-}
-
-// AdaptiveAlphaGraph computes in the graph the α that a.Observe returns for the step's
-// distance d (a scalar node), given the host's d̄ and warm-up flag (scalar nodes: d̄ =
-// a.Mean(), inWarmup = 1 during warm-up, else 0): α₀ during warm-up, afterwards
-// AdaptiveAlpha.Alpha's three-branch formula with a non-finite d giving α₀. Only a's
-// Alpha0 and DMin are read. The result has d's dtype.
-func AdaptiveAlphaGraph(a *AdaptiveAlpha, d, meanD, inWarmup *Node) *Node {
-	dt := d.DType()
-	g := d.Graph()
-	c := func(v float64) *Node { return Scalar(g, dt, v) }
-	meanD, inWarmup = ConvertDType(meanD, dt), ConvertDType(inWarmup, dt)
-	a0, dMin, half := c(a.Alpha0), c(a.DMin), c(0.5)
-	den := Sub(meanD, dMin)
-	flat := Equal(meanD, dMin)
-	safeDen := Where(flat, OnesLike(den), den)
-	interp := Add(Mul(Div(Sub(meanD, d), safeDen), c(0.5-a.Alpha0)), a0)
-	finite := LessThan(Abs(d), c(math.Inf(1)))
-	post := Where(LessThan(d, dMin), half, Where(flat, a0, interp))
-	post = Where(LogicalOr(LogicalNot(finite), GreaterThan(d, meanD)), a0, post)
-	return StopGradient(Where(GreaterThan(inWarmup, c(0.5)), a0, post))
 }

@@ -8,78 +8,23 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/internal/testdirs"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
-
-// The in-graph adaptive α must be the α AdaptiveAlpha.Observe returns on the host, on
-// every branch of the formula (warm-up, d > d̄, d < d_min, interpolation, d̄ = d_min,
-// non-finite d).
-func TestAdaptiveAlphaGraphMatchesHost(t *testing.T) {
-	a := &AdaptiveAlpha{Alpha0: 0.2, WarmupEpochs: 3, DMin: 0.4}
-	cases := []struct{ d, mean, warm float64 }{
-		{0.9, 1.0, 1}, {1.5, 1.0, 1}, // warm-up: α₀ whatever d
-		{1.2, 1.0, 0}, {0.3, 1.0, 0}, {0.4, 1.0, 0}, {0.7, 1.0, 0}, {1.0, 1.0, 0}, {0.95, 1.0, 0},
-		{0.4, 0.4, 0}, {math.NaN(), 1.0, 0}, {math.Inf(1), 1.0, 0}, {0.5, 0, 0},
-	}
-	for _, c := range cases {
-		out := evalNodes(t, func(xs []*graph.Node) []*graph.Node {
-			return []*graph.Node{AdaptiveAlphaGraph(a, xs[0], xs[1], xs[2])}
-		}, tensors.FromScalar(c.d), tensors.FromScalar(c.mean), tensors.FromScalar(c.warm))[0][0]
-		want := a.Alpha0
-		if c.warm == 0 {
-			b := *a
-			b.SumD, b.Count = c.mean, 1
-			want = b.Alpha(c.d)
-		}
-		if math.Abs(out-want) > 1e-12 {
-			t.Errorf("d %g, d̄ %g, warm %g: graph α %g, host α %g", c.d, c.mean, c.warm, out, want)
-		}
-	}
-}
-
-// AdvCLPseudoLabelCE: summed (attack) and mean-over-labelled (training) cross-entropy
-// averaged over the heads, label −1 ignored.
-func TestAdvCLPseudoLabelCE(t *testing.T) {
-	logits := [][]float64{{1, 2, 0.5}, {0, 0, 3}, {-1, 2, 2}} // 3 samples, 3 classes
-	labels := []int32{2, -1, 1}
-	flat := append(append(append([]float64{}, logits[0]...), logits[1]...), logits[2]...)
-	nll := func(row []float64, y int) float64 {
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(v)
-		}
-		return math.Log(s) - row[y]
-	}
-	sum := nll(logits[0], 2) + nll(logits[2], 1)
-	for _, mean := range []bool{false, true} {
-		out := evalNodes(t, func(xs []*graph.Node) []*graph.Node {
-			// Two heads on the same logits and labels: the average equals one head.
-			return []*graph.Node{AdvCLPseudoLabelCE([]*graph.Node{xs[0], xs[0]}, []*graph.Node{xs[1], xs[1]}, mean)}
-		}, tensors.FromFlatDataAndDimensions(flat, 3, 3), tensors.FromFlatDataAndDimensions(labels, 3))[0][0]
-		want := sum
-		if mean {
-			want = sum / 2
-		}
-		if math.Abs(out-want) > 1e-12 {
-			t.Errorf("mean=%v: CE %g, want %g", mean, out, want)
-		}
-	}
-}
 
 // The attack's criterion follows the official flags: --attack_ori gives plain SupCon;
 // without it the training criterion with stop_grad=False (HN kept, IP mixing off).
 func TestAdvCLAttackLoss(t *testing.T) {
 	for _, c := range []struct {
-		v         Variant
+		v         losses.Variant
 		objective string
-		want      Variant
+		want      losses.Variant
 	}{
-		{Base, "training", Base}, {IP, "training", Base}, {HN, "training", HN}, {IPHN, "training", HN},
-		{HN, "plain", Base}, {IPHN, "plain", Base},
+		{losses.Base, "training", losses.Base}, {losses.IP, "training", losses.Base}, {losses.HN, "training", losses.HN}, {losses.IPHN, "training", losses.HN},
+		{losses.HN, "plain", losses.Base}, {losses.IPHN, "plain", losses.Base},
 	} {
-		cfg := PretrainConfig{AttackObjective: c.objective, Loss: Defaults()}
+		cfg := PretrainConfig{AttackObjective: c.objective, Loss: losses.DefaultConfig()}
 		cfg.Loss.Variant, cfg.Loss.Lambda = c.v, 0.7
 		got := advclAttackLoss(&cfg)
 		if got.Variant != c.want || got.Lambda != 0.7 {

@@ -3,6 +3,8 @@ package acl
 import (
 	"fmt"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -47,22 +49,6 @@ func roclEmbed(ctx *context.Context, enc layers.Encoder, x *graph.Node) *graph.N
 	return layers.NewRoCLProjector(ctx, enc.Features(ctx, x, "")).Done()
 }
 
-// RoCLTwoViewNTXent is RoCL's NT-Xent over two views [a; b] of B instances, positives
-// a_i ↔ b_i: (1/2B) Σ_i [ℓ(a_i→b_i) + ℓ(b_i→a_i)] with ℓ from RoCLPairLosses on
-// RoCLSimilarity (contrast side detached). RoCL's attack maximises it on [x, x⁽²⁾] and its
-// regulariser adds it on [x^adv, x⁽²⁾] (attack_lib.py: RepresentationAdv.get_loss).
-func RoCLTwoViewNTXent(a, b *graph.Node, temperature float64) *graph.Node {
-	bsz := a.Shape().Dimensions[0]
-	z := graph.Concatenate([]*graph.Node{a, b}, 0)
-	ell := RoCLPairLosses(RoCLSimilarity(z, temperature))
-	ab := graph.Slice(ell, graph.AxisRange(0, bsz), graph.AxisRange(bsz, 2*bsz))
-	ba := graph.Slice(ell, graph.AxisRange(bsz, 2*bsz), graph.AxisRange(0, bsz))
-	diag := graph.Diagonal(a.Graph(), bsz)
-	zero := graph.ZerosLike(ab)
-	sum := graph.Add(graph.ReduceAllSum(graph.Where(diag, ab, zero)), graph.ReduceAllSum(graph.Where(diag, ba, zero)))
-	return graph.DivScalar(sum, float64(2*bsz))
-}
-
 // BuildStep implements Method.
 func (RoCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	cfg := in.Config
@@ -73,17 +59,17 @@ func (RoCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	inMode(ctx, g, false, false, func() {
 		target := graph.StopGradient(roclEmbed(ctx, in.Encoder, x2))
 		adv = PGD(ctx, []*graph.Node{x1}, cfg.Attack, func(advs []*graph.Node) *graph.Node {
-			return RoCLTwoViewNTXent(roclEmbed(ctx, in.Encoder, advs[0]), target, t)
+			return losses.RoCLTwoViewNTXent(roclEmbed(ctx, in.Encoder, advs[0]), target, t)
 		})[0]
 	})
 	bsz := x1.Shape().Dimensions[0]
 	z := roclEmbed(ctx, in.Encoder, graph.Concatenate([]*graph.Node{x1, x2, adv}, 0))
-	contrastive := RoCLNTXent(z, cfg.Loss)
+	contrastive := losses.RoCLNTXent(z, cfg.Loss)
 	metrics := map[string]*graph.Node{"contrastive": contrastive}
 	loss := contrastive
 	if cfg.RegularizerWeight > 0 {
 		za := roclEmbed(ctx, in.Encoder, graph.Concatenate([]*graph.Node{adv, x2}, 0))
-		reg := RoCLTwoViewNTXent(graph.Slice(za, graph.AxisRange(0, bsz)), graph.Slice(za, graph.AxisRange(bsz, 2*bsz)), t)
+		reg := losses.RoCLTwoViewNTXent(graph.Slice(za, graph.AxisRange(0, bsz)), graph.Slice(za, graph.AxisRange(bsz, 2*bsz)), t)
 		metrics["regularizer"] = reg
 		loss = graph.Add(loss, graph.MulScalar(reg, cfg.RegularizerWeight))
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ainfonce/goacl/acl/losses"
 )
 
 // The ablation grid of the paper's Table 1 (spec §7.1): the base methods RoCL and AdvCL,
@@ -17,7 +19,7 @@ import (
 var AblationMethods = []string{"rocl", "advcl"}
 
 // AblationVariants are the A-InfoNCE variants of the grid, in row order.
-var AblationVariants = []string{Base.String(), IP.String(), HN.String(), IPHN.String()}
+var AblationVariants = []string{losses.Base.String(), losses.IP.String(), losses.HN.String(), losses.IPHN.String()}
 
 // GridRun is one pretraining run of the ablation grid; Name is its run directory's name
 // ("<method>-<variant>"), the same at every scale and on the command line.
@@ -32,7 +34,7 @@ type GridRun struct {
 func (nb *Notebook) AblationGrid() (runs []GridRun, unavailable map[string]error) {
 	unavailable = map[string]error{}
 	for _, m := range AblationMethods {
-		if _, err := nb.PretrainConfig(m, Base.String()); err != nil {
+		if _, err := nb.PretrainConfig(m, losses.Base.String()); err != nil {
 			unavailable[m] = err
 			continue
 		}

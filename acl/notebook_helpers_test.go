@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"image/png"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/internal/testdirs"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func TestParseNotebookScale(t *testing.T) {
@@ -133,74 +133,6 @@ func TestLinePlotPNG(t *testing.T) {
 	}
 }
 
-// TestNegativeWeightsBase checks NegativeWeights against the closed form of the plain
-// RoCL NT-Xent: for a negative c of row r, ∂L/∂S_rc = Σ_p (1/R)·q_rc·(1 − 1e-8/(q_rp+1e-8))
-// with q the softmax over k ≠ r (denominator + 1e-8), i.e. ≈ (2/R)·q_rc.
-func TestNegativeWeightsBase(t *testing.T) {
-	backend := testBackend(t)
-	const B, d = 3, 5
-	R := 3 * B
-	rng := rand.New(rand.NewPCG(1, 2))
-	z := make([]float64, R*d)
-	for i := range z {
-		z[i] = rng.NormFloat64()
-	}
-	cfg := Defaults()
-	rep, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z, R, d), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for r := range R {
-		den := 0.0
-		for c := range R {
-			if c != r {
-				den += math.Exp(rep.Cosine[r][c] / cfg.Temperature)
-			}
-		}
-		den += 1e-8
-		for c := range R {
-			if !rep.Negative[r][c] {
-				if rep.Weight[r][c] != 0 {
-					t.Errorf("weight on non-negative (%d,%d) = %g", r, c, rep.Weight[r][c])
-				}
-				continue
-			}
-			q := math.Exp(rep.Cosine[r][c]/cfg.Temperature) / den
-			want := 0.0
-			for p := range R {
-				if p != r && p%B == r%B {
-					qp := math.Exp(rep.Cosine[r][p]/cfg.Temperature) / den
-					want += q * qp / (qp + 1e-8) / float64(R)
-				}
-			}
-			if math.Abs(rep.Weight[r][c]-want) > 1e-9 {
-				t.Errorf("weight (%d,%d) = %.12g, want %.12g", r, c, rep.Weight[r][c], want)
-			}
-		}
-	}
-	if s := rep.AdvNegativeShare(); !(s > 0 && s < 1) {
-		t.Errorf("AdvNegativeShare = %g", s)
-	}
-	if rep.ClampedRows() != 0 {
-		t.Errorf("base loss has clamped rows")
-	}
-	// HN with a large β puts more relative weight on the most similar negatives.
-	hn := Defaults()
-	hn.Variant, hn.Beta, hn.TauPlus = HN, 4, 0
-	rh, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z, R, d), hn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, wb := rep.WeightByCosine(2)
-	_, wh := rh.WeightByCosine(2)
-	if !(wh[1]/wh[0] > wb[1]/wb[0]) {
-		t.Errorf("HN β=4 does not favour hard negatives more than the base loss: %v vs %v", wh, wb)
-	}
-	if _, err := NegativeWeights(backend, tensors.FromFlatDataAndDimensions(z[:4*d], 4, d), cfg); err == nil {
-		t.Errorf("4 rows accepted for the RoCL layout")
-	}
-}
-
 // TestNotebookRunReuseAndAttack trains a tiny notebook run, checks that a second call
 // reuses it, then attacks it and checks the attack's outputs and the cached measurements.
 func TestNotebookRunReuseAndAttack(t *testing.T) {
@@ -275,7 +207,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 	if err != nil || again.Trajectory[3] != res.Trajectory[3] {
 		t.Errorf("the attack is not reproducible from its seed: %v vs %v (%v)", again.Trajectory, res.Trajectory, err)
 	}
-	if _, err := AnalyzePairs(m.backend, res.Features, LayoutRoCL, m.Config.Loss); err != nil {
+	if _, err := losses.AnalyzePairs(m.backend, res.Features, losses.LayoutRoCL, m.Config.Loss); err != nil {
 		t.Errorf("AnalyzePairs on attack features: %v", err)
 	}
 	pt, err := nb.measureSweepPoint(dir, nil)

@@ -3,6 +3,9 @@ package acl
 import (
 	"fmt"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -45,7 +48,7 @@ func (nb *Notebook) PairFeatures(runDir string) (*tensors.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		flat, err := flatFloat64(res.Features)
+		flat, err := hostval.Float64s(res.Features)
 		if err != nil {
 			return nil, err
 		}
@@ -83,19 +86,19 @@ type ShareCurve struct {
 
 // IPShareCurve evaluates AnalyzePairs on features for cfg with Variant IP and each α
 // (λ, t and the quirks from cfg), and for the Base variant.
-func IPShareCurve(backend backends.Backend, features *tensors.Tensor, layout Layout, cfg LossConfig, alphas []float64) (*ShareCurve, error) {
+func IPShareCurve(backend backends.Backend, features *tensors.Tensor, layout losses.Layout, cfg losses.Config, alphas []float64) (*ShareCurve, error) {
 	c := &ShareCurve{}
 	base := cfg
-	base.Variant = Base
-	rep, err := AnalyzePairs(backend, features, layout, base)
+	base.Variant = losses.Base
+	rep, err := losses.AnalyzePairs(backend, features, layout, base)
 	if err != nil {
 		return nil, err
 	}
 	c.BaseCleanShare, c.BaseCrossCleanShare = rep.CleanShare(), rep.CrossCleanShare()
 	for _, a := range alphas {
 		ip := cfg
-		ip.Variant, ip.Alpha = IP, a
-		rep, err := AnalyzePairs(backend, features, layout, ip)
+		ip.Variant, ip.Alpha = losses.IP, a
+		rep, err := losses.AnalyzePairs(backend, features, layout, ip)
 		if err != nil {
 			return nil, fmt.Errorf("α = %g: %w", a, err)
 		}
@@ -148,7 +151,7 @@ func (c *ShareCurve) Table() *HTMLTable {
 type HNPoint struct {
 	Beta, TauPlus float64
 	// Quirks are the loss's quirk settings (Official or Corrected).
-	Quirks Quirks
+	Quirks losses.Quirks
 	// TotalWeight, AdvShare and ClampedRows are NegativeReport's summaries.
 	TotalWeight, AdvShare, ClampedRows float64
 	// Centres and RelWeight are WeightByCosine's bins.
@@ -158,9 +161,9 @@ type HNPoint struct {
 // HNWeightStudy evaluates NegativeWeights on features for the Base variant (β, τ⁺ =
 // NaN in its point) and for cfg with Variant HN at each (β, τ⁺) pair given, binning the
 // negatives into bins cosine bins.
-func HNWeightStudy(backend backends.Backend, features *tensors.Tensor, cfg LossConfig, settings [][2]float64, bins int) (base HNPoint, points []HNPoint, err error) {
-	summarise := func(c LossConfig) (HNPoint, error) {
-		rep, err := NegativeWeights(backend, features, c)
+func HNWeightStudy(backend backends.Backend, features *tensors.Tensor, cfg losses.Config, settings [][2]float64, bins int) (base HNPoint, points []HNPoint, err error) {
+	summarise := func(c losses.Config) (HNPoint, error) {
+		rep, err := losses.NegativeWeights(backend, features, c)
 		if err != nil {
 			return HNPoint{}, err
 		}
@@ -169,13 +172,13 @@ func HNWeightStudy(backend backends.Backend, features *tensors.Tensor, cfg LossC
 		return pt, nil
 	}
 	b := cfg
-	b.Variant = Base
+	b.Variant = losses.Base
 	if base, err = summarise(b); err != nil {
 		return base, nil, err
 	}
 	for _, s := range settings {
 		c := cfg
-		c.Variant, c.Beta, c.TauPlus = HN, s[0], s[1]
+		c.Variant, c.Beta, c.TauPlus = losses.HN, s[0], s[1]
 		pt, err := summarise(c)
 		if err != nil {
 			return base, nil, fmt.Errorf("β = %g, τ⁺ = %g: %w", s[0], s[1], err)
@@ -194,7 +197,7 @@ func HNBetaPlot(base HNPoint, points []HNPoint) (*LinePlot, error) {
 	}
 	for _, pt := range points {
 		name := fmt.Sprintf("HN β=%g τ+=%g", pt.Beta, pt.TauPlus)
-		if pt.Quirks != Official {
+		if pt.Quirks != losses.Official {
 			name += " (corrected)"
 		}
 		if err := p.Add(name, pt.Centres, pt.RelWeight); err != nil {

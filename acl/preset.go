@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 )
 
@@ -58,13 +60,13 @@ func Preset(method, variant, preset, dataDir string) (PretrainConfig, error) {
 			return PretrainConfig{}, fmt.Errorf("-preset %q: unknown; use one of %s", preset, strings.Join(PresetNames(), ", "))
 		}
 	}
-	v, err := ParseVariant(variant)
+	v, err := losses.ParseVariant(variant)
 	if err != nil {
 		return PretrainConfig{}, fmt.Errorf("-variant: %w", err)
 	}
 	cfg := PretrainConfig{Method: method, Variant: variant, Preset: preset, Dataset: dataset, DataDir: dataDir,
 		Encoder: "resnet18", Width: 64, Seed: 1, AttackObjective: "plain", LogEvery: 20, KeepCheckpoints: 2}
-	cfg.Loss = Defaults()
+	cfg.Loss = losses.DefaultConfig()
 	cfg.Loss.Variant = v
 	officialEpochs := 0
 	switch method {
@@ -110,7 +112,7 @@ func Preset(method, variant, preset, dataDir string) (PretrainConfig, error) {
 // 0..401 of a 400-epoch cosine and its scripts evaluate epoch_400.ckpt, written after
 // 401 epochs; the preset trains the 400 epochs the schedule is laid out for (use
 // -epochs 401 with the same schedule to match the evaluated checkpoint).
-func advclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
+func advclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 400, 512
 	cfg.Attack = PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: ProjectThenClip, RandomStart: true}
 	cfg.CEWeight = 0.2
@@ -125,7 +127,7 @@ func advclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
 	lr := 0.5
 	cfg.AttackObjective = "training" // no --attack_ori
 	switch v {
-	case IP:
+	case losses.IP:
 		if c10 {
 			lr, cfg.Loss.Alpha, cfg.Loss.Lambda = 1.0, 0.2, 1.2
 			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 30, DMin: 0.4}
@@ -133,7 +135,7 @@ func advclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
 			lr, cfg.Loss.Alpha, cfg.Loss.Lambda = 2.0, 0.3, 1.5
 			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 20, DMin: 0.5}
 		}
-	case HN:
+	case losses.HN:
 		cfg.AttackObjective = "plain"
 		cfg.Loss.Beta = 1
 		if c10 {
@@ -141,7 +143,7 @@ func advclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
 		} else {
 			lr, cfg.Loss.TauPlus = 2.0, 0.01
 		}
-	case IPHN:
+	case losses.IPHN:
 		cfg.AttackObjective = "plain"
 		lr, cfg.Loss.Beta = 2.0, 1
 		if c10 {
@@ -180,7 +182,7 @@ func dynaclPreset(cfg *PretrainConfig) int {
 }
 
 // roclPreset fills RoCL's official settings (spec §4.1, §4.4) and returns its epochs.
-func roclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
+func roclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 1000, 512 // 2 GPUs × 256, gathered for the loss
 	cfg.Attack = PGDConfig{Epsilon: 0.0314, StepSize: 0.007, Steps: 7, Order: ClipThenProject, RandomStart: true, ClipStart: true}
 	cfg.RegularizerWeight = 1.0 / 256
@@ -188,14 +190,14 @@ func roclPreset(cfg *PretrainConfig, v Variant, dataset string) int {
 	base := 0.1
 	c10 := dataset == datasets.CIFAR10
 	switch v {
-	case IP:
+	case losses.IP:
 		cfg.Loss.Alpha, cfg.Loss.Lambda = 0.2, 1
-	case HN:
+	case losses.HN:
 		cfg.Loss.Beta, cfg.Loss.TauPlus = 1, 0.1
 		if c10 {
 			base, cfg.Loss.TauPlus = 0.2, 0.12
 		}
-	case IPHN:
+	case losses.IPHN:
 		cfg.Loss.Alpha, cfg.Loss.Lambda, cfg.Loss.Beta, cfg.Loss.TauPlus = 0.2, 1, 1, 0.1
 		base = 0.2
 		if c10 {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/losses"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
 )
@@ -32,7 +34,7 @@ type PretrainConfig struct {
 	BatchSize int    `json:"batch_size"`
 	Seed      uint64 `json:"seed"`
 
-	Loss LossConfig `json:"loss"`
+	Loss losses.Config `json:"loss"`
 	// Attack is the PGD that makes the adversarial views during pretraining.
 	Attack PGDConfig `json:"attack"`
 	// AttackObjective is "plain" (the method's base contrastive loss, as with the
@@ -73,7 +75,7 @@ func (c *PretrainConfig) Validate() error {
 	if err != nil {
 		return fmt.Errorf("-method: %w", err)
 	}
-	v, err := ParseVariant(c.Variant)
+	v, err := losses.ParseVariant(c.Variant)
 	if err != nil {
 		return fmt.Errorf("-variant: %w", err)
 	}
@@ -154,14 +156,14 @@ func (c *PretrainConfig) Validate() error {
 	return nil
 }
 
-// lossFlag names the command-line flag of the LossConfig field a LossConfig.Validate
+// lossFlag names the command-line flag of the losses.Config field a losses.Config.Validate
 // error is about ("loss" for fields without a flag).
 func lossFlag(err error) string {
 	msg := err.Error()
 	for _, f := range []struct{ field, flag string }{
-		{"Alpha", "-alpha"}, {"Lambda", "-lambda"}, {"Beta", "-beta"}, {"TauPlus", "-tau-plus"}, {"Quirks", "-quirks"},
+		{"alpha", "-alpha"}, {"lambda", "-lambda"}, {"beta", "-beta"}, {"tau_plus", "-tau-plus"}, {"quirks", "-quirks"},
 	} {
-		if strings.Contains(msg, "LossConfig."+f.field+" ") {
+		if strings.HasPrefix(msg, f.field+" ") {
 			return f.flag
 		}
 	}

@@ -219,7 +219,7 @@ func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 		{"tau+<0", func(c *PretrainConfig) { c.Loss.TauPlus = -0.1 }, []string{"-tau-plus", "τ⁺ ∈ [0, 1)"}},
 		{"beta<0", func(c *PretrainConfig) { c.Loss.Beta = -1 }, []string{"-beta", "β ≥ 0"}},
 		{"lambda=0", func(c *PretrainConfig) { c.Loss.Lambda = 0 }, []string{"-lambda", "λ > 0"}},
-		{"temperature=0", func(c *PretrainConfig) { c.Loss.Temperature = 0 }, []string{"Temperature", "t > 0"}},
+		{"temperature=0", func(c *PretrainConfig) { c.Loss.Temperature = 0 }, []string{"temperature", "t > 0"}},
 		{"quirks", func(c *PretrainConfig) { c.Loss.Quirks = 1 << 20 }, []string{"-quirks", "unknown flag bits"}},
 		{"batch=1", func(c *PretrainConfig) { c.BatchSize = 1 }, []string{"-batch", "≥ 2"}},
 		{"unknown method", func(c *PretrainConfig) { c.Method = "simclr" }, []string{"-method", "simclr", "rocl"}},

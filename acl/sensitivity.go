@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ainfonce/goacl/acl/losses"
 )
 
 // SweepParam names an A-InfoNCE hyperparameter a sensitivity sweep varies.
@@ -24,9 +26,9 @@ const (
 // Variant returns the variant a parameter is swept on: "ip" for α and λ, "hn" for β and τ⁺.
 func (p SweepParam) Variant() string {
 	if p == SweepAlpha || p == SweepLambda {
-		return IP.String()
+		return losses.IP.String()
 	}
-	return HN.String()
+	return losses.HN.String()
 }
 
 // Symbol returns the parameter's symbol (α, λ, β, τ⁺).
@@ -45,7 +47,7 @@ func (p SweepParam) Symbol() string {
 }
 
 // get and set read and write the parameter in a loss configuration.
-func (p SweepParam) get(c *LossConfig) (float64, error) {
+func (p SweepParam) get(c *losses.Config) (float64, error) {
 	switch p {
 	case SweepAlpha:
 		return c.Alpha, nil
@@ -59,7 +61,7 @@ func (p SweepParam) get(c *LossConfig) (float64, error) {
 	return 0, fmt.Errorf("sweep parameter %q: use alpha, lambda, beta or tau-plus", p)
 }
 
-func (p SweepParam) set(c *LossConfig, v float64) error {
+func (p SweepParam) set(c *losses.Config, v float64) error {
 	switch p {
 	case SweepAlpha:
 		c.Alpha = v
@@ -109,7 +111,7 @@ func (nb *Notebook) SweepRun(method string, p SweepParam, value float64) (string
 	}
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var name string
-	if p.Variant() == IP.String() {
+	if p.Variant() == losses.IP.String() {
 		name = fmt.Sprintf("sweep-%s-ip-alpha%s-lambda%s", method, g(cfg.Loss.Alpha), g(cfg.Loss.Lambda))
 	} else {
 		name = fmt.Sprintf("sweep-%s-hn-beta%s-tau%s", method, g(cfg.Loss.Beta), g(cfg.Loss.TauPlus))

@@ -195,3 +195,20 @@ func bnTrain(x, gamma, beta *graph.Node, eps float64) (y, mean, variance *graph.
 	ch := x.Shape().Dimensions[x.Rank()-1]
 	return y, graph.Reshape(meanK, ch), graph.Reshape(varK, ch)
 }
+
+// InMode builds fn with graph g marked as training (or not) and with train-mode BatchNorm
+// updating its running statistics (or not), and restores both switches afterwards.
+// Training mode is a per-graph parameter read at graph-building time, so one graph can
+// hold an eval-mode attack and a train-mode loss: the methods build their attacks inside
+// InMode(ctx, g, false, false, …) and their loss inside InMode(ctx, g, true, true, …).
+func InMode(ctx *context.Context, g *graph.Graph, training, updateBNStats bool, fn func()) {
+	prevTraining := ctx.IsTraining(g)
+	prevFrozen := context.GetGraphParamOr(ctx, g, ParamBNFreezeStats, false)
+	ctx.SetTraining(g, training)
+	SetBNStatsUpdate(ctx, g, updateBNStats)
+	defer func() {
+		ctx.SetTraining(g, prevTraining)
+		SetBNStatsUpdate(ctx, g, !prevFrozen)
+	}()
+	fn()
+}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/losses"
 )
 
 func init() {
@@ -110,9 +111,9 @@ func runPretrain(args []string) int {
 		case "quirks":
 			switch *quirks {
 			case "official":
-				cfg.Loss.Quirks = acl.Official
+				cfg.Loss.Quirks = losses.Official
 			case "corrected":
-				cfg.Loss.Quirks = acl.Corrected
+				cfg.Loss.Quirks = losses.Corrected
 			default:
 				ferr = fmt.Errorf("-quirks %q: use official or corrected", *quirks)
 			}

@@ -1,10 +1,11 @@
-package acl
+package losses
 
 import (
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX convention.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -18,7 +19,7 @@ import (
 // view-major stacking of the features (StackViews for AdvCL; [x¹; x²; a¹; a²] for ACL-DS,
 // where the clean and adversarial stream terms come from separate softmaxes). For the
 // official AdvCL block overwrite, the clean-anchor entries hold the overwritten values.
-func PairTerms(features *Node, layout Layout, cfg LossConfig) *Node {
+func PairTerms(features *Node, layout Layout, cfg Config) *Node {
 	terms, _, _ := pairTerms(features, layout, cfg)
 	return terms
 }
@@ -28,7 +29,7 @@ func PairTerms(features *Node, layout Layout, cfg LossConfig) *Node {
 // whole loss and then for its clean/adversarial cross-pair part only (the sum of PairTerms
 // over the pairs with exactly one adversarial side). Under IP with α = 0 crossClean is 0:
 // the cross pairs train only the adversarial rows (spec §3.3).
-func GradientShares(features *Node, layout Layout, cfg LossConfig) (clean, adv, crossClean, crossAdv *Node) {
+func GradientShares(features *Node, layout Layout, cfg Config) (clean, adv, crossClean, crossAdv *Node) {
 	terms, cross, rowAdv := pairTerms(features, layout, cfg)
 	loss := ReduceAllSum(terms)
 	crossLoss := ReduceAllSum(masked(cross, terms))
@@ -82,16 +83,16 @@ func share(c, a float64) float64 {
 // AnalyzePairs evaluates PairTerms, the loss and GradientShares on backend for a float32
 // or float64 features tensor of the layout's shape. cfg.AlphaNode must be nil (use
 // cfg.Alpha). Errors, including graph-building panics, are returned.
-func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Layout, cfg LossConfig) (rep *PairReport, err error) {
+func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Layout, cfg Config) (rep *PairReport, err error) {
 	if cfg.AlphaNode != nil {
-		return nil, errors.New("acl: AnalyzePairs: cfg.AlphaNode must be nil (set cfg.Alpha)")
+		return nil, errors.New("losses: AnalyzePairs: cfg.AlphaNode must be nil (set cfg.Alpha)")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			rep, err = nil, fmt.Errorf("acl: AnalyzePairs: %v", r)
+			rep, err = nil, fmt.Errorf("losses: AnalyzePairs: %v", r)
 		}
 	}()
 	exec, err := NewExec(backend, func(x *Node) []*Node {
@@ -107,7 +108,7 @@ func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Lay
 	if err != nil {
 		return nil, err
 	}
-	vals, err := flatFloat64s(outs)
+	vals, err := hostval.Each(outs)
 	if err != nil {
 		return nil, err
 	}
@@ -121,32 +122,4 @@ func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Lay
 		rep.RowIsAdv[r] = vals[3][r] != 0
 	}
 	return rep, nil
-}
-
-// flatFloat64s is flatFloat64 of each of an executable's outputs.
-func flatFloat64s(outs []*tensors.Tensor) ([][]float64, error) {
-	vals := make([][]float64, len(outs))
-	for i, o := range outs {
-		var err error
-		if vals[i], err = flatFloat64(o); err != nil {
-			return nil, err
-		}
-	}
-	return vals, nil
-}
-
-// flatFloat64 copies a float32 or float64 tensor into float64s.
-func flatFloat64(t *tensors.Tensor) ([]float64, error) {
-	if v, err := tensors.CopyFlatData[float64](t); err == nil {
-		return v, nil
-	}
-	v, err := tensors.CopyFlatData[float32](t)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(v))
-	for i, f := range v {
-		out[i] = float64(f)
-	}
-	return out, nil
 }

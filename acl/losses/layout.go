@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -43,7 +43,7 @@ func ParseLayout(s string) (Layout, error) {
 			return l, nil
 		}
 	}
-	return 0, fmt.Errorf("acl: unknown layout %q (want rocl, advcl or aclds)", s)
+	return 0, fmt.Errorf("losses: unknown layout %q (want rocl, advcl or aclds)", s)
 }
 
 // AInfoNCE returns the asymmetric InfoNCE loss of spec §3.2 in the code form of §3.3–§3.5,
@@ -55,7 +55,7 @@ func ParseLayout(s string) (Layout, error) {
 // and ℓ is the HCL-reweighted per-pair loss under HN. It dispatches to RoCLNTXent,
 // AdvCLSupCon or AInfoNCEACLDS (see their formulas). It panics if cfg is invalid or the
 // features do not fit the layout.
-func AInfoNCE(features *Node, layout Layout, cfg LossConfig) *Node {
+func AInfoNCE(features *Node, layout Layout, cfg Config) *Node {
 	terms, _, _ := pairTerms(features, layout, cfg)
 	return ReduceAllSum(terms)
 }
@@ -63,7 +63,7 @@ func AInfoNCE(features *Node, layout Layout, cfg LossConfig) *Node {
 // pairTerms returns, for any layout, the [R,R] terms matrix whose sum is the loss, the
 // mask of the clean/adversarial cross-pair entries and the [R] adversarial-row mask, R
 // being the rows of the view-major stacking of the features.
-func pairTerms(features *Node, layout Layout, cfg LossConfig) (terms, cross, rowAdv *Node) {
+func pairTerms(features *Node, layout Layout, cfg Config) (terms, cross, rowAdv *Node) {
 	switch layout {
 	case LayoutRoCL:
 		t, m := roclTerms(features, cfg)
@@ -75,11 +75,11 @@ func pairTerms(features *Node, layout Layout, cfg LossConfig) (terms, cross, row
 		checkFloat("ACL-DS features", features, 2)
 		R := features.Shape().Dimensions[0]
 		if R%4 != 0 {
-			panic(fmt.Errorf("acl: ACL-DS features must be [4B, d], got %s", features.Shape()))
+			panic(fmt.Errorf("losses: ACL-DS features must be [4B, d], got %s", features.Shape()))
 		}
 		clean := Slice(features, AxisRange(0, R/2))
 		adv := Slice(features, AxisRange(R/2, R))
 		return aclDSTerms(clean, adv, cfg)
 	}
-	panic(fmt.Errorf("acl: unknown layout %d", int(layout)))
+	panic(fmt.Errorf("losses: unknown layout %d", int(layout)))
 }

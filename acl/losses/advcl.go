@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -54,19 +54,19 @@ func SupConPairLosses(logits *Node) *Node {
 // matching Asym-AdvCL losses.py:ori_SupConLoss (Base, IP) and SupConLoss (HN, IPHN) with
 // contrast_mode='all' and no labels. FixBlockOverwrite keeps the clean anchors' own ℓ
 // without IP (original AdvCL); FixLambdaSquared applies λ once.
-func AdvCLSupCon(features *Node, cfg LossConfig) *Node {
+func AdvCLSupCon(features *Node, cfg Config) *Node {
 	terms, _ := advclTerms(features, cfg)
 	return ReduceAllSum(terms)
 }
 
 // advclTerms returns the [R,R] matrix whose sum is the AdvCL loss, and the layout masks.
-func advclTerms(features *Node, cfg LossConfig) (*Node, layoutMasks) {
+func advclTerms(features *Node, cfg Config) (*Node, layoutMasks) {
 	cfg.mustValidate()
 	checkFloat("AdvCL features", features, 3)
 	dims := features.Shape().Dimensions
 	B, V := dims[0], dims[1]
 	if B < 2 || V < 2 {
-		panic(fmt.Errorf("acl: AdvCL features must be [B, V, d] with B ≥ 2 and V ≥ 2, got %s", features.Shape()))
+		panic(fmt.Errorf("losses: AdvCL features must be [B, V, d] with B ≥ 2 and V ≥ 2, got %s", features.Shape()))
 	}
 	g := features.Graph()
 	z := StackViews(features)

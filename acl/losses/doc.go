@@ -1,30 +1,36 @@
-// Package acl implements adversarial contrastive pretraining with the A-InfoNCE objective
-// ("Adversarial Contrastive Learning via Asymmetric InfoNCE", Yu et al., ECCV 2022) on
-// GoMLX. This file documents the loss family; the spec is shared/docs/ainfonce-spec.md
-// (sections cited as §n).
+// Package losses is the A-InfoNCE loss family of "Adversarial Contrastive Learning via
+// Asymmetric InfoNCE" (Yu et al., ECCV 2022) as pure GoMLX graph functions, with the
+// official code's quirks behind explicit flags. The spec is shared/docs/ainfonce-spec.md
+// (sections cited as §n); the golden vectors computed by the official code are matched in
+// golden_test.go.
 //
 // # Losses
 //
 // Every loss is a graph function on GoMLX nodes, works in float32 and float64, and takes a
-// LossConfig (Variant Base/IP/HN/IPHN, α, λ, β, τ⁺, t, t_b, Quirks; start from Defaults):
+// Config (Variant Base/IP/HN/IPHN, α, λ, β, τ⁺, t, t_b, Quirks; start from DefaultConfig):
 //
-//   - RoCLNTXent (ntxent.go): RoCL's 3-view NT-Xent, rows [aug1; aug2; adv], cosine with
-//     the contrast side detached (§3.1), with IP/HN/IPHN (§3.3–§3.5).
-//   - AdvCLSupCon (supcon.go): AdvCL's SupCon, features [B][V][d] views (adv, aug1, aug2,
+//   - RoCLNTXent (rocl.go): RoCL's 3-view NT-Xent, rows [aug1; aug2; adv], cosine with
+//     the contrast side detached (§3.1), with IP/HN/IPHN (§3.3–§3.5); RoCLTwoViewNTXent
+//     is the 2-view loss RoCL's attack ascends and its regulariser adds.
+//   - AdvCLSupCon (advcl.go): AdvCL's SupCon, features [B][V][d] views (adv, aug1, aug2,
 //     HFC), scaled by t/t_b, with IP/HN/IPHN (§3.1, §3.6).
-//   - ACLDSNTXent and AInfoNCEACLDS (acl_ds.go): ACL(DS)'s two-stream NT-Xent (§4.3) and
+//   - ACLDSNTXent and AInfoNCEACLDS (aclds.go): ACL(DS)'s two-stream NT-Xent (§4.3) and
 //     this project's A-InfoNCE extension of it (a clean/adversarial cross term with IP/HN
 //     applied to it). The extension is not in the official code: label its results "ours".
-//   - AInfoNCE (ainfonce.go) dispatches on a Layout.
+//     AnnealedACLDS (annealed_aclds.go) weighs the two streams as DynACL does (§10).
+//   - AInfoNCE (layout.go) dispatches on a Layout.
+//   - CrossEntropy and AdvCLPseudoLabelCE (cross_entropy.go): the classification losses of
+//     finetuning and of AdvCL's pseudo-label heads.
 //
 // Building blocks: InferiorPositive (the IP mixing λ[α·ℓ_sg(c→a) + (1−α)·ℓ_sg(a→c)]),
 // HardNegative (HCL reweighting with τ⁺ debiasing and the clamp floor), AdaptiveAlpha
-// (AdvCL-IP's per-batch α, §3.3), and for notebooks PairTerms, GradientShares and
-// AnalyzePairs (pair_terms.go): the per-pair loss terms and the share of the gradient
-// norm reaching clean vs adversarial rows.
+// (AdvCL-IP's per-batch α, §3.3; AdaptiveAlphaGraph is its in-graph form), and for
+// notebooks PairTerms, GradientShares and AnalyzePairs (pair_terms.go): the per-pair loss
+// terms and the share of the gradient norm reaching clean vs adversarial rows, and
+// NegativeWeights (negative_weights.go): the weight each loss gives its negatives.
 //
-// α may be a float (LossConfig.Alpha) or a scalar node (LossConfig.AlphaNode), so the
-// adaptive α can be fed per batch without rebuilding the graph.
+// α may be a float (Config.Alpha) or a scalar node (Config.AlphaNode), so the adaptive α
+// can be fed per batch without rebuilding the graph.
 //
 // # Official vs corrected
 //
@@ -70,4 +76,4 @@
 // Unchanged in both modes (they are the methods, not quirks): RoCL's always-detached
 // contrast side and its 1e-8 terms, the detached max shift in AdvCL, the t/t_b scale, the
 // mean (not sum) over positives in HN, and the N = V(B−1) negative count.
-package acl
+package losses

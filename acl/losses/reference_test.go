@@ -1,4 +1,4 @@
-package acl
+package losses
 
 // An independent, deliberately plain float64 implementation of the loss family, written
 // from the spec's formulas with loops (no matrices, masks or graph ops), used to check the
@@ -13,7 +13,7 @@ import (
 
 type refCase struct {
 	layout Layout
-	cfg    LossConfig
+	cfg    Config
 	B, V   int // V is the number of views of the layout (3 RoCL, ≥2 AdvCL, 4 ACLDS)
 	d      int
 }
@@ -64,7 +64,7 @@ func isNeg(r, c, B int) bool { return r%B != c%B }
 
 // refHN returns the per-pair HN losses ℓ[r][c] for logits L (already shifted by shift[r],
 // shift nil when unshifted), per spec §3.4 and the quirk flags.
-func refHN(L [][]float64, shift []float64, V, B int, cfg LossConfig, columnDen bool) [][]float64 {
+func refHN(L [][]float64, shift []float64, V, B int, cfg Config, columnDen bool) [][]float64 {
 	R := len(L)
 	N := float64(V * (B - 1))
 	q := cfg.Quirks

@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ func aclNTXentTerms(x *Node, t float64, quirks Quirks) *Node {
 	checkFloat("ACL NT-Xent features", x, 2)
 	R := x.Shape().Dimensions[0]
 	if R%2 != 0 || R < 4 {
-		panic(fmt.Errorf("acl: ACL NT-Xent features must be [2B, d] with B ≥ 2, got %s", x.Shape()))
+		panic(fmt.Errorf("losses: ACL NT-Xent features must be [2B, d] with B ≥ 2, got %s", x.Shape()))
 	}
 	g := x.Graph()
 	m := buildMasks(g, rowLayout{views: 2, batch: R / 2, advView: -1})
@@ -69,7 +69,7 @@ func aclNTXentTerms(x *Node, t float64, quirks Quirks) *Node {
 // train_simCLR.py with --ACL_DS): L = ½[NT(clean) + NT(adv)], each NT an ACLNTXent at
 // cfg.Temperature. clean and adv are [2B, d] view-major; clean and adversarial views are
 // never paired as positives. Only Temperature and Quirks are read from cfg.
-func ACLDSNTXent(clean, adv *Node, cfg LossConfig) *Node {
+func ACLDSNTXent(clean, adv *Node, cfg Config) *Node {
 	cfg.mustValidate()
 	t := cfg.Temperature
 	return MulScalar(Add(ACLNTXent(clean, t, cfg.Quirks), ACLNTXent(adv, t, cfg.Quirks)), 0.5)
@@ -92,23 +92,23 @@ func ACLDSNTXent(clean, adv *Node, cfg LossConfig) *Node {
 //	IPHN:  as IP with ℓ_sg the contrast-detached HardNegative losses.
 //
 // At α = ½ the IP value equals the Base value. The HN quirk flags act as in HardNegative.
-func AInfoNCEACLDS(clean, adv *Node, cfg LossConfig) *Node {
+func AInfoNCEACLDS(clean, adv *Node, cfg Config) *Node {
 	terms, _, _ := aclDSTerms(clean, adv, cfg)
 	return ReduceAllSum(terms)
 }
 
 // aclDSTerms returns the [4B,4B] terms matrix of AInfoNCEACLDS over rows
 // [x¹; x²; a¹; a²], the mask of the cross-term entries and the [4B] adversarial-row mask.
-func aclDSTerms(clean, adv *Node, cfg LossConfig) (terms, cross, rowAdv *Node) {
+func aclDSTerms(clean, adv *Node, cfg Config) (terms, cross, rowAdv *Node) {
 	cfg.mustValidate()
 	checkFloat("ACL-DS clean features", clean, 2)
 	checkFloat("ACL-DS adversarial features", adv, 2)
 	if !clean.Shape().Equal(adv.Shape()) {
-		panic(fmt.Errorf("acl: ACL-DS clean %s and adversarial %s features differ in shape", clean.Shape(), adv.Shape()))
+		panic(fmt.Errorf("losses: ACL-DS clean %s and adversarial %s features differ in shape", clean.Shape(), adv.Shape()))
 	}
 	R := clean.Shape().Dimensions[0]
 	if R%2 != 0 || R < 4 {
-		panic(fmt.Errorf("acl: ACL-DS features must be [2B, d] with B ≥ 2, got %s", clean.Shape()))
+		panic(fmt.Errorf("losses: ACL-DS features must be [2B, d] with B ≥ 2, got %s", clean.Shape()))
 	}
 	B := R / 2
 	g := clean.Graph()
@@ -157,7 +157,7 @@ func aclDSTerms(clean, adv *Node, cfg LossConfig) (terms, cross, rowAdv *Node) {
 // aclCrossTerms returns the [2B,2B] terms of the cross term X^v over rows [x^v; a^v],
 // already divided by B: λα·ℓ_sg(c→a) on (clean anchor, adv positive) and
 // λ(1−α)·ℓ_sg(a→c) on (adv anchor, clean positive) with IP, λ/2·ℓ on both without.
-func aclCrossTerms(x *Node, cfg LossConfig) *Node {
+func aclCrossTerms(x *Node, cfg Config) *Node {
 	R := x.Shape().Dimensions[0]
 	B := R / 2
 	g := x.Graph()

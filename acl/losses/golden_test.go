@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"encoding/json"
@@ -47,13 +47,13 @@ type goldenCase struct {
 	Grad     json.RawMessage `json:"grad"`
 }
 
-// config converts a golden case's parameters into a LossConfig and its layout.
-func (c goldenCase) config() (Layout, LossConfig, error) {
+// config converts a golden case's parameters into a Config and its layout.
+func (c goldenCase) config() (Layout, Config, error) {
 	layout, err := ParseLayout(c.Layout)
 	if err != nil {
-		return 0, LossConfig{}, err
+		return 0, Config{}, err
 	}
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	if cfg.Variant, err = ParseVariant(c.Variant); err != nil {
 		return 0, cfg, err
 	}

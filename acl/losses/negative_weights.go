@@ -1,16 +1,17 @@
-package acl
+package losses
 
 import (
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX convention.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// NegativeReport says how the RoCL-layout loss of a LossConfig weighs its negative pairs
+// NegativeReport says how the RoCL-layout loss of a Config weighs its negative pairs
 // on given features: the weight of negative pair (r,c) is ∂L/∂S_rc, the gradient of the
 // loss with respect to the similarity logit S = RoCLSimilarity(z, t) of anchor r and
 // negative c — how hard the loss pushes c away from r. For the plain NT-Xent it is the
@@ -34,20 +35,20 @@ type NegativeReport struct {
 // NegativeWeights evaluates NegativeReport for RoCL-layout features [3B, d] (float32 or
 // float64) on backend. cfg.AlphaNode must be nil. Errors, including graph-building
 // panics, are returned.
-func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg LossConfig) (rep *NegativeReport, err error) {
+func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg Config) (rep *NegativeReport, err error) {
 	if cfg.AlphaNode != nil {
-		return nil, errors.New("acl: NegativeWeights: cfg.AlphaNode must be nil (set cfg.Alpha)")
+		return nil, errors.New("losses: NegativeWeights: cfg.AlphaNode must be nil (set cfg.Alpha)")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	dims := features.Shape().Dimensions
 	if len(dims) != 2 || dims[0]%3 != 0 || dims[0] < 6 {
-		return nil, fmt.Errorf("acl: NegativeWeights: features %s: want [3B, d] with B ≥ 2 (RoCL layout)", features.Shape())
+		return nil, fmt.Errorf("losses: NegativeWeights: features %s: want [3B, d] with B ≥ 2 (RoCL layout)", features.Shape())
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			rep, err = nil, fmt.Errorf("acl: NegativeWeights: %v", r)
+			rep, err = nil, fmt.Errorf("losses: NegativeWeights: %v", r)
 		}
 	}()
 	exec, err := NewExec(backend, func(z *Node) []*Node {
@@ -65,7 +66,7 @@ func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg Los
 	if err != nil {
 		return nil, err
 	}
-	vals, err := flatFloat64s(outs)
+	vals, err := hostval.Each(outs)
 	if err != nil {
 		return nil, err
 	}

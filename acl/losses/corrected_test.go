@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"encoding/json"
@@ -43,7 +43,7 @@ func graphLoss(rc refCase) lossFn {
 	return func(x *graph.Node) *graph.Node { return AInfoNCE(x, rc.layout, rc.cfg) }
 }
 
-func layoutCase(layout Layout, cfg LossConfig) refCase {
+func layoutCase(layout Layout, cfg Config) refCase {
 	switch layout {
 	case LayoutRoCL:
 		return refCase{layout: layout, cfg: cfg, B: 4, V: 3, d: 5}
@@ -65,7 +65,7 @@ func TestReferenceMatchesGraph(t *testing.T) {
 		for _, v := range []Variant{Base, IP, HN, IPHN} {
 			for _, q := range allQuirkSettings {
 				for _, tight := range []bool{false, true} {
-					cfg := Defaults()
+					cfg := DefaultConfig()
 					cfg.Variant, cfg.Quirks = v, q
 					cfg.Alpha, cfg.Lambda, cfg.Beta, cfg.TauPlus = 0.3, 1.3, 0.7, 0.2
 					if tight {
@@ -92,7 +92,7 @@ func TestCorrectedGradientMatchesReference(t *testing.T) {
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL, LayoutACLDS} {
 		for _, v := range []Variant{Base, IPHN} {
 			for _, q := range []Quirks{Corrected, Official} {
-				cfg := Defaults()
+				cfg := DefaultConfig()
 				cfg.Variant, cfg.Quirks = v, q
 				cfg.Alpha, cfg.Lambda, cfg.Beta, cfg.TauPlus = 0.3, 1.3, 0.7, 0.2
 				rc := layoutCase(layout, cfg)
@@ -172,7 +172,7 @@ func TestEachQuirkIsActive(t *testing.T) {
 	}
 	for _, c := range cases {
 		name := fmt.Sprintf("%s/%s/%s", c.flag, c.layout, c.variant)
-		cfg := Defaults()
+		cfg := DefaultConfig()
 		cfg.Variant, cfg.Lambda, cfg.TauPlus = c.variant, c.lambda, 0.3
 		if c.tight {
 			cfg.Temperature = 0.4 // so the corrected floor (t) differs from the hard-coded 0.5

@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"testing"
@@ -21,7 +21,7 @@ func TestACLDSNTXentMatchesReference(t *testing.T) {
 	rc := refCase{layout: LayoutACLDS, B: B, V: 4, d: d}
 	rows := rc.rows(x)
 	for _, q := range []Quirks{Official, Corrected} {
-		cfg := Defaults()
+		cfg := DefaultConfig()
 		cfg.Quirks = q
 		want := 0.5 * (refACLNT(rows[:2*B], 0.5, q) + refACLNT(rows[2*B:], 0.5, q))
 		for _, dt := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
@@ -45,7 +45,7 @@ func TestACLDSNTXentMatchesReference(t *testing.T) {
 func TestAInfoNCEACLDSBase(t *testing.T) {
 	const B, d = 4, 6
 	x := randomData(42, 4*B*d)
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	ext, _ := lossAndGrad(t, func(z *graph.Node) *graph.Node {
 		c, a := aclSplit(z)
 		return AInfoNCEACLDS(c, a, cfg)

@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"encoding/json"

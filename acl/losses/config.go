@@ -1,69 +1,21 @@
-package acl
+package losses
 
 import (
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
-// Variant selects which A-InfoNCE ingredients a loss uses (spec §3.3–§3.5): the base
-// contrastive loss, inferior positives (IP), hard negatives (HN) or both (IPHN).
-type Variant int
-
-const (
-	// Base is the method's own loss with no A-InfoNCE ingredient: RoCL NT-Xent (spec §3.1),
-	// AdvCL SupCon as produced by Asym-AdvCL (§3.1, including the block overwrite in the
-	// official mode), or ACL-DS's two-stream NT-Xent (§4.3).
-	Base Variant = iota
-	// IP treats the adversarial view as an inferior positive: the clean/adversarial pair
-	// loss becomes λ·[α·ℓ_sg(clean→adv) + (1−α)·ℓ_sg(adv→clean)] (spec §3.3, `--stop_grad`).
-	IP
-	// HN reweights the negatives HCL-style with concentration β and positive-unlabeled
-	// prior τ⁺ (spec §3.4).
-	HN
-	// IPHN feeds the HN per-pair losses through the IP mixing (spec §3.5).
-	IPHN
-)
-
-// String returns the short name used by the golden files ("base", "ip", "hn", "iphn").
-func (v Variant) String() string {
-	switch v {
-	case Base:
-		return "base"
-	case IP:
-		return "ip"
-	case HN:
-		return "hn"
-	case IPHN:
-		return "iphn"
-	}
-	return fmt.Sprintf("Variant(%d)", int(v))
-}
-
-// ParseVariant is the inverse of Variant.String (case-sensitive: "base", "ip", "hn", "iphn").
-func ParseVariant(s string) (Variant, error) {
-	for _, v := range []Variant{Base, IP, HN, IPHN} {
-		if v.String() == s {
-			return v, nil
-		}
-	}
-	return 0, fmt.Errorf("acl: unknown variant %q (want base, ip, hn or iphn)", s)
-}
-
-// HasIP reports whether the variant uses the inferior-positive mixing (IP or IPHN).
-func (v Variant) HasIP() bool { return v == IP || v == IPHN }
-
-// HasHN reports whether the variant uses hard-negative reweighting (HN or IPHN).
-func (v Variant) HasHN() bool { return v == HN || v == IPHN }
-
-// LossConfig holds every hyper-parameter of the A-InfoNCE loss family. The zero value is
-// not valid (Temperature must be positive): start from Defaults. The names map onto the
+// Config holds every hyper-parameter of the A-InfoNCE loss family (a pretraining run
+// stores it as its config.json "loss"). The zero value is not valid (Temperature must be
+// positive): start from DefaultConfig. The names map onto the
 // official flags as follows: Alpha = `stpg_degree` / `stop_grad_sd`, Lambda = `adv_weight`,
 // Beta = `beta`, TauPlus = `tau_plus` (`tau` in Asym-RoCL), Temperature = `nce_t` /
 // `temperature`, BaseTemperature = SupCon's `base_temperature`.
-type LossConfig struct {
+type Config struct {
 	// Variant picks Base, IP, HN or IPHN.
 	Variant Variant `json:"variant"`
 	// Alpha ∈ [0,1] is the share of the clean/adversarial pair loss routed through the
@@ -96,10 +48,10 @@ type LossConfig struct {
 	Quirks Quirks `json:"quirks"`
 }
 
-// Defaults returns the configuration shared by the official scripts (spec §4.4): Base
+// DefaultConfig returns the loss configuration shared by the official scripts (spec §4.4): Base
 // variant, α = 0.2, λ = 1, β = 1, τ⁺ = 0.1, t = 0.5, t_b = 0.07, clamp on, Official quirks.
-func Defaults() LossConfig {
-	return LossConfig{
+func DefaultConfig() Config {
+	return Config{
 		Variant:         Base,
 		Alpha:           0.2,
 		Lambda:          1,
@@ -111,55 +63,57 @@ func Defaults() LossConfig {
 	}
 }
 
-// Validate checks every field against its allowed range and returns an error naming the
-// first offending field: Variant ∈ {Base, IP, HN, IPHN}, Alpha ∈ [0,1] (when IP is used and
-// AlphaNode is nil), Lambda > 0, Beta ≥ 0 and TauPlus ∈ [0,1) (when HN is used),
-// Temperature > 0, BaseTemperature > 0, and Quirks a combination of the Fix* flags.
-func (c LossConfig) Validate() error {
+// Validate checks every field against its allowed range and returns a *field.Error
+// naming the first offending field by its JSON key (alpha, lambda, beta, tau_plus,
+// temperature, base_temperature, quirks, variant): Variant ∈ {Base, IP, HN, IPHN},
+// Alpha ∈ [0,1] (when IP is used and AlphaNode is nil), Lambda > 0, Beta ≥ 0 and
+// TauPlus ∈ [0,1) (when HN is used), Temperature > 0, BaseTemperature > 0, and Quirks a
+// combination of the Fix* flags.
+func (c Config) Validate() error {
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch c.Variant {
 	case Base, IP, HN, IPHN:
 	default:
-		return fmt.Errorf("acl: LossConfig.Variant = %d: want Base, IP, HN or IPHN", int(c.Variant))
+		return field.Errorf("variant", "{variant} = %d: want Base, IP, HN or IPHN", int(c.Variant))
 	}
 	if c.Variant.HasIP() {
 		if c.AlphaNode != nil {
 			if !c.AlphaNode.Shape().IsScalar() {
-				return fmt.Errorf("acl: LossConfig.AlphaNode has shape %s: want a scalar", c.AlphaNode.Shape())
+				return field.Errorf("alpha", "{alpha}: the α node has shape %s: want a scalar", c.AlphaNode.Shape())
 			}
 		} else if !finite(c.Alpha) || c.Alpha < 0 || c.Alpha > 1 {
-			return fmt.Errorf("acl: LossConfig.Alpha = %g: want α ∈ [0, 1]", c.Alpha)
+			return field.Errorf("alpha", "{alpha} = %g: want α ∈ [0, 1]", c.Alpha)
 		}
 	}
 	if !finite(c.Lambda) || c.Lambda <= 0 {
-		return fmt.Errorf("acl: LossConfig.Lambda = %g: want λ > 0", c.Lambda)
+		return field.Errorf("lambda", "{lambda} = %g: want λ > 0", c.Lambda)
 	}
 	if c.Variant.HasHN() {
 		if !finite(c.Beta) || c.Beta < 0 {
-			return fmt.Errorf("acl: LossConfig.Beta = %g: want β ≥ 0", c.Beta)
+			return field.Errorf("beta", "{beta} = %g: want β ≥ 0", c.Beta)
 		}
 		if !finite(c.TauPlus) || c.TauPlus < 0 || c.TauPlus >= 1 {
-			return fmt.Errorf("acl: LossConfig.TauPlus = %g: want τ⁺ ∈ [0, 1)", c.TauPlus)
+			return field.Errorf("tau_plus", "{tau_plus} = %g: want τ⁺ ∈ [0, 1)", c.TauPlus)
 		}
 	}
 	if !finite(c.Temperature) || c.Temperature <= 0 {
-		return fmt.Errorf("acl: LossConfig.Temperature = %g: want t > 0", c.Temperature)
+		return field.Errorf("temperature", "{temperature} = %g: want t > 0", c.Temperature)
 	}
 	if !finite(c.BaseTemperature) || c.BaseTemperature <= 0 {
-		return fmt.Errorf("acl: LossConfig.BaseTemperature = %g: want t_b > 0", c.BaseTemperature)
+		return field.Errorf("base_temperature", "{base_temperature} = %g: want t_b > 0", c.BaseTemperature)
 	}
 	if c.Quirks&^Corrected != 0 {
-		return fmt.Errorf("acl: LossConfig.Quirks = %#x: unknown flag bits %#x (allowed: Fix* flags, mask %#x)",
+		return field.Errorf("quirks", "{quirks} = %#x: unknown flag bits %#x (allowed: Fix* flags, mask %#x)",
 			uint(c.Quirks), uint(c.Quirks&^Corrected), uint(Corrected))
 	}
 	return nil
 }
 
 // errInvalid is wrapped by the panics of the graph builders when the configuration is invalid.
-var errInvalid = errors.New("acl: invalid loss configuration")
+var errInvalid = errors.New("losses: invalid loss configuration")
 
 // mustValidate panics (GoMLX convention for graph builders) when c is invalid.
-func (c LossConfig) mustValidate() {
+func (c Config) mustValidate() {
 	if err := c.Validate(); err != nil {
 		panic(fmt.Errorf("%w: %w", errInvalid, err))
 	}

@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -36,11 +36,11 @@ const hnEps = 1e-9
 // entry (r,c) uses pos_c + Ng_c. FixHNNormaliser, FixClampFloor and FixHNDenominator
 // correct these (see Quirks). cfg.NoClamp drops the floor; Beta, TauPlus, Temperature and
 // Quirks are read from cfg.
-func HardNegative(logits, rowShift *Node, views int, layout Layout, cfg LossConfig) *Node {
+func HardNegative(logits, rowShift *Node, views int, layout Layout, cfg Config) *Node {
 	checkFloat("HardNegative logits", logits, 2)
 	R := logits.Shape().Dimensions[0]
 	if logits.Shape().Dimensions[1] != R || views < 2 || R%views != 0 {
-		panic(fmt.Errorf("acl: HardNegative: logits %s is not square with a multiple of views=%d rows",
+		panic(fmt.Errorf("losses: HardNegative: logits %s is not square with a multiple of views=%d rows",
 			logits.Shape(), views))
 	}
 	g := logits.Graph()

@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ func TestRoCLIPHalfTwoEqualsBase(t *testing.T) {
 	for _, in := range inputs {
 		for _, pair := range [][2]Variant{{IP, Base}, {IPHN, HN}} {
 			for _, q := range []Quirks{Official, Corrected} {
-				cfg := Defaults()
+				cfg := DefaultConfig()
 				cfg.Quirks, cfg.TauPlus = q, 0.12
 				cfg.Variant, cfg.Alpha, cfg.Lambda = pair[0], 0.5, 2
 				ipCfg := cfg
@@ -57,7 +57,7 @@ func TestRoCLIPHalfTwoEqualsBase(t *testing.T) {
 // RoCL sum of mean-positive terms. In the AdvCL layout this needs FixHNDenominator: the
 // official column-wise denominator pairs each entry with its column's pos + Ng.
 func TestHNReducesToMeanPositive(t *testing.T) {
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	cfg.Variant, cfg.Beta, cfg.TauPlus, cfg.NoClamp = HN, 0, 0, true
 	const B, V, d = 4, 3, 6
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL} {
@@ -112,7 +112,7 @@ func TestHNReducesToMeanPositive(t *testing.T) {
 }
 
 // sharesFor evaluates GradientShares for a layout's test features.
-func sharesFor(t *testing.T, layout Layout, cfg LossConfig, x []float64, dims []int) (c, a, cc, ca float64) {
+func sharesFor(t *testing.T, layout Layout, cfg Config, x []float64, dims []int) (c, a, cc, ca float64) {
 	t.Helper()
 	outs := evalNodes(t, func(xs []*graph.Node) []*graph.Node {
 		c, a, cc, ca := GradientShares(xs[0], layout, cfg)
@@ -130,7 +130,7 @@ func TestAlphaZeroRoutesCrossGradientToAdversarialRows(t *testing.T) {
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL, LayoutACLDS} {
 		for _, v := range []Variant{IP, IPHN} {
 			for _, q := range []Quirks{Official, Corrected} {
-				cfg := Defaults()
+				cfg := DefaultConfig()
 				cfg.Variant, cfg.Quirks, cfg.Lambda = v, q, 1.4
 				rc := layoutCase(layout, cfg)
 				x := refFeatures(rc, 21, false)
@@ -180,7 +180,7 @@ func TestPermutationInvariance(t *testing.T) {
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL, LayoutACLDS} {
 		for _, v := range []Variant{Base, IP, HN, IPHN} {
 			for _, q := range []Quirks{Official, Corrected} {
-				cfg := Defaults()
+				cfg := DefaultConfig()
 				cfg.Variant, cfg.Quirks, cfg.Lambda, cfg.Alpha, cfg.TauPlus = v, q, 1.3, 0.3, 0.12
 				rc := layoutCase(layout, cfg)
 				perm := make([]int, rc.B)
@@ -209,7 +209,7 @@ func TestPermutationInvariance(t *testing.T) {
 // value (spec §11), the baseline including the official block overwrite.
 func TestAdvCLIPAlphaZeroEqualsBaseValue(t *testing.T) {
 	for _, pair := range [][2]Variant{{IP, Base}, {IPHN, HN}} {
-		cfg := Defaults()
+		cfg := DefaultConfig()
 		cfg.Variant, cfg.Alpha = pair[0], 0
 		rc := layoutCase(LayoutAdvCL, cfg)
 		x := refFeatures(rc, 4, false)
@@ -227,7 +227,7 @@ func TestAdvCLIPAlphaZeroEqualsBaseValue(t *testing.T) {
 func TestAlphaNodeMatchesScalar(t *testing.T) {
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL, LayoutACLDS} {
 		for _, dt := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
-			cfg := Defaults()
+			cfg := DefaultConfig()
 			cfg.Variant, cfg.Alpha, cfg.Lambda = IPHN, 0.37, 1.2
 			rc := layoutCase(layout, cfg)
 			x := refFeatures(rc, 8, false)

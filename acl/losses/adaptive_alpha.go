@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"encoding/json"
@@ -40,7 +40,7 @@ type AdaptiveAlpha struct {
 // NewAdaptiveAlpha returns the helper for α₀ = alpha0 ∈ [0,1], E_w = warmupEpochs ≥ 0 and
 // d_min = dMin ≥ 0 (finite). The official scripts use (0.2, 30, 0.4) on CIFAR-10 and
 // (0.3, 20, 0.5) on CIFAR-100 (spec §4.4). A negative E_w disables adaptivity in the
-// official code; here it is an error (use a fixed LossConfig.Alpha instead).
+// official code; here it is an error (use a fixed Config.Alpha instead).
 func NewAdaptiveAlpha(alpha0 float64, warmupEpochs int, dMin float64) (*AdaptiveAlpha, error) {
 	a := &AdaptiveAlpha{Alpha0: alpha0, WarmupEpochs: warmupEpochs, DMin: dMin}
 	if err := a.Validate(); err != nil {
@@ -54,13 +54,13 @@ func (a *AdaptiveAlpha) Validate() error {
 	bad := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 	switch {
 	case bad(a.Alpha0) || a.Alpha0 < 0 || a.Alpha0 > 1:
-		return fmt.Errorf("acl: AdaptiveAlpha.Alpha0 = %g: want α₀ ∈ [0, 1]", a.Alpha0)
+		return fmt.Errorf("losses: AdaptiveAlpha.Alpha0 = %g: want α₀ ∈ [0, 1]", a.Alpha0)
 	case a.WarmupEpochs < 0:
-		return fmt.Errorf("acl: AdaptiveAlpha.WarmupEpochs = %d: want E_w ≥ 0 (negative disables adaptivity: use a fixed α)", a.WarmupEpochs)
+		return fmt.Errorf("losses: AdaptiveAlpha.WarmupEpochs = %d: want E_w ≥ 0 (negative disables adaptivity: use a fixed α)", a.WarmupEpochs)
 	case bad(a.DMin) || a.DMin < 0:
-		return fmt.Errorf("acl: AdaptiveAlpha.DMin = %g: want d_min ≥ 0", a.DMin)
+		return fmt.Errorf("losses: AdaptiveAlpha.DMin = %g: want d_min ≥ 0", a.DMin)
 	case bad(a.SumD) || bad(a.Count) || a.Count < 0:
-		return fmt.Errorf("acl: AdaptiveAlpha state SumD = %g, Count = %g: want finite, Count ≥ 0", a.SumD, a.Count)
+		return fmt.Errorf("losses: AdaptiveAlpha state SumD = %g, Count = %g: want finite, Count ≥ 0", a.SumD, a.Count)
 	}
 	return nil
 }

@@ -1,24 +1,26 @@
-package acl
+package losses
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func TestDefaultsValid(t *testing.T) {
 	for _, v := range []Variant{Base, IP, HN, IPHN} {
-		c := Defaults()
+		c := DefaultConfig()
 		c.Variant = v
 		if err := c.Validate(); err != nil {
 			t.Errorf("Defaults with %s: %v", v, err)
 		}
 	}
-	if Defaults().Quirks != Official {
+	if DefaultConfig().Quirks != Official {
 		t.Error("the default quirk mode must be Official")
 	}
 }
@@ -26,30 +28,31 @@ func TestDefaultsValid(t *testing.T) {
 func TestValidateNamesField(t *testing.T) {
 	cases := []struct {
 		field string
-		edit  func(*LossConfig)
+		edit  func(*Config)
 	}{
-		{"Variant", func(c *LossConfig) { c.Variant = 7 }},
-		{"Alpha", func(c *LossConfig) { c.Variant, c.Alpha = IP, -0.1 }},
-		{"Alpha", func(c *LossConfig) { c.Variant, c.Alpha = IPHN, 1.1 }},
-		{"Alpha", func(c *LossConfig) { c.Variant, c.Alpha = IP, math.NaN() }},
-		{"Lambda", func(c *LossConfig) { c.Lambda = 0 }},
-		{"Beta", func(c *LossConfig) { c.Variant, c.Beta = HN, -1 }},
-		{"TauPlus", func(c *LossConfig) { c.Variant, c.TauPlus = HN, 1 }},
-		{"TauPlus", func(c *LossConfig) { c.Variant, c.TauPlus = IPHN, -0.01 }},
-		{"Temperature", func(c *LossConfig) { c.Temperature = 0 }},
-		{"BaseTemperature", func(c *LossConfig) { c.BaseTemperature = math.Inf(1) }},
-		{"Quirks", func(c *LossConfig) { c.Quirks = 1 << 20 }},
+		{"variant", func(c *Config) { c.Variant = 7 }},
+		{"alpha", func(c *Config) { c.Variant, c.Alpha = IP, -0.1 }},
+		{"alpha", func(c *Config) { c.Variant, c.Alpha = IPHN, 1.1 }},
+		{"alpha", func(c *Config) { c.Variant, c.Alpha = IP, math.NaN() }},
+		{"lambda", func(c *Config) { c.Lambda = 0 }},
+		{"beta", func(c *Config) { c.Variant, c.Beta = HN, -1 }},
+		{"tau_plus", func(c *Config) { c.Variant, c.TauPlus = HN, 1 }},
+		{"tau_plus", func(c *Config) { c.Variant, c.TauPlus = IPHN, -0.01 }},
+		{"temperature", func(c *Config) { c.Temperature = 0 }},
+		{"base_temperature", func(c *Config) { c.BaseTemperature = math.Inf(1) }},
+		{"quirks", func(c *Config) { c.Quirks = 1 << 20 }},
 	}
 	for _, c := range cases {
-		cfg := Defaults()
+		cfg := DefaultConfig()
 		c.edit(&cfg)
 		err := cfg.Validate()
-		if err == nil || !strings.Contains(err.Error(), "LossConfig."+c.field) {
-			t.Errorf("%s: got %v, want an error naming LossConfig.%s", c.field, err, c.field)
+		var fe *field.Error
+		if !errors.As(err, &fe) || fe.Key != c.field || !strings.HasPrefix(err.Error(), c.field+" ") {
+			t.Errorf("%s: got %v, want a field error naming %s", c.field, err, c.field)
 		}
 	}
 	// Fields a variant does not use are not checked.
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	cfg.Alpha, cfg.Beta, cfg.TauPlus = -5, -5, 5
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Base must ignore α, β, τ⁺: %v", err)
@@ -57,15 +60,15 @@ func TestValidateNamesField(t *testing.T) {
 }
 
 func TestGraphBuilderPanicsOnInvalidConfig(t *testing.T) {
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	cfg.Temperature = -1
 	exec, err := graph.NewExec(testBackend(t), func(x *graph.Node) *graph.Node { return AInfoNCE(x, LayoutRoCL, cfg) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = exec.Exec(tensors.FromFlatDataAndDimensions(randomData(1, 6*4), 6, 4))
-	if err == nil || !strings.Contains(err.Error(), "Temperature") {
-		t.Errorf("want an error naming Temperature, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "temperature") {
+		t.Errorf("want an error naming the temperature, got %v", err)
 	}
 }
 
@@ -89,11 +92,11 @@ func TestNamesRoundTrip(t *testing.T) {
 	if Official.String() != "official" || Corrected.String() != "corrected" {
 		t.Error("Official/Corrected names")
 	}
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	cfg.Quirks = Corrected
 	raw, _ := json.Marshal(cfg)
-	var back LossConfig
+	var back Config
 	if err := json.Unmarshal(raw, &back); err != nil || back != cfg {
-		t.Errorf("LossConfig JSON round trip: %v %+v", err, back)
+		t.Errorf("Config JSON round trip: %v %+v", err, back)
 	}
 }

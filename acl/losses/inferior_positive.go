@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX convention.

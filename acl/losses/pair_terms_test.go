@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"math"
@@ -15,7 +15,7 @@ func TestAnalyzePairs(t *testing.T) {
 	b := testBackend(t)
 	for _, layout := range []Layout{LayoutRoCL, LayoutAdvCL, LayoutACLDS} {
 		for _, v := range []Variant{Base, IP, HN, IPHN} {
-			cfg := Defaults()
+			cfg := DefaultConfig()
 			cfg.Variant, cfg.Alpha, cfg.Quirks = v, 0, Corrected
 			rc := layoutCase(layout, cfg)
 			x := refFeatures(rc, 13, false)
@@ -56,7 +56,7 @@ func TestAnalyzePairs(t *testing.T) {
 		}
 	}
 	// float32 input.
-	cfg := Defaults()
+	cfg := DefaultConfig()
 	rc := layoutCase(LayoutRoCL, cfg)
 	x := refFeatures(rc, 3, false)
 	f := make([]float32, len(x))
@@ -70,10 +70,10 @@ func TestAnalyzePairs(t *testing.T) {
 	// Errors instead of panics.
 	cfg.Temperature = 0
 	if _, err := AnalyzePairs(b, tensors.FromFlatDataAndDimensions(x, rc.dims()...), LayoutRoCL, cfg); err == nil ||
-		!strings.Contains(err.Error(), "Temperature") {
+		!strings.Contains(err.Error(), "temperature") {
 		t.Errorf("invalid config: %v", err)
 	}
-	cfg = Defaults()
+	cfg = DefaultConfig()
 	if _, err := AnalyzePairs(b, tensors.FromFlatDataAndDimensions(x, 4, 15), LayoutRoCL, cfg); err == nil {
 		t.Error("wrong shape: want an error")
 	}

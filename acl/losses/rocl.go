@@ -1,4 +1,4 @@
-package acl
+package losses
 
 import (
 	"fmt"
@@ -46,18 +46,18 @@ func RoCLPairLosses(s *Node) *Node {
 // matching Asym-RoCL loss.py:NT_xent and NT_xent_HN with adv_type='Rep' (rocl_train.py).
 // λ is not used without IP, as in the official code. RoCL's ×1/256 regulariser on
 // [x^a, x^(2)] is not included (it is a separate 2-view term; see RoCLPairLosses).
-func RoCLNTXent(z *Node, cfg LossConfig) *Node {
+func RoCLNTXent(z *Node, cfg Config) *Node {
 	terms, _ := roclTerms(z, cfg)
 	return ReduceAllSum(terms)
 }
 
 // roclTerms returns the [R,R] matrix whose sum is the RoCL loss, and the layout masks.
-func roclTerms(z *Node, cfg LossConfig) (*Node, layoutMasks) {
+func roclTerms(z *Node, cfg Config) (*Node, layoutMasks) {
 	cfg.mustValidate()
 	checkFloat("RoCL features", z, 2)
 	R := z.Shape().Dimensions[0]
 	if R%3 != 0 || R < 6 {
-		panic(fmt.Errorf("acl: RoCL features must be [3B, d] with B ≥ 2, got %s", z.Shape()))
+		panic(fmt.Errorf("losses: RoCL features must be [3B, d] with B ≥ 2, got %s", z.Shape()))
 	}
 	return roclTermsFromSimilarity(RoCLSimilarity(z, cfg.Temperature), cfg)
 }
@@ -65,7 +65,7 @@ func roclTerms(z *Node, cfg LossConfig) (*Node, layoutMasks) {
 // roclTermsFromSimilarity is roclTerms for a given [3B,3B] similarity matrix S (from
 // RoCLSimilarity), so that the loss can be differentiated with respect to S itself
 // (NegativeWeights).
-func roclTermsFromSimilarity(s *Node, cfg LossConfig) (*Node, layoutMasks) {
+func roclTermsFromSimilarity(s *Node, cfg Config) (*Node, layoutMasks) {
 	g := s.Graph()
 	R := s.Shape().Dimensions[0]
 	l := rowLayout{views: 3, batch: R / 3, advView: 2}
@@ -83,4 +83,20 @@ func roclTermsFromSimilarity(s *Node, cfg LossConfig) (*Node, layoutMasks) {
 			Where(m.advAnchor, Mul(Mul(lam, OneMinus(a)), ell), ell))
 	}
 	return DivScalar(masked(m.pos, ell), float64(R)), m
+}
+
+// RoCLTwoViewNTXent is RoCL's NT-Xent over two views [a; b] of B instances, positives
+// a_i ↔ b_i: (1/2B) Σ_i [ℓ(a_i→b_i) + ℓ(b_i→a_i)] with ℓ from RoCLPairLosses on
+// RoCLSimilarity (contrast side detached). RoCL's attack maximises it on [x, x⁽²⁾] and its
+// regulariser adds it on [x^adv, x⁽²⁾] (attack_lib.py: RepresentationAdv.get_loss).
+func RoCLTwoViewNTXent(a, b *Node, temperature float64) *Node {
+	bsz := a.Shape().Dimensions[0]
+	z := Concatenate([]*Node{a, b}, 0)
+	ell := RoCLPairLosses(RoCLSimilarity(z, temperature))
+	ab := Slice(ell, AxisRange(0, bsz), AxisRange(bsz, 2*bsz))
+	ba := Slice(ell, AxisRange(bsz, 2*bsz), AxisRange(0, bsz))
+	diag := Diagonal(a.Graph(), bsz)
+	zero := ZerosLike(ab)
+	sum := Add(ReduceAllSum(Where(diag, ab, zero)), ReduceAllSum(Where(diag, ba, zero)))
+	return DivScalar(sum, float64(2*bsz))
 }
