@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/layers"
@@ -165,14 +167,14 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	}
 	loss := losses.DefaultConfig()
 	loss.Temperature = cfg.Temperature
-	attack := PGDConfig{Epsilon: cfg.Epsilon, StepSize: cfg.StepSize, Steps: cfg.AttackSteps,
-		Order: ClipThenProject, RandomStart: !cfg.NoRandomStart, ClipStart: true}
+	trainAttack := attack.PGDConfig{Epsilon: cfg.Epsilon, StepSize: cfg.StepSize, Steps: cfg.AttackSteps,
+		Order: attack.ClipThenProject, RandomStart: !cfg.NoRandomStart, ClipStart: true}
 	train, err := context.NewExec(backend, ctx, func(ctx *context.Context, x1, x2 *graph.Node) *graph.Node {
 		g := x1.Graph()
 		var adv, l *graph.Node
 		inMode(ctx, g, false, false, func() {
 			target := graph.StopGradient(embed(ctx, x2))
-			adv = PGD(ctx, []*graph.Node{x1}, attack, func(advs []*graph.Node) *graph.Node {
+			adv = attack.PGD(ctx, []*graph.Node{x1}, trainAttack, func(advs []*graph.Node) *graph.Node {
 				return losses.RoCLTwoViewNTXent(embed(ctx, advs[0]), target, cfg.Temperature)
 			})[0]
 		})
@@ -185,8 +187,8 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	if err != nil {
 		return nil, err
 	}
-	evalAttack := PGDConfig{Epsilon: cfg.Epsilon, StepSize: cfg.StepSize, Steps: cfg.EvalSteps,
-		Order: ProjectThenClip, RandomStart: !cfg.NoRandomStart}
+	evalAttack := attack.PGDConfig{Epsilon: cfg.Epsilon, StepSize: cfg.StepSize, Steps: cfg.EvalSteps,
+		Order: attack.ProjectThenClip, RandomStart: !cfg.NoRandomStart}
 	eval, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, y *graph.Node) *graph.Node {
 		g := x.Graph()
 		var correct *graph.Node
@@ -194,7 +196,7 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 			logits := func(x *graph.Node) *graph.Node {
 				return layers.NewLinear(ctx.In("bench_head"), enc.Features(ctx, x, ""), 10).Done()
 			}
-			adv := PGD(ctx, []*graph.Node{x}, evalAttack, func(advs []*graph.Node) *graph.Node {
+			adv := attack.PGD(ctx, []*graph.Node{x}, evalAttack, func(advs []*graph.Node) *graph.Node {
 				return benchCrossEntropy(logits(advs[0]), y)
 			})[0]
 			pred := graph.ConvertDType(graph.ArgMax(logits(adv), 1), dtypes.Int32)

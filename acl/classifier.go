@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -276,10 +278,10 @@ func RestoreClassifier(backend backends.Backend, ckpt *Checkpoint, enc layers.En
 	return c, nil
 }
 
-// NewOracle returns the RobustnessOracle of c for the host-driven attacks (AutoAttack,
+// NewOracle returns the attack.Oracle of c for the host-driven attacks (AutoAttack,
 // APGD): a GraphOracle over c.Logits on 32×32×3 images, every graph in eval mode (BN with
 // running statistics, nothing updated), one executable per loss kind, batches padded to
 // powers of two.
-func NewOracle(c *Classifier) (*GraphOracle, error) {
-	return NewGraphOracle(c.Backend, c.Ctx, c.Logits, c.NumClasses, 32, 32, 3)
+func NewOracle(c *Classifier) (*attack.GraphOracle, error) {
+	return attack.NewGraphOracle(c.Backend, c.Ctx, c.Logits, c.NumClasses, 32, 32, 3)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -107,13 +109,13 @@ func hostLoss(kind string, z []float32, y, tg int) float64 {
 		}
 	}
 	switch kind {
-	case LossCE:
+	case attack.LossCE:
 		var sum float64
 		for _, v := range s {
 			sum += math.Exp(v)
 		}
 		return math.Log(sum) - s[y]
-	case LossDLR:
+	case attack.LossDLR:
 		other := math.Inf(-1)
 		for i, v := range s {
 			if i != y && v > other {
@@ -121,9 +123,9 @@ func hostLoss(kind string, z []float32, y, tg int) float64 {
 			}
 		}
 		return -(s[y] - other) / (sorted[0] - sorted[2] + 1e-12)
-	case LossDLRTargeted:
+	case attack.LossDLRTargeted:
 		return -(s[y] - s[tg]) / (sorted[0] - (sorted[2]+sorted[3])/2 + 1e-12)
-	case LossMargin:
+	case attack.LossMargin:
 		return s[tg] - s[y]
 	}
 	return math.NaN()
@@ -156,7 +158,7 @@ func TestClassifierOracle(t *testing.T) {
 	if len(logits) != n*10 {
 		t.Fatalf("%d logits, want %d", len(logits), n*10)
 	}
-	for _, kind := range []string{LossCE, LossDLR, LossDLRTargeted, LossMargin} {
+	for _, kind := range []string{attack.LossCE, attack.LossDLR, attack.LossDLRTargeted, attack.LossMargin} {
 		loss, grad, err := o.LossGrad(kind, x, n, y, tg)
 		if err != nil {
 			t.Fatalf("%s: %v", kind, err)
@@ -191,7 +193,7 @@ func TestClassifierOracle(t *testing.T) {
 			t.Errorf("%s: finite difference %g along the gradient, |g|² = %g", kind, fd, g2)
 		}
 	}
-	if _, _, err := o.LossGrad(LossDLRTargeted, x, n, y, nil); err == nil {
+	if _, _, err := o.LossGrad(attack.LossDLRTargeted, x, n, y, nil); err == nil {
 		t.Error("targeted DLR without targets: want an error")
 	}
 	if _, _, err := o.LossGrad("hinge", x, n, y, tg); err == nil {
@@ -239,7 +241,7 @@ func TestAFFUpdatesBNStatisticsThreeTimes(t *testing.T) {
 		inMode(ctx, x.Graph(), true, true, func() { z = clf.Logits(ctx, x) })
 		return graph.ReduceAllSum(z)
 	})
-	cfg := DefaultTRADES()
+	cfg := attack.DefaultTRADES()
 	cfg.Epsilon, cfg.StartStd = 0, 0
 	aff := runningMean(func(ctx *context.Context, clf *Classifier, x, y *graph.Node) *graph.Node {
 		loss, _ := AFFLoss(ctx, clf, cfg, x, y)

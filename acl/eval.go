@@ -7,8 +7,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
@@ -18,102 +19,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
-
-// Evaluation attacks by command-line name.
-const (
-	// AttackPGD20 is PGD-20 with cross-entropy (spec §5.1/§5.2).
-	AttackPGD20 = "pgd20"
-	// AttackAutoAttack is AutoAttack standard, L∞ (spec §5.3).
-	AttackAutoAttack = "autoattack"
-	// AttackAPGD is APGD-CE alone (the first AutoAttack stage).
-	AttackAPGD = "apgd"
-)
-
-// EvalPGD20 is the robust-accuracy attack of the AdvCL finetuning protocol (spec §5.1):
-// PGD-20 on the cross-entropy, ε = 8/255, step 2/255, uniform random start (not clipped),
-// x ← clip₀₁(Π_ε(x + a·sign ∇)), model in eval mode.
-func EvalPGD20() PGDConfig {
-	return PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 20, Order: ProjectThenClip, RandomStart: true}
-}
-
-// RoCLEvalStep is the PGD step of RoCL's robustness_test.py (≈0.8/255).
-const RoCLEvalStep = 0.00314
-
-// EvalPGD20RoCL is RoCL's robust evaluation (spec §5.2): PGD-20, ε = 0.0314, step 0.00314,
-// uniform start clamped to [0,1], clip then project. Its numbers are not comparable with
-// EvalPGD20's (spec §8.10); tables mark them.
-func EvalPGD20RoCL() PGDConfig {
-	return PGDConfig{Epsilon: 0.0314, StepSize: RoCLEvalStep, Steps: 20, Order: ClipThenProject, RandomStart: true, ClipStart: true}
-}
-
-// AttackSettings describes an evaluation attack completely, as stored with every result
-// so that tables can tell whether two numbers were measured the same way.
-type AttackSettings struct {
-	// Name is the attack's command-line name (pgd20, autoattack, apgd).
-	Name string `json:"name"`
-	// Loss is what the attack ascends (ce for PGD-20).
-	Loss        string   `json:"loss,omitempty"`
-	Norm        string   `json:"norm"`
-	Epsilon     float64  `json:"epsilon"`
-	StepSize    float64  `json:"step_size,omitempty"`
-	Steps       int      `json:"steps,omitempty"`
-	Restarts    int      `json:"restarts"`
-	Order       PGDOrder `json:"order,omitempty"`
-	RandomStart bool     `json:"random_start"`
-	ClipStart   bool     `json:"clip_start,omitempty"`
-	// Version is AutoAttack's version ("standard") or another attack-specific variant.
-	Version string `json:"version,omitempty"`
-}
-
-// PGDSettings describes PGD-on-cross-entropy cfg with restarts as AttackSettings.
-func PGDSettings(cfg PGDConfig, restarts int) AttackSettings {
-	return AttackSettings{Name: AttackPGD20, Loss: "ce", Norm: "Linf", Epsilon: cfg.Epsilon, StepSize: cfg.StepSize,
-		Steps: cfg.Steps, Restarts: restarts, Order: cfg.Order, RandomStart: cfg.RandomStart, ClipStart: cfg.ClipStart}
-}
-
-// Label is a one-line human description, e.g. "PGD-20 (CE, L∞ ε=8/255, step 2/255, random
-// start, project-then-clip)".
-func (a AttackSettings) Label() string {
-	parts := []string{}
-	if a.Loss != "" {
-		parts = append(parts, strings.ToUpper(a.Loss))
-	}
-	parts = append(parts, fmt.Sprintf("%s ε=%s", a.Norm, fraction255(a.Epsilon)))
-	if a.StepSize > 0 {
-		parts = append(parts, "step "+fraction255(a.StepSize))
-	}
-	if a.Restarts > 1 {
-		parts = append(parts, fmt.Sprintf("%d restarts", a.Restarts))
-	}
-	if a.RandomStart {
-		parts = append(parts, "random start")
-	}
-	if a.Order != "" {
-		parts = append(parts, string(a.Order))
-	}
-	if a.Version != "" {
-		parts = append(parts, "version "+a.Version)
-	}
-	name := a.Name
-	switch a.Name {
-	case AttackPGD20:
-		name = fmt.Sprintf("PGD-%d", a.Steps)
-	case AttackAutoAttack:
-		name = "AutoAttack"
-	case AttackAPGD:
-		name = "APGD"
-	}
-	return name + " (" + strings.Join(parts, ", ") + ")"
-}
-
-// fraction255 writes v as k/255 when it is one (to 1e-9), else as a decimal.
-func fraction255(v float64) string {
-	k := v * 255
-	if math.Abs(k-math.Round(k)) < 1e-9 && k != 0 {
-		return fmt.Sprintf("%d/255", int(math.Round(k)))
-	}
-	return fmt.Sprintf("%g", v)
-}
 
 // Accuracy is the outcome of evaluating a classifier on a set of images.
 type Accuracy struct {
@@ -130,7 +35,7 @@ type Accuracy struct {
 // prediction alone, with one restart). Its compiled graphs are kept between calls.
 type PGDEvaluator struct {
 	clf       *Classifier
-	attack    PGDConfig
+	attack    attack.PGDConfig
 	restarts  int
 	batchSize int
 	seed      uint64
@@ -139,22 +44,22 @@ type PGDEvaluator struct {
 
 // NewPGDEvaluator returns an evaluator of clf under attack (restarts ≥ 1) in batches of
 // batchSize; seed fixes the random starts, so the same seed gives the same result.
-func NewPGDEvaluator(clf *Classifier, attack PGDConfig, restarts, batchSize int, seed uint64) (*PGDEvaluator, error) {
-	if err := attack.Validate(); err != nil {
+func NewPGDEvaluator(clf *Classifier, atk attack.PGDConfig, restarts, batchSize int, seed uint64) (*PGDEvaluator, error) {
+	if err := atk.Validate(); err != nil {
 		return nil, err
 	}
 	if restarts < 1 || batchSize < 1 {
 		return nil, fmt.Errorf("evaluation: restarts (%d) and batch size (%d) must be ≥ 1", restarts, batchSize)
 	}
-	e := &PGDEvaluator{clf: clf, attack: attack, restarts: restarts, batchSize: batchSize, seed: seed}
+	e := &PGDEvaluator{clf: clf, attack: atk, restarts: restarts, batchSize: batchSize, seed: seed}
 	var err error
 	e.exec, err = context.NewExec(clf.Backend, clf.Ctx, func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
 		g := x.Graph()
 		var clean, adv *graph.Node
 		inMode(ctx, g, false, false, func() {
 			clean = graph.ArgMax(clf.Logits(ctx, x), -1, dtypes.Int32)
-			advX := PGD(ctx, []*graph.Node{x}, attack, func(advs []*graph.Node) *graph.Node {
-				return graph.ReduceAllSum(PerExampleAttackLoss(LossCE, clf.Logits(ctx, advs[0]), y, nil))
+			advX := attack.PGD(ctx, []*graph.Node{x}, atk, func(advs []*graph.Node) *graph.Node {
+				return graph.ReduceAllSum(attack.PerExampleAttackLoss(attack.LossCE, clf.Logits(ctx, advs[0]), y, nil))
 			})[0]
 			adv = graph.ArgMax(clf.Logits(ctx, advX), -1, dtypes.Int32)
 		})
@@ -164,7 +69,7 @@ func NewPGDEvaluator(clf *Classifier, attack PGDConfig, restarts, batchSize int,
 }
 
 // Settings describes the evaluator's attack.
-func (e *PGDEvaluator) Settings() AttackSettings { return PGDSettings(e.attack, e.restarts) }
+func (e *PGDEvaluator) Settings() attack.Settings { return e.attack.Settings(e.restarts) }
 
 // Evaluate measures ds (un-augmented images, in order). The classifier context's RNG is
 // set from the evaluator's seed for the evaluation and restored afterwards, so evaluating
@@ -264,9 +169,9 @@ type EvalRecord struct {
 	Variant string `json:"variant"`
 	Dataset string `json:"dataset"`
 	// Attack and AttackLabel describe the attack; Protocol is the finetuning protocol.
-	Attack      AttackSettings `json:"attack"`
-	AttackLabel string         `json:"attack_label"`
-	Protocol    string         `json:"protocol"`
+	Attack      attack.Settings `json:"attack"`
+	AttackLabel string          `json:"attack_label"`
+	Protocol    string          `json:"protocol"`
 	// Selection is how the evaluated checkpoint was chosen (see Selection).
 	Selection      Selection `json:"selection"`
 	SelectionLabel string    `json:"selection_label"`
@@ -339,9 +244,9 @@ func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (
 // finetuning's own evaluation settings.
 type EvalOptions struct {
 	Backend backends.Backend
-	// Attack replaces the finetuning protocol's PGD (e.g. EvalPGD20RoCL()); Epsilon,
+	// Attack replaces the finetuning protocol's PGD (e.g. attack.PGD20RoCL()); Epsilon,
 	// StepSize and Steps, when > 0, then override single fields.
-	Attack   *PGDConfig
+	Attack   *attack.PGDConfig
 	Epsilon  float64
 	StepSize float64
 	Steps    int
@@ -377,25 +282,25 @@ func EvaluateFinetunedPGD(runDir string, mode FinetuneMode, opts EvalOptions) (*
 		return nil, err
 	}
 	res := m.Result
-	attack := res.Config.EvalAttack
+	atk := res.Config.EvalAttack
 	if opts.Attack != nil {
-		attack = *opts.Attack
+		atk = *opts.Attack
 	}
 	if opts.Epsilon > 0 {
-		attack.Epsilon = opts.Epsilon
+		atk.Epsilon = opts.Epsilon
 	}
 	if opts.StepSize > 0 {
-		attack.StepSize = opts.StepSize
+		atk.StepSize = opts.StepSize
 	}
 	if opts.Steps > 0 {
-		attack.Steps = opts.Steps
+		atk.Steps = opts.Steps
 	}
 	rec, test, err := NewEvalRecord(m, runDir, opts.TestSubset, opts.Seed, opts.BatchSize)
 	if err != nil {
 		return nil, err
 	}
 	restarts := max(opts.Restarts, 1)
-	ev, err := NewPGDEvaluator(m.Classifier, attack, restarts, rec.BatchSize, rec.Seed)
+	ev, err := NewPGDEvaluator(m.Classifier, atk, restarts, rec.BatchSize, rec.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -410,16 +315,16 @@ func EvaluateFinetunedPGD(runDir string, mode FinetuneMode, opts EvalOptions) (*
 	return rec, WriteEvalRecord(runDir, rec)
 }
 
-// AutoAttackName returns the evaluation name of an AutoAttack preset: AttackAutoAttack
-// for "standard", AttackAPGD for "apgd" (the names `acl eval -attack` uses).
+// AutoAttackName returns the evaluation name of an AutoAttack preset: attack.NameAutoAttack
+// for "standard", attack.NameAPGD for "apgd" (the names `acl eval -attack` uses).
 func AutoAttackName(preset string) (string, error) {
 	switch preset {
-	case AutoAttackStandardPreset:
-		return AttackAutoAttack, nil
-	case AutoAttackAPGDPreset:
-		return AttackAPGD, nil
+	case attack.AutoAttackStandardPreset:
+		return attack.NameAutoAttack, nil
+	case attack.AutoAttackAPGDPreset:
+		return attack.NameAPGD, nil
 	}
-	return "", fmt.Errorf("AutoAttack preset %q: use one of %v", preset, AutoAttackPresets)
+	return "", fmt.Errorf("AutoAttack preset %q: use one of %v", preset, attack.AutoAttackPresets)
 }
 
 // EvaluateFinetunedAutoAttack runs an AutoAttack preset (L∞, opts.Epsilon or 8/255; batch
@@ -430,8 +335,8 @@ func AutoAttackName(preset string) (string, error) {
 // Extra["autoattack"]. Per-batch lines go to log. It is what `acl eval -attack
 // autoattack|apgd` and Notebook.AutoAttack run; the third-party protocol (RobustSSL, spec
 // §5.3) is the "standard" preset at ε = 8/255.
-func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string, opts EvalOptions, log io.Writer) (*EvalRecord, *AutoAttackResult, error) {
-	name, err := AutoAttackName(preset)
+func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string, opts EvalOptions, log io.Writer) (*EvalRecord, *attack.AutoAttackResult, error) {
+	name, err := attack.AutoAttackName(preset)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -447,7 +352,7 @@ func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string
 	if eps == 0 {
 		eps = 8.0 / 255
 	}
-	aa, err := AutoAttackPreset(preset, eps)
+	aa, err := attack.AutoAttackPreset(preset, eps)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -468,7 +373,7 @@ func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string
 		return nil, nil, err
 	}
 	start := time.Now()
-	res, err := aa.Run(oracle, x, y, ImageShape{H: test.Height, W: test.Width, C: test.Channels})
+	res, err := aa.Run(oracle, x, y, attack.ImageShape{H: test.Height, W: test.Width, C: test.Channels})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -478,7 +383,7 @@ func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string
 			robust++
 		}
 	}
-	rec.Attack = AttackSettings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
+	rec.Attack = attack.Settings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
 	rec.Accuracy = Accuracy{Images: res.Images, CleanCorrect: int(math.Round(res.CleanAccuracy * float64(res.Images))),
 		RobustCorrect: robust, Clean: res.CleanAccuracy, Robust: res.RobustAccuracy}
 	rec.BatchSize = aa.BatchSize
@@ -488,19 +393,19 @@ func EvaluateFinetunedAutoAttack(runDir string, mode FinetuneMode, preset string
 }
 
 // AutoAttackDetails returns the AutoAttack result stored in an evaluation record's Extra.
-func AutoAttackDetails(rec *EvalRecord) (*AutoAttackResult, error) {
+func AutoAttackDetails(rec *EvalRecord) (*attack.AutoAttackResult, error) {
 	v, ok := rec.Extra["autoattack"]
 	if !ok {
 		return nil, fmt.Errorf("evaluation record of %s (%s) holds no AutoAttack details", rec.Run, rec.AttackLabel)
 	}
-	if r, ok := v.(*AutoAttackResult); ok {
+	if r, ok := v.(*attack.AutoAttackResult); ok {
 		return r, nil
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	var r AutoAttackResult
+	var r attack.AutoAttackResult
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, err
 	}

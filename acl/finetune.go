@@ -13,6 +13,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
@@ -51,9 +53,9 @@ type FinetuneResult struct {
 	SelectionClean  float64 `json:"selection_clean_accuracy,omitempty"`
 	SelectionRobust float64 `json:"selection_robust_accuracy,omitempty"`
 	// Test holds the reported SA and RA of the selected epoch on the test images.
-	Test        Accuracy       `json:"test"`
-	EvalAttack  AttackSettings `json:"eval_attack"`
-	AttackLabel string         `json:"attack_label"`
+	Test        Accuracy        `json:"test"`
+	EvalAttack  attack.Settings `json:"eval_attack"`
+	AttackLabel string          `json:"attack_label"`
 	// TrainImages, ValImages: the split sizes actually used.
 	TrainImages int `json:"train_images"`
 	ValImages   int `json:"val_images"`

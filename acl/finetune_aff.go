@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -15,18 +16,18 @@ import (
 // same logits as the first (same input, same batch statistics), so its logits are reused,
 // but it is still built so that the BN running statistics move three times exactly as in
 // the official code. It returns the loss and the terms "ce" and "kl".
-func AFFLoss(ctx *context.Context, clf *Classifier, cfg TRADESConfig, x, y *graph.Node) (*graph.Node, map[string]*graph.Node) {
+func AFFLoss(ctx *context.Context, clf *Classifier, cfg attack.TRADESConfig, x, y *graph.Node) (*graph.Node, map[string]*graph.Node) {
 	g := x.Graph()
 	var adv *graph.Node
 	inMode(ctx, g, false, false, func() {
-		adv = TRADESAdversary(ctx, x, cfg, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
+		adv = attack.TRADESAdversary(ctx, x, cfg, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
 	})
 	var loss, ce, kl *graph.Node
 	inMode(ctx, g, true, true, func() {
 		natural := clf.Logits(ctx, x)
 		advLogits := clf.Logits(ctx, adv)
 		clf.Encoder.Features(ctx, x, clf.Branch) // third pass: BN running statistics only
-		loss, ce, kl = TRADESLoss(natural, advLogits, y, cfg.Beta)
+		loss, ce, kl = attack.TRADESLoss(natural, advLogits, y, cfg.Beta)
 	})
 	return loss, map[string]*graph.Node{"ce": ce, "kl": kl}
 }

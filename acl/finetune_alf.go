@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -11,11 +12,11 @@ import (
 // classifier, encoder + head, in eval mode; the loss is the mean cross-entropy of the
 // classifier, still in eval mode, on those examples alone. Only the linear head trains
 // (the caller marks the encoder non-trainable).
-func ALFLoss(ctx *context.Context, clf *Classifier, attack PGDConfig, x, y *graph.Node) *graph.Node {
+func ALFLoss(ctx *context.Context, clf *Classifier, atk attack.PGDConfig, x, y *graph.Node) *graph.Node {
 	var loss *graph.Node
 	inMode(ctx, x.Graph(), false, false, func() {
-		adv := PGD(ctx, []*graph.Node{x}, attack, func(advs []*graph.Node) *graph.Node {
-			return graph.ReduceAllSum(PerExampleAttackLoss(LossCE, clf.Logits(ctx, advs[0]), y, nil))
+		adv := attack.PGD(ctx, []*graph.Node{x}, atk, func(advs []*graph.Node) *graph.Node {
+			return graph.ReduceAllSum(attack.PerExampleAttackLoss(attack.LossCE, clf.Logits(ctx, advs[0]), y, nil))
 		})[0]
 		loss = crossEntropy(clf.Logits(ctx, adv), y)
 	})

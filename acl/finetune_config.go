@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/datasets"
 )
 
@@ -100,13 +102,13 @@ type FinetuneConfig struct {
 	// they are.
 	Augment bool `json:"augment"`
 	// TrainAttack is ALF's PGD-20 on the cross-entropy; TRADES is AFF's.
-	TrainAttack PGDConfig    `json:"train_attack"`
-	TRADES      TRADESConfig `json:"trades"`
+	TrainAttack attack.PGDConfig    `json:"train_attack"`
+	TRADES      attack.TRADESConfig `json:"trades"`
 
 	// EvalAttack is the PGD used for selection and for the reported RA.
-	EvalAttack PGDConfig `json:"eval_attack"`
-	EvalBatch  int       `json:"eval_batch"`
-	Selection  Selection `json:"selection"`
+	EvalAttack attack.PGDConfig `json:"eval_attack"`
+	EvalBatch  int              `json:"eval_batch"`
+	Selection  Selection        `json:"selection"`
 	// ValSize images are held out from the training split for selection (the last
 	// ValSize of a seeded permutation); TrainSubset and TestSubset limit the training and
 	// test images (0: all).
@@ -140,7 +142,7 @@ func DefaultFinetuneConfig(pre *PretrainConfig, mode FinetuneMode, protocol stri
 	lr, src := OfficialFinetuneLR(pre.Method, pre.Variant, pre.Dataset, mode)
 	c := FinetuneConfig{Mode: mode, Protocol: protocol, Epochs: 25, Milestones: []int{15, 20}, Gamma: 0.1,
 		LR: lr, LRSource: src, Optimizer: OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 2e-4},
-		Branch: BranchAuto, TRADES: DefaultTRADES(), EvalBatch: 256, Selection: SelectValRA, ValSize: 5000, Seed: 1}
+		Branch: BranchAuto, TRADES: attack.DefaultTRADES(), EvalBatch: 256, Selection: SelectValRA, ValSize: 5000, Seed: 1}
 	switch protocol {
 	case ProtocolAdvCL:
 		c.BatchSize = 512
@@ -148,17 +150,17 @@ func DefaultFinetuneConfig(pre *PretrainConfig, mode FinetuneMode, protocol stri
 			c.BatchSize = 128
 		}
 		c.Augment = true
-		c.TrainAttack = EvalPGD20()
-		c.EvalAttack = EvalPGD20()
+		c.TrainAttack = attack.PGD20()
+		c.EvalAttack = attack.PGD20()
 	case ProtocolRoCL:
 		c.BatchSize = 1024
 		c.LR, c.LRSource = 0.1, "spec §5.2 (RoCL protocol)"
 		if mode == SLF {
 			c.Epochs, c.Milestones, c.Optimizer.WeightDecay = 150, []int{30, 50, 100}, 5e-4
 		}
-		c.TrainAttack = EvalPGD20()
-		c.TrainAttack.Order, c.TrainAttack.ClipStart = ClipThenProject, true
-		c.EvalAttack = EvalPGD20RoCL()
+		c.TrainAttack = attack.PGD20()
+		c.TrainAttack.Order, c.TrainAttack.ClipStart = attack.ClipThenProject, true
+		c.EvalAttack = attack.PGD20RoCL()
 	default:
 		return FinetuneConfig{}, fmt.Errorf("-protocol %q: use %s or %s", protocol, ProtocolAdvCL, ProtocolRoCL)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -173,7 +174,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 	if err := clf.Ctx.SetRNGStateFromSeed(9); err != nil {
 		t.Fatal(err)
 	}
-	type attack struct {
+	type attackCase struct {
 		name string
 		eps  float64
 		make func(ctx *context.Context, x, y *graph.Node) *graph.Node
@@ -182,25 +183,25 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 	ce := func(ctx *context.Context, x, adv, y *graph.Node) (*graph.Node, *graph.Node) {
 		return crossEntropy(clf.Logits(ctx, x), y), crossEntropy(clf.Logits(ctx, adv), y)
 	}
-	pgd := func(cfg PGDConfig) func(ctx *context.Context, x, y *graph.Node) *graph.Node {
+	pgd := func(cfg attack.PGDConfig) func(ctx *context.Context, x, y *graph.Node) *graph.Node {
 		return func(ctx *context.Context, x, y *graph.Node) *graph.Node {
-			return PGD(ctx, []*graph.Node{x}, cfg, func(advs []*graph.Node) *graph.Node {
-				return graph.ReduceAllSum(PerExampleAttackLoss(LossCE, clf.Logits(ctx, advs[0]), y, nil))
+			return attack.PGD(ctx, []*graph.Node{x}, cfg, func(advs []*graph.Node) *graph.Node {
+				return graph.ReduceAllSum(attack.PerExampleAttackLoss(attack.LossCE, clf.Logits(ctx, advs[0]), y, nil))
 			})[0]
 		}
 	}
-	trades := DefaultTRADES()
-	attacks := []attack{
-		{"eval PGD-20 (AdvCL)", EvalPGD20().Epsilon, pgd(EvalPGD20()), ce},
-		{"eval PGD-20 (RoCL)", EvalPGD20RoCL().Epsilon, pgd(EvalPGD20RoCL()), ce},
+	trades := attack.DefaultTRADES()
+	attacks := []attackCase{
+		{"eval PGD-20 (AdvCL)", attack.PGD20().Epsilon, pgd(attack.PGD20()), ce},
+		{"eval PGD-20 (RoCL)", attack.PGD20RoCL().Epsilon, pgd(attack.PGD20RoCL()), ce},
 		{"ALF training PGD", m.Result.Config.TrainAttack.Epsilon, pgd(m.Result.Config.TrainAttack), ce},
 		{"AFF TRADES", trades.Epsilon,
 			func(ctx *context.Context, x, y *graph.Node) *graph.Node {
-				return TRADESAdversary(ctx, x, trades, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
+				return attack.TRADESAdversary(ctx, x, trades, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
 			},
 			func(ctx *context.Context, x, adv, y *graph.Node) (*graph.Node, *graph.Node) {
 				zx := clf.Logits(ctx, x)
-				return graph.ScalarZero(x.Graph(), x.DType()), klSum(zx, clf.Logits(ctx, adv))
+				return graph.ScalarZero(x.Graph(), x.DType()), attack.TRADESKL(zx, clf.Logits(ctx, adv))
 			}},
 	}
 	for _, a := range attacks {
@@ -242,7 +243,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 		return tensors.MustCopyFlatData[uint64](val)
 	}
 	stateBefore := rng()
-	ev, err := NewPGDEvaluator(clf, EvalPGD20(), 1, 8, 42)
+	ev, err := NewPGDEvaluator(clf, attack.PGD20(), 1, 8, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 	if !slices.Equal(stateBefore, rng()) {
 		t.Error("Evaluate changed the model's RNG state")
 	}
-	zero := EvalPGD20()
+	zero := attack.PGD20()
 	zero.Epsilon = 0
 	ev0, _ := NewPGDEvaluator(clf, zero, 2, 16, 42)
 	a0, err := ev0.Evaluate(test)

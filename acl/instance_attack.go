@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/internal/hostval"
 	"github.com/ainfonce/goacl/acl/losses"
 
@@ -16,7 +18,7 @@ import (
 // InstanceAttackResult is the outcome of RunModel.InstanceAttack on a batch of B images.
 type InstanceAttackResult struct {
 	// Attack is the PGD configuration used.
-	Attack PGDConfig `json:"attack"`
+	Attack attack.PGDConfig `json:"attack"`
 	// Adv holds the adversarial images.
 	Adv datasets.ViewBatch `json:"-"`
 	// Trajectory is the attack objective (the batch mean) at the start point and after
@@ -51,17 +53,6 @@ func meanFloat(v []float64) float64 {
 	return s / float64(len(v))
 }
 
-// WithRadius returns the attack with radius eps and the given number of steps, keeping
-// the order and the random start, with Madry et al.'s step size 2.5·eps/steps.
-func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
-	c.Epsilon, c.Steps = eps, steps
-	c.StepSize = 0
-	if steps > 0 {
-		c.StepSize = 2.5 * eps / float64(steps)
-	}
-	return c
-}
-
 // InstanceAttack runs the run's own instance-wise attack on a batch: for RoCL (spec §4.1,
 // attack_lib.py), PGD on x maximising the 2-view NT-Xent between the projection of the
 // attacked images and the detached projection of target, with the model in eval mode, as
@@ -69,7 +60,7 @@ func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
 // x = target = the clean image attacks the representation of an image itself. The random
 // start comes from seed. The objective is recorded at every step (from the same graph
 // nodes PGD differentiates), so the trajectory is that of the attack itself.
-func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg PGDConfig, seed uint64) (res *InstanceAttackResult, err error) {
+func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDConfig, seed uint64) (res *InstanceAttackResult, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,7 +87,7 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg PGDConfig, s
 				objectives = append(objectives, o)
 				return o
 			}
-			adv = PGD(ctx, []*graph.Node{xs}, cfg, objective)[0]
+			adv = attack.PGD(ctx, []*graph.Node{xs}, cfg, objective)[0]
 			objective([]*graph.Node{adv})
 			hx := m.Encoder.Features(ctx, xs, "")
 			ha := m.Encoder.Features(ctx, adv, "")

@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
@@ -72,7 +73,7 @@ func aclDSStep(ctx *context.Context, in *StepInputs, embed func(x *Node, branch 
 		if cfg.AttackObjective == "training" {
 			clean = StopGradient(embed(x, layers.BranchNormal))
 		}
-		adv = PGD(ctx, []*Node{x}, cfg.Attack, func(a []*Node) *Node {
+		adv = attack.PGD(ctx, []*Node{x}, cfg.Attack, func(a []*Node) *Node {
 			zAdv := embed(a[0], layers.BranchPGD)
 			if clean == nil {
 				return losses.ACLNTXent(zAdv, cfg.Loss.Temperature, cfg.Loss.Quirks)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/internal/testdirs"
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -72,7 +74,7 @@ func TestACLPresetValues(t *testing.T) {
 		cfg.Optimizer != (OptimizerConfig{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}) ||
 		cfg.Schedule.Kind != "acl-cosine" || cfg.Schedule.Base != 5 || cfg.Schedule.WarmEpochs != 10 || cfg.Schedule.Min != 1e-6 ||
 		a.Steps != 5 || math.Abs(a.Epsilon-8.0/255) > 1e-15 || math.Abs(a.StepSize-2.0/255) > 1e-15 ||
-		a.Order != ProjectThenClip || !a.RandomStart || a.ClipStart || cfg.AttackObjective != "plain" || cfg.Loss.Temperature != 0.5 {
+		a.Order != attack.ProjectThenClip || !a.RandomStart || a.ClipStart || cfg.AttackObjective != "plain" || cfg.Loss.Temperature != 0.5 {
 		t.Errorf("ACL preset: %+v", cfg)
 	}
 	if _, ok := any(ACL{}).(ScalarProvider); ok {

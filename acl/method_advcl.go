@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -225,7 +227,7 @@ func (AdvCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	attackLoss := advclAttackLoss(cfg)
 	var advs []*Node
 	inMode(ctx, g, true, true, func() {
-		advs = PGD(ctx, []*Node{xo, xo}, cfg.Attack, func(a []*Node) *Node {
+		advs = attack.PGD(ctx, []*Node{xo, xo}, cfg.Attack, func(a []*Node) *Node {
 			zcl := project(a[0], layers.BranchPGD)
 			logits := heads(a[1])
 			con := losses.AdvCLSupCon(features(zcl), attackLoss)

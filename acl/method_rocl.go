@@ -3,6 +3,8 @@ package acl
 import (
 	"fmt"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -58,7 +60,7 @@ func (RoCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	var adv *graph.Node
 	inMode(ctx, g, false, false, func() {
 		target := graph.StopGradient(roclEmbed(ctx, in.Encoder, x2))
-		adv = PGD(ctx, []*graph.Node{x1}, cfg.Attack, func(advs []*graph.Node) *graph.Node {
+		adv = attack.PGD(ctx, []*graph.Node{x1}, cfg.Attack, func(advs []*graph.Node) *graph.Node {
 			return losses.RoCLTwoViewNTXent(roclEmbed(ctx, in.Encoder, advs[0]), target, t)
 		})[0]
 	})

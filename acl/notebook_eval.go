@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/ainfonce/goacl/acl/attack"
 )
 
 // This file is the notebooks' side of finetuning and evaluation (finetune*.go, eval.go,
@@ -121,7 +123,7 @@ func (nb *Notebook) PGD20(runDir string, mode FinetuneMode) (*EvalRecord, error)
 	if err != nil {
 		return nil, err
 	}
-	if rec, ok, err := readEvalRecord(runDir, mode, AttackPGD20); err != nil {
+	if rec, ok, err := readEvalRecord(runDir, mode, attack.NamePGD20); err != nil {
 		return nil, err
 	} else if ok && evalUpToDate(rec, ft) {
 		return rec, nil
@@ -136,9 +138,9 @@ func (nb *Notebook) PGD20(runDir string, mode FinetuneMode) (*EvalRecord, error)
 // AutoAttack returns the AutoAttack evaluation (Settings.Finetune.AutoAttackPreset) of the
 // mode finetuning of a run on the finetuning's test images, computing it once; log
 // receives the attack's progress lines when it runs.
-func (nb *Notebook) AutoAttack(runDir string, mode FinetuneMode, log io.Writer) (*EvalRecord, *AutoAttackResult, error) {
+func (nb *Notebook) AutoAttack(runDir string, mode FinetuneMode, log io.Writer) (*EvalRecord, *attack.AutoAttackResult, error) {
 	preset := nb.Settings.Finetune.AutoAttackPreset
-	name, err := AutoAttackName(preset)
+	name, err := attack.AutoAttackName(preset)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,7 +163,7 @@ func (nb *Notebook) AutoAttack(runDir string, mode FinetuneMode, log io.Writer) 
 
 // AttackComparisonTable compares, on the same finetuned classifier and test images, the
 // clean accuracy, PGD-20's robust accuracy, and AutoAttack's after each of its attacks.
-func AttackComparisonTable(pgd *EvalRecord, aa *AutoAttackResult) *HTMLTable {
+func AttackComparisonTable(pgd *EvalRecord, aa *attack.AutoAttackResult) *HTMLTable {
 	t := NewHTMLTable("pgd-vs-autoattack", fmt.Sprintf("PGD-20 vs AutoAttack (%s) on %s, %s finetuning, %d test images",
 		aa.Preset, filepath.Base(pgd.Run), pgd.Mode, pgd.Accuracy.Images),
 		"evaluation", "accuracy", "images attacked", "images fooled", "seconds")

@@ -187,13 +187,13 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	attack := m.Config.Attack.WithRadius(8.0/255, 3)
-	res, err := m.InstanceAttack(x1, x2, attack, 1)
+	atk := m.Config.Attack.WithRadius(8.0/255, 3)
+	res, err := m.InstanceAttack(x1, x2, atk, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Trajectory) != 4 || res.MaxPerturbation > attack.Epsilon+1e-6 || res.MaxPerturbation <= 0 {
-		t.Errorf("trajectory %v, max perturbation %g (ε %g)", res.Trajectory, res.MaxPerturbation, attack.Epsilon)
+	if len(res.Trajectory) != 4 || res.MaxPerturbation > atk.Epsilon+1e-6 || res.MaxPerturbation <= 0 {
+		t.Errorf("trajectory %v, max perturbation %g (ε %g)", res.Trajectory, res.MaxPerturbation, atk.Epsilon)
 	}
 	if dims := res.Features.Shape().Dimensions; dims[0] != 12 {
 		t.Errorf("features %v: want 12 rows", dims)
@@ -203,7 +203,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 			t.Errorf("feature cosine %g", c)
 		}
 	}
-	again, err := m.InstanceAttack(x1, x2, attack, 1)
+	again, err := m.InstanceAttack(x1, x2, atk, 1)
 	if err != nil || again.Trajectory[3] != res.Trajectory[3] {
 		t.Errorf("the attack is not reproducible from its seed: %v vs %v (%v)", again.Trajectory, res.Trajectory, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -142,13 +144,13 @@ func DefaultNotebookSettings(s NotebookScale) NotebookSettings {
 			Epsilons: []float64{0, 1, 2, 4, 8, 16}, Probe: probe, Sweeps: fullSweeps(),
 			SweepProbe: probe,
 			Finetune: NotebookFinetune{Epochs: 10, BatchSize: 128, TrainSubset: 5000, ValSize: 1000, TestSubset: 1000,
-				EvalBatch: 250, AutoAttackPreset: AutoAttackStandardPreset}}
+				EvalBatch: 250, AutoAttackPreset: attack.AutoAttackStandardPreset}}
 	case NotebookGPU:
 		probe.TrainSubset, probe.TestSubset, probe.Epochs = 0, 0, 100
 		return NotebookSettings{ShowImages: 8, AnalysisBatch: 256, AttackImages: 1000, AttackSteps: 20,
 			Epsilons: []float64{0, 1, 2, 4, 8, 16}, Probe: probe, Sweeps: fullSweeps(),
 			SweepProbe: probe,
-			Finetune:   NotebookFinetune{AutoAttackPreset: AutoAttackStandardPreset, TableAutoAttack: true}}
+			Finetune:   NotebookFinetune{AutoAttackPreset: attack.AutoAttackStandardPreset, TableAutoAttack: true}}
 	}
 	probe.TrainSubset, probe.TestSubset, probe.Epochs = 256, 500, 20
 	sweepProbe := probe
@@ -157,7 +159,7 @@ func DefaultNotebookSettings(s NotebookScale) NotebookSettings {
 		Epsilons: []float64{0, 2, 4, 8, 16}, Probe: probe, SweepSubset: 64, SweepEpochs: 1,
 		SweepProbe: sweepProbe,
 		Finetune: NotebookFinetune{Epochs: 1, BatchSize: 32, TrainSubset: 64, ValSize: 32, TestSubset: 32, EvalBatch: 32,
-			AutoAttackPreset: AutoAttackStandardPreset},
+			AutoAttackPreset: attack.AutoAttackStandardPreset},
 		Sweeps: []Sweep{
 			// The official values (α 0.2, λ 1; β 1, τ⁺ 0.12) are shared between the sweeps
 			// of a variant: 7 runs in all.

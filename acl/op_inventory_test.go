@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/ainfonce/goacl/internal/optrace"
@@ -297,7 +299,7 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	// on two images (SmallCNN width 2: milliseconds).
 	{
 		octx := context.New().Checked(false)
-		o, err := NewGraphOracle(backend, octx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+		o, err := attack.NewGraphOracle(backend, octx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 			return layers.NewLinear(ctx.In("head"), enc.Features(ctx, x, ""), 10).Done()
 		}, 10, 32, 32, 3)
 		if err != nil {
@@ -308,12 +310,12 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 		if _, err := o.Logits(x, 2); err != nil {
 			t.Fatal(err)
 		}
-		traceCompiled(t, inv, "autoattack/logits", o.logits)
-		for _, kind := range []string{LossCE, LossDLR, LossDLRTargeted, LossMargin} {
+		traceCompiled(t, inv, "autoattack/logits", o.Executables()["logits"])
+		for _, kind := range []string{attack.LossCE, attack.LossDLR, attack.LossDLRTargeted, attack.LossMargin} {
 			if _, _, _, err := o.LossGradLogits(kind, x, 2, y, tg); err != nil {
 				t.Fatal(err)
 			}
-			traceCompiled(t, inv, "autoattack/"+kind, o.losses[kind])
+			traceCompiled(t, inv, "autoattack/"+kind, o.Executables()[kind])
 		}
 	}
 	return inv

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -114,7 +116,7 @@ func Preset(method, variant, preset, dataDir string) (PretrainConfig, error) {
 // -epochs 401 with the same schedule to match the evaluated checkpoint).
 func advclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 400, 512
-	cfg.Attack = PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: ProjectThenClip, RandomStart: true}
+	cfg.Attack = attack.PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: attack.ProjectThenClip, RandomStart: true}
 	cfg.CEWeight = 0.2
 	cfg.Optimizer = OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 1e-4}
 	cfg.PseudoLabelDir = ""
@@ -165,7 +167,7 @@ func advclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 func aclPreset(cfg *PretrainConfig) int {
 	cfg.Epochs, cfg.BatchSize = 1000, 512
 	cfg.InputNorm = InputNormImageNet
-	cfg.Attack = PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: ProjectThenClip, RandomStart: true}
+	cfg.Attack = attack.PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: attack.ProjectThenClip, RandomStart: true}
 	cfg.Optimizer = OptimizerConfig{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}
 	cfg.Schedule = ScheduleConfig{Kind: "acl-cosine", Base: 5.0, WarmEpochs: 10, Min: 1e-6}
 	return 1000
@@ -184,7 +186,7 @@ func dynaclPreset(cfg *PretrainConfig) int {
 // roclPreset fills RoCL's official settings (spec §4.1, §4.4) and returns its epochs.
 func roclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 1000, 512 // 2 GPUs × 256, gathered for the loss
-	cfg.Attack = PGDConfig{Epsilon: 0.0314, StepSize: 0.007, Steps: 7, Order: ClipThenProject, RandomStart: true, ClipStart: true}
+	cfg.Attack = attack.PGDConfig{Epsilon: 0.0314, StepSize: 0.007, Steps: 7, Order: attack.ClipThenProject, RandomStart: true, ClipStart: true}
 	cfg.RegularizerWeight = 1.0 / 256
 	cfg.Optimizer = OptimizerConfig{Kind: LARSTorchLARS, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3, Eps: 1e-8}
 	base := 0.1

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/attack"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -36,7 +38,7 @@ type PretrainConfig struct {
 
 	Loss losses.Config `json:"loss"`
 	// Attack is the PGD that makes the adversarial views during pretraining.
-	Attack PGDConfig `json:"attack"`
+	Attack attack.PGDConfig `json:"attack"`
 	// AttackObjective is "plain" (the method's base contrastive loss, as with the
 	// official --attack_ori) or "training" (the training criterion, variant included).
 	AttackObjective string `json:"attack_objective"`

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ainfonce/goacl/acl/attack"
 )
 
 // The Table-1 grid: one row per pretraining run (method × variant × dataset), and for each
@@ -144,23 +146,23 @@ func readTableRow(dir string) (*TableRow, error) {
 		// checkpoint replaces the finetuning's own numbers; both come from one file.
 		sa, ra := res.Test.Clean, res.Test.Robust
 		src := run.File(resPath)
-		attack := res.AttackLabel
+		attackLabel := res.AttackLabel
 		images, subset := res.Test.Images, res.Config.TestSubset
 		var pgd EvalRecord
-		pgdPath := EvalFile(mode, AttackPGD20)
+		pgdPath := EvalFile(mode, attack.NamePGD20)
 		if err := readOptionalJSON(run, pgdPath, &pgd); err != nil {
 			return nil, err
 		} else if pgd.Attack.Name != "" {
-			sa, ra, src, attack = pgd.Accuracy.Clean, pgd.Accuracy.Robust, run.File(pgdPath), pgd.AttackLabel
+			sa, ra, src, attackLabel = pgd.Accuracy.Clean, pgd.Accuracy.Robust, run.File(pgdPath), pgd.AttackLabel
 			images, subset = pgd.Accuracy.Images, pgd.TestSubset
 		}
 		testSet := testSetLabel(images, subset)
 		row.Cells[TableColumn{mode, MetricSA}] = &TableCell{Value: 100 * sa, Source: src,
 			Settings: withSettings(ft, "test images", testSet)}
 		row.Cells[TableColumn{mode, MetricRA}] = &TableCell{Value: 100 * ra, Source: src,
-			Settings: withSettings(ft, "test images", testSet, "attack", attack)}
+			Settings: withSettings(ft, "test images", testSet, "attack", attackLabel)}
 		var aa EvalRecord
-		aaPath := EvalFile(mode, AttackAutoAttack)
+		aaPath := EvalFile(mode, attack.NameAutoAttack)
 		if err := readOptionalJSON(run, aaPath, &aa); err != nil {
 			return nil, err
 		} else if aa.Attack.Name != "" {
@@ -210,9 +212,9 @@ func finetuneSettings(r *FinetuneResult) map[string]string {
 	}
 	switch c.Mode {
 	case ALF:
-		s["training attack"] = PGDSettings(c.TrainAttack, 1).Label()
+		s["training attack"] = c.TrainAttack.Settings(1).Label()
 	case AFF:
-		s["training attack"] = fmt.Sprintf("TRADES β=%g, %d steps of %s at ε=%s", c.TRADES.Beta, c.TRADES.Steps, fraction255(c.TRADES.StepSize), fraction255(c.TRADES.Epsilon))
+		s["training attack"] = fmt.Sprintf("TRADES β=%g, %d steps of %s at ε=%s", c.TRADES.Beta, c.TRADES.Steps, attack.Fraction255(c.TRADES.StepSize), attack.Fraction255(c.TRADES.Epsilon))
 	}
 	return s
 }

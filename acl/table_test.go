@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ainfonce/goacl/acl/attack"
 )
 
 // fakeResultRun writes a run directory with config.json and, for each mode in sa, a
@@ -29,7 +31,7 @@ func fakeResultRun(t *testing.T, method, variant string, results map[FinetuneMod
 		if edit != nil {
 			edit(&cfg)
 		}
-		att := PGDSettings(cfg.EvalAttack, 1)
+		att := cfg.EvalAttack.Settings(1)
 		res := FinetuneResult{Config: cfg, Method: method, Variant: variant, Dataset: "cifar10", SelectedEpoch: 20,
 			Test: Accuracy{Images: 10000, Clean: acc[0], Robust: acc[1]}, EvalAttack: att, AttackLabel: att.Label(),
 			TrainImages: 45000, ValImages: cfg.ValSize, Checkpoint: filepath.Join(FinetuneDir(mode), BestDir, "ckpt-000000020.ckpt")}
@@ -49,10 +51,10 @@ func writeAA(t *testing.T, dir string, mode FinetuneMode, robust float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := EvalRecord{Run: dir, Mode: mode, Attack: AttackSettings{Name: AttackAutoAttack, Norm: "Linf", Epsilon: 8.0 / 255, Version: "standard"},
+	rec := EvalRecord{Run: dir, Mode: mode, Attack: attack.Settings{Name: attack.NameAutoAttack, Norm: "Linf", Epsilon: 8.0 / 255, Version: "standard"},
 		Accuracy: Accuracy{Images: 10000, Clean: 0.8, Robust: robust}}
 	rec.AttackLabel = rec.Attack.Label()
-	if err := run.WriteJSON(EvalFile(mode, AttackAutoAttack), rec); err != nil {
+	if err := run.WriteJSON(EvalFile(mode, attack.NameAutoAttack), rec); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -65,7 +67,7 @@ func TestBuildTable(t *testing.T) {
 	writeAA(t, base, SLF, 0.37)
 	ip := fakeResultRun(t, "advcl", "ip", map[FinetuneMode][2]float64{SLF: {0.81, 0.42}, AFF: {0.83, 0.52}}, nil)
 	rocl := fakeResultRun(t, "rocl", "iphn", map[FinetuneMode][2]float64{SLF: {0.75, 0.48}}, func(c *FinetuneConfig) {
-		c.EvalAttack.StepSize = RoCLEvalStep
+		c.EvalAttack.StepSize = attack.RoCLEvalStep
 	})
 	official := fakeResultRun(t, "advcl", "hn", map[FinetuneMode][2]float64{SLF: {0.79, 0.41}}, func(c *FinetuneConfig) {
 		c.Selection, c.ValSize = SelectTestRA, 0
@@ -139,9 +141,9 @@ func TestTablePrefersEvalRecord(t *testing.T) {
 	a := fakeResultRun(t, "advcl", "base", map[FinetuneMode][2]float64{SLF: {0.80, 0.40}}, nil)
 	b := fakeResultRun(t, "advcl", "ip", map[FinetuneMode][2]float64{SLF: {0.81, 0.42}}, nil)
 	run, _ := OpenRunDir(b)
-	att := PGDSettings(EvalPGD20(), 1)
+	att := attack.PGD20().Settings(1)
 	rec := EvalRecord{Mode: SLF, Attack: att, AttackLabel: att.Label(), TestSubset: 1000, Accuracy: Accuracy{Images: 1000, Clean: 0.7, Robust: 0.3}}
-	if err := run.WriteJSON(EvalFile(SLF, AttackPGD20), rec); err != nil {
+	if err := run.WriteJSON(EvalFile(SLF, attack.NamePGD20), rec); err != nil {
 		t.Fatal(err)
 	}
 	tab, err := BuildTable([]string{a, b})

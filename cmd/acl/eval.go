@@ -6,23 +6,12 @@ import (
 	"os"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/ainfonce/goacl/engine"
 )
 
 func init() {
 	register("eval", "evaluate finetuned classifiers of a run: clean accuracy and PGD-20 / AutoAttack robust accuracy", runEval)
-}
-
-// autoAttackPreset returns the AutoAttack preset (acl.AutoAttackPresets: "standard" =
-// APGD-CE → APGD-T → FAB-T → Square; "apgd" = its first two attacks) that the -attack name
-// runs, or "" when the name is not one of them.
-func autoAttackPreset(attack string) string {
-	for _, p := range acl.AutoAttackPresets {
-		if name, err := acl.AutoAttackName(p); err == nil && name == attack {
-			return p
-		}
-	}
-	return ""
 }
 
 const evalUsage = `usage: acl eval -run DIR -attack pgd20|autoattack|apgd [-mode slf|alf|aff] [flags]
@@ -43,7 +32,7 @@ func runEval(args []string) int {
 	fs := flag.NewFlagSet("acl eval", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), evalUsage); fs.PrintDefaults() }
 	runDir := fs.String("run", "", "pretraining run directory holding results/finetune-<mode> (required)")
-	attack := fs.String("attack", acl.AttackPGD20, "pgd20 | autoattack (standard: APGD-CE, APGD-T, FAB-T, Square) | apgd (APGD-CE, APGD-T only: an upper bound on AutoAttack for CPUs)")
+	attackName := fs.String("attack", attack.NamePGD20, "pgd20 | autoattack (standard: APGD-CE, APGD-T, FAB-T, Square) | apgd (APGD-CE, APGD-T only: an upper bound on AutoAttack for CPUs)")
 	modeName := fs.String("mode", "", "slf | alf | aff (default: every finetuning found)")
 	testSubset := fs.Int("test-subset", 0, "test images (0: the finetuning's own test subset; -1: all)")
 	batch := fs.Int("batch", 0, "evaluation batch size (0: the finetuning's for pgd20, 128 for AutoAttack)")
@@ -84,9 +73,9 @@ func runEval(args []string) int {
 		}
 	}
 	preset := ""
-	if *attack != acl.AttackPGD20 {
-		if preset = autoAttackPreset(*attack); preset == "" {
-			fmt.Fprintf(os.Stderr, "acl eval: -attack %q unknown; use %s, %s or %s\n", *attack, acl.AttackPGD20, acl.AttackAutoAttack, acl.AttackAPGD)
+	if *attackName != attack.NamePGD20 {
+		if preset = attack.PresetOfName(*attackName); preset == "" {
+			fmt.Fprintf(os.Stderr, "acl eval: -attack %q unknown; use %s, %s or %s\n", *attackName, attack.NamePGD20, attack.NameAutoAttack, attack.NameAPGD)
 			return 2
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/attack"
 )
 
 // run invokes a subcommand in-process and fails the test on a non-zero exit code.
@@ -40,7 +41,7 @@ func TestEvaluationPipelineToyScale(t *testing.T) {
 	runCommand(t, 0, "eval", "-run", run, "-attack", "pgd20")
 	for _, mode := range acl.FinetuneModes {
 		var rec acl.EvalRecord
-		b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(mode, acl.AttackPGD20)))
+		b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(mode, attack.NamePGD20)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,14 +55,14 @@ func TestEvaluationPipelineToyScale(t *testing.T) {
 	}
 	// AutoAttack (standard) of the SLF model on 16 test images: against a toy model the
 	// first attack already fools every point, so the later ones are skipped.
-	runCommand(t, 0, "eval", "-run", run, "-attack", acl.AttackAutoAttack, "-mode", "slf", "-test-subset", "16")
+	runCommand(t, 0, "eval", "-run", run, "-attack", attack.NameAutoAttack, "-mode", "slf", "-test-subset", "16")
 	var aa acl.EvalRecord
-	if b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(acl.SLF, acl.AttackAutoAttack))); err != nil {
+	if b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(acl.SLF, attack.NameAutoAttack))); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &aa); err != nil {
 		t.Fatal(err)
 	}
-	if aa.Accuracy.Images != 16 || aa.Attack.Version != acl.AutoAttackStandardPreset || aa.Accuracy.Robust > aa.Accuracy.Clean || aa.Extra["autoattack"] == nil {
+	if aa.Accuracy.Images != 16 || aa.Attack.Version != attack.AutoAttackStandardPreset || aa.Accuracy.Robust > aa.Accuracy.Clean || aa.Extra["autoattack"] == nil {
 		t.Errorf("AutoAttack record: %+v", aa)
 	}
 	runCommand(t, 2, "eval", "-run", run, "-attack", "cw")

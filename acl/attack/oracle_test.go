@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"math"
@@ -138,7 +138,7 @@ func testImages(seed uint64, n int, shape ImageShape) []float32 {
 
 // labelsFromModel labels each image with the model's prediction, except a fraction
 // flipped to another class (so the clean accuracy is below 1).
-func labelsFromModel(t testing.TB, o RobustnessOracle, x []float32, n int, flip float64, seed uint64) []int32 {
+func labelsFromModel(t testing.TB, o Oracle, x []float32, n int, flip float64, seed uint64) []int32 {
 	t.Helper()
 	pred, err := predict(o, x, n)
 	if err != nil {

@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"fmt"
@@ -52,38 +52,18 @@ func (s SquareAttack) Validate() error {
 }
 
 // Perturb implements Attack (square.py:perturb, untargeted).
-func (s SquareAttack) Perturb(o RobustnessOracle, b AttackBatch, rng *rand.Rand) ([]float32, error) {
+func (s SquareAttack) Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	size := b.Shape.Size()
-	acc, err := correctMask(o, b)
-	if err != nil {
-		return nil, err
-	}
-	adv := append([]float32(nil), b.X...)
-	for range s.Restarts {
-		idx := trueIndices(acc)
-		if len(idx) == 0 {
-			break
-		}
-		xs, ys := gather(b.X, idx, size), gatherInt32(b.Y, idx)
-		cur, err := s.singleRun(o, xs, len(idx), b.Shape, ys, b.Epsilon, rng)
+	return attackRemaining(o, b, s.Restarts, func(_ int, xs []float32, ys []int32, n int) ([]float32, []bool, error) {
+		cur, err := s.singleRun(o, xs, n, b.Shape, ys, b.Epsilon, rng)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		pred, err := predict(o, cur, len(idx))
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range idx {
-			if pred[j] != ys[j] {
-				acc[i] = false
-				copy(adv[i*size:(i+1)*size], cur[j*size:(j+1)*size])
-			}
-		}
-	}
-	return adv, nil
+		fooled, err := misclassified(o, cur, ys, n)
+		return cur, fooled, err
+	})
 }
 
 // pSelection is square.py:p_selection: the fraction of pixels the square covers at
@@ -117,7 +97,7 @@ func (s SquareAttack) pSelection(it int) float64 {
 
 // margins returns z_y − max_{i≠y} z_i for each of the n images (square.py:margin_and_loss;
 // with the margin loss, the loss is the margin).
-func margins(o RobustnessOracle, x []float32, n int, y []int32) ([]float32, error) {
+func margins(o Oracle, x []float32, n int, y []int32) ([]float32, error) {
 	k := o.NumClasses()
 	z, err := o.Logits(x, n)
 	if err != nil {
@@ -141,7 +121,7 @@ func margins(o RobustnessOracle, x []float32, n int, y []int32) ([]float32, erro
 }
 
 // singleRun is square.py:attack_single_run (L∞); it returns the best point of each image.
-func (s SquareAttack) singleRun(o RobustnessOracle, x []float32, n int, shape ImageShape, y []int32, eps float64, rng *rand.Rand) ([]float32, error) {
+func (s SquareAttack) singleRun(o Oracle, x []float32, n int, shape ImageShape, y []int32, eps float64, rng *rand.Rand) ([]float32, error) {
 	h, w, c := shape.H, shape.W, shape.C
 	size := shape.Size()
 	lo, hi := linfBox(x, eps)

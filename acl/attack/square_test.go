@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"errors"
@@ -7,13 +7,13 @@ import (
 
 // gradientFree hides every gradient of the oracle: only Logits works.
 type gradientFree struct {
-	RobustnessOracle
+	Oracle
 	logitCalls *int
 }
 
 func (g gradientFree) Logits(x []float32, n int) ([]float32, error) {
 	*g.logitCalls++
-	return g.RobustnessOracle.Logits(x, n)
+	return g.Oracle.Logits(x, n)
 }
 
 func (g gradientFree) LossGrad(string, []float32, int, []int32, []int32) ([]float32, []float32, error) {
@@ -27,7 +27,7 @@ func TestSquareAttackWithoutGradients(t *testing.T) {
 	const n = 32
 	m := newTestMLP(51, 32, 10, shape)
 	calls := 0
-	o := gradientFree{RobustnessOracle: m.oracle(t), logitCalls: &calls}
+	o := gradientFree{Oracle: m.oracle(t), logitCalls: &calls}
 	x := testImages(52, n, shape)
 	y := labelsFromModel(t, o, x, n, 0.1, 3)
 	sq := DefaultSquareAttack()

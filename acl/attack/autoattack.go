@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"fmt"
@@ -9,19 +9,19 @@ import (
 )
 
 // Attack is one attack of AutoAttack (Croce & Hein 2020; spec §10): APGD, APGDT, FABT,
-// SquareAttack. Each is host-driven: Go loops over float32 images that query a RobustnessOracle.
+// SquareAttack. Each is host-driven: Go loops over float32 images that query a Oracle.
 type Attack interface {
 	// Name is the official name ("apgd-ce", "apgd-t", "fab-t", "square").
 	Name() string
 	// Perturb returns, for each of the b.N images, either a point of the L∞ ball of
 	// radius b.Epsilon around it, inside [0,1], that the attack found misclassified, or
 	// the clean image itself. rng is the only source of randomness.
-	Perturb(o RobustnessOracle, b AttackBatch, rng *rand.Rand) ([]float32, error)
+	Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error)
 }
 
-// AttackBatch is what an attack sees: N clean images X (N×H×W×C, NHWC, in [0,1]), their
+// Batch is what an attack sees: N clean images X (N×H×W×C, NHWC, in [0,1]), their
 // labels Y and the L∞ radius.
-type AttackBatch struct {
+type Batch struct {
 	X       []float32
 	Y       []int32
 	N       int
@@ -102,8 +102,8 @@ func (aa AutoAttack) Validate() error {
 	return nil
 }
 
-// AttackReport is the outcome of one attack of an AutoAttack run.
-type AttackReport struct {
+// Report is the outcome of one attack of an AutoAttack run.
+type Report struct {
 	Name string `json:"name"`
 	// Settings are the attack's parameters, as Go prints them.
 	Settings string `json:"settings"`
@@ -127,7 +127,7 @@ type AutoAttackResult struct {
 	CleanAccuracy float64 `json:"clean_accuracy"`
 	// Attacks has one report per attack that ran (attacks after the robust set emptied
 	// are skipped, as in the official code).
-	Attacks []AttackReport `json:"attacks"`
+	Attacks []Report `json:"attacks"`
 	// RobustAccuracy is the final robust accuracy (the last attack's).
 	RobustAccuracy float64 `json:"robust_accuracy"`
 	// MaxPerturbation is the largest L∞ distance of an adversarial example to its clean
@@ -148,7 +148,7 @@ type AutoAttackResult struct {
 // non-robust when the model misclassifies the point the attack returned. Every returned
 // example is checked to lie in the ε-ball (exactly, in float64) and in [0,1]; a violation
 // is an error naming the attack.
-func (aa AutoAttack) Run(o RobustnessOracle, x []float32, y []int32, shape ImageShape) (*AutoAttackResult, error) {
+func (aa AutoAttack) Run(o Oracle, x []float32, y []int32, shape ImageShape) (*AutoAttackResult, error) {
 	if err := aa.Validate(); err != nil {
 		return nil, err
 	}
@@ -204,10 +204,10 @@ func (aa AutoAttack) Run(o RobustnessOracle, x []float32, y []int32, shape Image
 			break
 		}
 		began := time.Now()
-		rep := AttackReport{Name: attack.Name(), Settings: fmt.Sprintf("%+v", attack), Attacked: len(idx)}
+		rep := Report{Name: attack.Name(), Settings: fmt.Sprintf("%+v", attack), Attacked: len(idx)}
 		for bi, bstart := 0, 0; bstart < len(idx); bi, bstart = bi+1, bstart+aa.BatchSize {
 			bidx := idx[bstart:min(bstart+aa.BatchSize, len(idx))]
-			b := AttackBatch{X: gather(x, bidx, size), Y: gatherInt32(y, bidx), N: len(bidx), Shape: shape, Epsilon: aa.Epsilon}
+			b := Batch{X: gather(x, bidx, size), Y: gatherInt32(y, bidx), N: len(bidx), Shape: shape, Epsilon: aa.Epsilon}
 			rng := rand.New(rand.NewPCG(aa.Seed, uint64(ai+1)<<32|uint64(bi)))
 			adv, err := attack.Perturb(o, b, rng)
 			if err != nil {
@@ -279,124 +279,4 @@ func fraction(b []bool) float64 {
 		}
 	}
 	return float64(c) / float64(len(b))
-}
-
-// --- helpers shared by the attacks ---
-
-// predict returns the arg-max class of each of the n images (ties to the lowest index).
-func predict(o RobustnessOracle, x []float32, n int) ([]int32, error) {
-	z, err := o.Logits(x, n)
-	if err != nil {
-		return nil, err
-	}
-	return argmaxRows(z, n, o.NumClasses())
-}
-
-func argmaxRows(z []float32, n, k int) ([]int32, error) {
-	if len(z) != n*k {
-		return nil, fmt.Errorf("oracle returned %d logits for %d images × %d classes", len(z), n, k)
-	}
-	out := make([]int32, n)
-	for i := range n {
-		row := z[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		out[i] = int32(best)
-	}
-	return out, nil
-}
-
-// lossGradLogits evaluates the loss, its gradient and the logits at x, in one pass when
-// the oracle implements LogitsLossGrader.
-func lossGradLogits(o RobustnessOracle, kind string, x []float32, n int, y, targets []int32) (loss, grad, logits []float32, err error) {
-	if lg, ok := o.(LogitsLossGrader); ok {
-		loss, grad, logits, err = lg.LossGradLogits(kind, x, n, y, targets)
-	} else {
-		loss, grad, err = o.LossGrad(kind, x, n, y, targets)
-		if err == nil {
-			logits, err = o.Logits(x, n)
-		}
-	}
-	if err == nil && (len(loss) != n || len(grad) != len(x)) {
-		err = fmt.Errorf("oracle returned %d losses and %d gradient values for %d images of %d values", len(loss), len(grad), n, len(x)/max(n, 1))
-	}
-	return loss, grad, logits, err
-}
-
-// linfBox returns the per-value bounds of the L∞ ball of radius eps around x intersected
-// with [0,1]: lo = max(0, x−ε), hi = min(1, x+ε), rounded inwards so that every float32
-// in [lo,hi] is within ε of x in exact arithmetic. Clamping to [lo,hi] is the official
-// clamp(min(max(v, x−ε), x+ε), 0, 1).
-func linfBox(x []float32, eps float64) (lo, hi []float32) {
-	lo, hi = make([]float32, len(x)), make([]float32, len(x))
-	for i, v := range x {
-		l := float32(float64(v) - eps)
-		if float64(v)-float64(l) > eps {
-			l = math.Nextafter32(l, float32(math.Inf(1)))
-		}
-		h := float32(float64(v) + eps)
-		if float64(h)-float64(v) > eps {
-			h = math.Nextafter32(h, float32(math.Inf(-1)))
-		}
-		lo[i], hi[i] = max(l, 0), min(h, 1)
-	}
-	return lo, hi
-}
-
-func clampTo(v, lo, hi float32) float32 { return min(max(v, lo), hi) }
-
-func sign32(v float32) float32 {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
-}
-
-func gather(x []float32, idx []int, size int) []float32 {
-	out := make([]float32, len(idx)*size)
-	for j, i := range idx {
-		copy(out[j*size:(j+1)*size], x[i*size:(i+1)*size])
-	}
-	return out
-}
-
-func gatherInt32(y []int32, idx []int) []int32 {
-	out := make([]int32, len(idx))
-	for j, i := range idx {
-		out[j] = y[i]
-	}
-	return out
-}
-
-// rankedClass returns, for each row of logits z [n·k], the class at rank r (1 = largest):
-// the official output.sort(dim=1)[1][:, -r], with ties ranked by lower index first.
-func rankedClass(z []float32, n, k, r int) []int32 {
-	out := make([]int32, n)
-	order := make([]int, k)
-	for i := range n {
-		row := z[i*k : (i+1)*k]
-		for j := range order {
-			order[j] = j
-		}
-		// Partial selection sort: r ≤ k is small (≤ 10 in AutoAttack).
-		for a := 0; a < r; a++ {
-			best := a
-			for b := a + 1; b < k; b++ {
-				vb, vbest := row[order[b]], row[order[best]]
-				if vb > vbest || (vb == vbest && order[b] < order[best]) {
-					best = b
-				}
-			}
-			order[a], order[best] = order[best], order[a]
-		}
-		out[i] = int32(order[r-1])
-	}
-	return out
 }

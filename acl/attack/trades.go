@@ -1,8 +1,8 @@
-package acl
+package attack
 
 import (
-	"fmt"
-
+	"github.com/ainfonce/goacl/acl/field"
+	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -26,24 +26,27 @@ func DefaultTRADES() TRADESConfig {
 	return TRADESConfig{Beta: 6, Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 10, StartStd: 0.001}
 }
 
-// Validate names the first invalid field.
+// Validate returns a *field.Error naming the first invalid field.
 func (c TRADESConfig) Validate() error {
 	switch {
 	case !(c.Beta >= 0):
-		return fmt.Errorf("trades beta = %g: must be ≥ 0", c.Beta)
-	case !(c.Epsilon >= 0), !(c.StepSize >= 0):
-		return fmt.Errorf("trades epsilon = %g, step_size = %g: must be ≥ 0", c.Epsilon, c.StepSize)
+		return field.Errorf("beta", "{beta} = %g: must be ≥ 0", c.Beta)
+	case !(c.Epsilon >= 0):
+		return field.Errorf("epsilon", "{epsilon} = %g: must be ≥ 0", c.Epsilon)
+	case !(c.StepSize >= 0):
+		return field.Errorf("step_size", "{step_size} = %g: must be ≥ 0", c.StepSize)
 	case c.Steps < 0:
-		return fmt.Errorf("trades steps = %d: must be ≥ 0", c.Steps)
+		return field.Errorf("steps", "{steps} = %d: must be ≥ 0", c.Steps)
 	case !(c.StartStd >= 0):
-		return fmt.Errorf("trades start_std = %g: must be ≥ 0", c.StartStd)
+		return field.Errorf("start_std", "{start_std} = %g: must be ≥ 0", c.StartStd)
 	}
 	return nil
 }
 
-// klSum is Σ_i Σ_k p_ik (log p_ik − log q_ik) for target logits zp and input logits zq
-// ([N,K]): PyTorch's KLDivLoss(size_average=False)(log_softmax(zq), softmax(zp)).
-func klSum(zp, zq *graph.Node) *graph.Node {
+// TRADESKL is Σ_i Σ_k p_ik (log p_ik − log q_ik) for target logits zp and input logits zq
+// ([N,K]): PyTorch's KLDivLoss(size_average=False)(log_softmax(zq), softmax(zp)), the
+// objective TRADESAdversary ascends and (divided by N) the robust term of TRADESLoss.
+func TRADESKL(zp, zq *graph.Node) *graph.Node {
 	logp := graph.LogSoftmax(zp, -1)
 	logq := graph.LogSoftmax(zq, -1)
 	return graph.ReduceAllSum(graph.Mul(graph.Exp(logp), graph.Sub(logp, logq)))
@@ -64,7 +67,7 @@ func TRADESAdversary(ctx *context.Context, x *graph.Node, cfg TRADESConfig, logi
 	adv := graph.Add(x, graph.MulScalar(ctx.RandomNormal(x.Graph(), x.Shape()), cfg.StartStd))
 	a := graph.Scalar(x.Graph(), x.DType(), cfg.StepSize)
 	for range cfg.Steps {
-		grad := graph.Gradient(klSum(target, logits(adv)), adv)[0]
+		grad := graph.Gradient(TRADESKL(target, logits(adv)), adv)[0]
 		adv = clip01(graph.Min(graph.Max(graph.Add(adv, graph.Mul(a, graph.Sign(grad))), lo), hi))
 	}
 	return graph.StopGradient(adv)
@@ -76,7 +79,7 @@ func TRADESAdversary(ctx *context.Context, x *graph.Node, cfg TRADESConfig, logi
 // distribution in the KL, as in trades.py). It returns the loss and its two terms.
 func TRADESLoss(natural, adv, labels *graph.Node, beta float64) (loss, ce, kl *graph.Node) {
 	b := natural.Shape().Dimensions[0]
-	ce = crossEntropy(natural, labels)
-	kl = graph.DivScalar(klSum(natural, adv), float64(b))
+	ce = losses.CrossEntropy(natural, labels)
+	kl = graph.DivScalar(TRADESKL(natural, adv), float64(b))
 	return graph.Add(ce, graph.MulScalar(kl, beta)), ce, kl
 }

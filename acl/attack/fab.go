@@ -1,12 +1,9 @@
-package acl
+package attack
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"slices"
-	"sync"
 )
 
 // FABT is the targeted Fast Adaptive Boundary attack (Croce & Hein 2020, L∞), the third
@@ -66,47 +63,34 @@ func (f FABT) Validate() error {
 // Perturb implements Attack (fab_base.py:perturb, targeted branch): for each target rank,
 // each restart attacks the points not yet fooled; a point is fooled when the example
 // returned is misclassified and within ε (measured in float64).
-func (f FABT) Perturb(o RobustnessOracle, b AttackBatch, rng *rand.Rand) ([]float32, error) {
+func (f FABT) Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	k := o.NumClasses()
 	size := b.Shape.Size()
-	acc, err := correctMask(o, b)
-	if err != nil {
-		return nil, err
-	}
-	adv := append([]float32(nil), b.X...)
-	for rank := 2; rank <= min(f.Targets, k-1)+1; rank++ {
-		for r := range f.Restarts {
-			idx := trueIndices(acc)
-			if len(idx) == 0 {
-				return adv, nil
-			}
-			xs, ys := gather(b.X, idx, size), gatherInt32(b.Y, idx)
-			cur, err := f.singleRun(o, xs, len(idx), size, ys, rank, r > 0, b.Epsilon, rng)
-			if err != nil {
-				return nil, err
-			}
-			pred, err := predict(o, cur, len(idx))
-			if err != nil {
-				return nil, err
-			}
-			for j, i := range idx {
-				if pred[j] != ys[j] && linfDist(cur[j*size:(j+1)*size], xs[j*size:(j+1)*size]) <= b.Epsilon {
-					acc[i] = false
-					copy(adv[i*size:(i+1)*size], cur[j*size:(j+1)*size])
-				}
-			}
+	// Rounds: for each target rank 2, 3, …, Targets+1 (at most K), Restarts restarts, all
+	// but the first of each rank from a random start.
+	targets := min(f.Targets, o.NumClasses()-1)
+	return attackRemaining(o, b, targets*f.Restarts, func(r int, xs []float32, ys []int32, n int) ([]float32, []bool, error) {
+		cur, err := f.singleRun(o, xs, n, size, ys, 2+r/f.Restarts, r%f.Restarts > 0, b.Epsilon, rng)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	return adv, nil
+		fooled, err := misclassified(o, cur, ys, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		for j := range fooled {
+			fooled[j] = fooled[j] && linfDist(cur[j*size:(j+1)*size], xs[j*size:(j+1)*size]) <= b.Epsilon
+		}
+		return cur, fooled, nil
+	})
 }
 
 // singleRun is fab_base.py:attack_single_run (targeted, L∞): it returns x with the
 // smallest adversarial example found for each correctly classified point that was fooled
 // at all (whatever its norm).
-func (f FABT) singleRun(o RobustnessOracle, x []float32, n, size int, y []int32, rank int, randStart bool, eps float64, rng *rand.Rand) ([]float32, error) {
+func (f FABT) singleRun(o Oracle, x []float32, n, size int, y []int32, rank int, randStart bool, eps float64, rng *rand.Rand) ([]float32, error) {
 	k := o.NumClasses()
 	z, err := o.Logits(x, n)
 	if err != nil {
@@ -205,155 +189,4 @@ func (f FABT) singleRun(o RobustnessOracle, x []float32, n, size int, y []int32,
 		}
 	}
 	return result, nil
-}
-
-// linfProjection is one row of projectRowsLinf: the point t, the hyperplane w·v = b, and
-// the output d.
-type linfProjection struct {
-	t, w []float32
-	b    float64
-	d    []float64
-}
-
-// projectRowsLinf projects every row, in parallel.
-func projectRowsLinf(rows []linfProjection) {
-	workers := min(runtime.GOMAXPROCS(0), len(rows))
-	var wg sync.WaitGroup
-	next := make(chan int, len(rows))
-	for i := range rows {
-		next <- i
-	}
-	close(next)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var scratch linfScratch
-			for i := range next {
-				r := rows[i]
-				projectLinf(r.t, r.w, r.b, r.d, &scratch)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-type linfScratch struct {
-	keys      []uint64
-	order     []int32
-	s, sb, p  []float64
-	a, wSign  []float64
-	nonzeroes []bool
-}
-
-// projectLinf writes to d the smallest-L∞ step δ with w·(t+δ) = b and t+δ ∈ [0,1]^D
-// (fab_projections.py:projection_linf). Orient the hyperplane so that w·t ≥ b; each
-// coordinate can move by at most p_i towards the side that lowers w·v (to 0 where w_i>0,
-// to 1 where w_i<0). The change of w·v reachable with budget λ is the piecewise-linear
-// −Σ|w_i|·min(p_i, λ); sort p, bisect for the segment holding the required change
-// b − w·t, solve for λ there, and move every coordinate by min(λ, p_i). If even the full
-// box corner does not reach the hyperplane, δ is that corner (the official fallback).
-// Coordinates with w_i = 0 do not move. Computed in float64 (official: float32); the
-// order of p is that of its float32 values, as in the official code.
-func projectLinf(t, w []float32, bIn float64, d []float64, sc *linfScratch) {
-	n := len(t)
-	if cap(sc.keys) < n {
-		*sc = linfScratch{
-			keys: make([]uint64, n), order: make([]int32, n), s: make([]float64, n), sb: make([]float64, n),
-			p: make([]float64, n), a: make([]float64, n), wSign: make([]float64, n), nonzeroes: make([]bool, n),
-		}
-	}
-	keys, order, s, sb, p, a, ws := sc.keys[:n], sc.order[:n], sc.s[:n], sc.sb[:n], sc.p[:n], sc.a[:n], sc.wSign[:n]
-	wt := 0.0
-	for i := range n {
-		wt += float64(w[i]) * float64(t[i])
-	}
-	sgn := -1.0
-	if wt-bIn >= 0 {
-		sgn = 1
-	}
-	b := sgn * bIn
-	wtSigned, b0 := 0.0, 0.0
-	for i := range n {
-		wi := sgn * float64(w[i])
-		ti := float64(t[i])
-		ws[i] = wi
-		a[i] = 0
-		if wi < 0 {
-			a[i] = 1
-		}
-		d[i] = 0
-		if wi != 0 {
-			d[i] = a[i] - ti
-		}
-		p[i] = a[i] - ti*(2*a[i]-1)
-		// p ≥ 0: the bits of a non-negative float32 sort like its value; +0 turns −0 into +0.
-		keys[i] = uint64(math.Float32bits(float32(p[i])+0))<<32 | uint64(i)
-		wtSigned += wi * ti
-		b0 += wi * d[i]
-	}
-	slices.Sort(keys)
-	for i := range n {
-		order[i] = int32(keys[i] & 0xffffffff) // ascending p
-	}
-	b -= wtSigned
-	// Descending p: cumulative |w| and reachable change.
-	cs, csb := 0.0, b0
-	for j := range n {
-		i := order[n-1-j]
-		cs += math.Abs(ws[i])
-		csb += -ws[i] * d[i]
-		s[j], sb[j] = cs, csb
-	}
-	b2 := sb[n-1] - s[n-1]*p[order[0]]
-	switch {
-	case b-b2 > 0: // λ below every p_i
-		lmbd := math.Max((b-sb[n-1])/(-s[n-1]), 0)
-		for i := range n {
-			d[i] = (2*a[i] - 1) * lmbd
-		}
-	case b-b0 > 0: // bisect the segment
-		lb, ub := 0.0, float64(n-1)
-		for range int(math.Ceil(math.Log2(float64(n)))) {
-			mid := math.Floor((lb + ub) / 2)
-			c := int(mid)
-			cur := sb[c] - s[c]*p[order[n-1-c]]
-			if b-cur > 0 {
-				lb = mid
-			} else {
-				ub = mid
-			}
-		}
-		c := int(lb)
-		lmbd := math.Max((b-sb[c])/(-s[c]), 0)
-		for i := range n {
-			if a[i] == 1 {
-				d[i] = math.Min(lmbd, d[i])
-			} else {
-				d[i] = math.Max(-lmbd, d[i])
-			}
-		}
-	}
-	for i := range n {
-		if ws[i] == 0 {
-			d[i] = 0
-		}
-	}
-}
-
-func maxAbs(v []float64) float64 {
-	m := 0.0
-	for _, x := range v {
-		m = math.Max(m, math.Abs(x))
-	}
-	return m
-}
-
-// linfDist is max_i |a_i − b_i| in float64 (exact for float32 inputs).
-func linfDist(a, b []float32) float64 {
-	m := 0.0
-	for i := range a {
-		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return m
 }

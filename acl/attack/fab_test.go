@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"math"
@@ -171,7 +171,7 @@ func TestFABTOnLinearModel(t *testing.T) {
 	const eps = 0.06
 	fab := DefaultFABT()
 	fab.Iterations, fab.Targets = 30, k-1
-	adv, err := fab.Perturb(o, AttackBatch{X: x, Y: y, N: n, Shape: shape, Epsilon: eps}, rand.New(rand.NewPCG(1, 1)))
+	adv, err := fab.Perturb(o, Batch{X: x, Y: y, N: n, Shape: shape, Epsilon: eps}, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package acl
+package attack
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // pgdCE is a plain L∞ PGD on the cross-entropy through the oracle (random start in the
 // ball, sign steps, projection onto the ball ∩ [0,1]); it returns the final iterates, as
 // the PGD-20 evaluation does.
-func pgdCE(t testing.TB, o RobustnessOracle, x []float32, y []int32, n int, eps, step float64, steps int, seed uint64) []float32 {
+func pgdCE(t testing.TB, o Oracle, x []float32, y []int32, n int, eps, step float64, steps int, seed uint64) []float32 {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	lo, hi := linfBox(x, eps)
@@ -237,7 +237,7 @@ func TestAutoAttackRejectsBadInput(t *testing.T) {
 type cheatingAttack struct{}
 
 func (cheatingAttack) Name() string { return "cheat" }
-func (cheatingAttack) Perturb(o RobustnessOracle, b AttackBatch, rng *rand.Rand) ([]float32, error) {
+func (cheatingAttack) Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error) {
 	adv := append([]float32(nil), b.X...)
 	adv[0] = float32(math.Min(1, float64(adv[0])+2*b.Epsilon))
 	if adv[0] == b.X[0] {

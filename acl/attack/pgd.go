@@ -1,8 +1,7 @@
-package acl
+package attack
 
 import (
-	"fmt"
-
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -33,19 +32,31 @@ type PGDConfig struct {
 	ClipStart bool `json:"clip_start"`
 }
 
-// Validate names the first invalid field and its allowed range.
+// Validate returns a *field.Error naming the first invalid field (epsilon, step_size,
+// steps, order) and its allowed range.
 func (c PGDConfig) Validate() error {
 	switch {
 	case !(c.Epsilon >= 0):
-		return fmt.Errorf("attack epsilon = %g: must be ≥ 0", c.Epsilon)
+		return field.Errorf("epsilon", "{epsilon} = %g: must be ≥ 0", c.Epsilon)
 	case !(c.StepSize >= 0):
-		return fmt.Errorf("attack step_size = %g: must be ≥ 0", c.StepSize)
+		return field.Errorf("step_size", "{step_size} = %g: must be ≥ 0", c.StepSize)
 	case c.Steps < 0:
-		return fmt.Errorf("attack steps = %d: must be ≥ 0", c.Steps)
+		return field.Errorf("steps", "{steps} = %d: must be ≥ 0", c.Steps)
 	case c.Order != ClipThenProject && c.Order != ProjectThenClip:
-		return fmt.Errorf("attack order %q: use %q or %q", c.Order, ClipThenProject, ProjectThenClip)
+		return field.Errorf("order", "{order} %q: use %q or %q", c.Order, ClipThenProject, ProjectThenClip)
 	}
 	return nil
+}
+
+// WithRadius returns the attack with radius eps and the given number of steps, keeping
+// the order and the random start, with Madry et al.'s step size 2.5·eps/steps.
+func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
+	c.Epsilon, c.Steps = eps, steps
+	c.StepSize = 0
+	if steps > 0 {
+		c.StepSize = 2.5 * eps / float64(steps)
+	}
+	return c
 }
 
 // PGD returns adversarial versions of the inputs xs (images in [0,1]) that jointly ascend
