@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/acl/losses"
@@ -150,7 +152,7 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opt, err := NewOptimizer(OptimizerConfig{Kind: SGD, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
+	opt, err := optim.New(optim.Config{Kind: optim.SGD, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	if err := ctx.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
 		return nil, err
 	}
-	if err := SetLearningRate(ctx, cfg.LearningRate); err != nil {
+	if err := optim.SetLearningRate(ctx, cfg.LearningRate); err != nil {
 		return nil, err
 	}
 	enc := layers.ResNet18{Width: cfg.Width, ConvInit: layers.PyTorchDefault}

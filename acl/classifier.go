@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/layers"
@@ -116,7 +118,7 @@ type EncoderLoad struct {
 // missing from the checkpoint or when the checkpoint's encoder scope holds a variable that
 // is neither needed nor another branch's copy of a needed BN variable (spec §8.1: the
 // official AdvCL finetune silently loads nothing on one GPU; we never do).
-func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *Checkpoint, enc layers.Encoder, branch string) (*EncoderLoad, error) {
+func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *rundir.Checkpoint, enc layers.Encoder, branch string) (*EncoderLoad, error) {
 	expected, dims, err := modelVariables(backend, func(ctx *context.Context, x *graph.Node) { enc.Features(ctx, x, branch) })
 	if err != nil {
 		return nil, fmt.Errorf("encoder %s, branch %q: %w", enc, branch, err)
@@ -169,7 +171,7 @@ func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *
 		return nil, fmt.Errorf("checkpoint %s does not fit encoder %s with BN branch %q: %d missing variables %v; %d unexpected variables %v%s",
 			ckpt.Path, enc, branch, len(missing), missing, len(unexpected), unexpected, hint)
 	}
-	if err := ckpt.Restore(ctx, RestoreOptions{Only: expected, Expected: expected}); err != nil {
+	if err := ckpt.Restore(ctx, rundir.RestoreOptions{Only: expected, Expected: expected}); err != nil {
 		return nil, err
 	}
 	sort.Strings(report.OtherBranches)
@@ -199,7 +201,7 @@ func otherBranchOf(key, branch string, want map[string]bool) bool {
 }
 
 // hasBranch reports whether ckpt's encoder variables include BN branch name.
-func hasBranch(ckpt *Checkpoint, enc layers.Encoder, name string) bool {
+func hasBranch(ckpt *rundir.Checkpoint, enc layers.Encoder, name string) bool {
 	scope := encoderScope(enc)
 	for _, v := range ckpt.Variables {
 		if strings.HasPrefix(v.Key(), scope) && strings.Contains(v.Key(), "/"+name+"/") {
@@ -214,7 +216,7 @@ func hasBranch(ckpt *Checkpoint, enc layers.Encoder, name string) bool {
 // interface{ FinetuneBranch() string }, otherwise "pgd" when the checkpoint's encoder has
 // a 'pgd' branch (AdvCL, ACL, DynACL: spec §5.1 keeps BN index 1 = 'pgd') and "" (single
 // BN, RoCL) when it has none.
-func ProtocolBranch(cfg *PretrainConfig, ckpt *Checkpoint, enc layers.Encoder) string {
+func ProtocolBranch(cfg *PretrainConfig, ckpt *rundir.Checkpoint, enc layers.Encoder) string {
 	if m, err := MethodByName(cfg.Method); err == nil {
 		if b, ok := m.(interface{ FinetuneBranch() string }); ok {
 			return b.FinetuneBranch()
@@ -236,7 +238,7 @@ func PretrainedClassifier(backend backends.Backend, runDir string, branch *strin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ckpt, skipped, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
+	ckpt, skipped, err := rundir.LatestCheckpoint(filepath.Join(runDir, rundir.CheckpointsDir))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
 	}
@@ -265,14 +267,14 @@ func (c *Classifier) classifierKeys() ([]string, error) {
 // other encoder or head variable may be (optimizer state and RNG are ignored). enc must
 // be the pretraining run's encoder as RunEncoder builds it: the checkpoint does not
 // record the input normalisation.
-func RestoreClassifier(backend backends.Backend, ckpt *Checkpoint, enc layers.Encoder, branch string, numClasses int) (*Classifier, error) {
+func RestoreClassifier(backend backends.Backend, ckpt *rundir.Checkpoint, enc layers.Encoder, branch string, numClasses int) (*Classifier, error) {
 	c := &Classifier{Encoder: enc, Branch: branch, NumClasses: numClasses, Ctx: context.New().Checked(false), Backend: backend}
 	keys, err := c.classifierKeys()
 	if err != nil {
 		return nil, err
 	}
 	only := []string{encoderScope(enc), "/" + ClassifierScope + "/"}
-	if err := ckpt.Restore(c.Ctx, RestoreOptions{Only: only, Expected: keys}); err != nil {
+	if err := ckpt.Restore(c.Ctx, rundir.RestoreOptions{Only: only, Expected: keys}); err != nil {
 		return nil, err
 	}
 	return c, nil

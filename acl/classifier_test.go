@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/layers"
@@ -22,12 +24,12 @@ import (
 func fakeMultiBNRun(t *testing.T, stray bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	run, err := CreateRunDir(dir)
+	run, err := rundir.Create(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer run.Close()
-	if err := run.WriteJSON(ConfigFile, PretrainConfig{Method: "fake-multibn", Variant: "base", Dataset: "cifar10", Encoder: "smallcnn", Width: 4}); err != nil {
+	if err := run.WriteJSON(rundir.ConfigFile, PretrainConfig{Method: "fake-multibn", Variant: "base", Dataset: "cifar10", Encoder: "smallcnn", Width: 4}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.New().Checked(false)
@@ -49,7 +51,7 @@ func fakeMultiBNRun(t *testing.T, stray bool) string {
 	if _, err := exec.Exec(tensors.FromShape(shapesF32(2, 32, 32, 3))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SaveCheckpoint(ctx, run.File(CheckpointsDir), 1, nil, 0); err != nil {
+	if _, err := rundir.SaveCheckpoint(ctx, run.File(rundir.CheckpointsDir), 1, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	return dir

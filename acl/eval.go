@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -193,7 +195,7 @@ type EvalRecord struct {
 
 // EvalFile is the results file name of an evaluation of mode by attack.
 func EvalFile(mode FinetuneMode, attack string) string {
-	return filepath.Join(ResultsDir, fmt.Sprintf("eval-%s-%s.json", mode, attack))
+	return filepath.Join(rundir.ResultsDir, fmt.Sprintf("eval-%s-%s.json", mode, attack))
 }
 
 // FinetunedModel is a finetuned classifier loaded from a pretraining run's results.
@@ -217,7 +219,7 @@ func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (
 	if err != nil {
 		return nil, err
 	}
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +230,7 @@ func LoadFinetuned(backend backends.Backend, runDir string, mode FinetuneMode) (
 		}
 		return nil, err
 	}
-	ckpt, err := ReadCheckpoint(run.File(res.Checkpoint))
+	ckpt, err := rundir.ReadCheckpoint(run.File(res.Checkpoint))
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +450,7 @@ func WriteEvalRecord(runDir string, rec *EvalRecord) error {
 	}
 	rec.AttackLabel = rec.Attack.Label()
 	rec.Time = time.Now().UTC()
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -34,7 +37,7 @@ const (
 
 // FinetuneDir is the folder of mode's finetuning, relative to the pretraining run.
 func FinetuneDir(mode FinetuneMode) string {
-	return filepath.Join(ResultsDir, "finetune-"+string(mode))
+	return filepath.Join(rundir.ResultsDir, "finetune-"+string(mode))
 }
 
 // FinetuneResult is what a finetuning reports (its result.json).
@@ -151,16 +154,16 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, err
 	}
 	var pre PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &pre); err != nil {
+	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		return nil, err
 	}
-	var st Status
-	if run.ReadJSON(StatusFile, &st) == nil && st.State != "done" {
+	var st rundir.Status
+	if run.ReadJSON(rundir.StatusFile, &st) == nil && st.State != "done" {
 		progressf(opts.Progress, "warning: pretraining run %s is %q (step %d); finetuning its newest checkpoint\n", runDir, st.State, st.Step)
 	}
 	train, val, test, err := finetuneSplits(&cfg, pre.Dataset, pre.DataDir)
@@ -192,7 +195,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 			return nil, fmt.Errorf("%s already exists: pass -force to replace this %s finetuning", out, cfg.Mode)
 		}
 		// Never delete a finetuning another process is writing: take its lock first.
-		busy, err := CreateRunDir(out)
+		busy, err := rundir.Create(out)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +204,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 			return nil, err
 		}
 	}
-	fdir, err := CreateRunDir(out)
+	fdir, err := rundir.Create(out)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +215,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if val != nil {
 		res.ValImages = val.Len()
 	}
-	if err := fdir.WriteJSON(ConfigFile, struct {
+	if err := fdir.WriteJSON(rundir.ConfigFile, struct {
 		FinetuneConfig
 		Run         string       `json:"run"`
 		TrainImages int          `json:"train_images"`
@@ -222,13 +225,13 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	}{cfg, runDir, res.TrainImages, res.ValImages, test.Len(), load}); err != nil {
 		return nil, err
 	}
-	prov := CollectProvenance(res.Backend)
-	if err := fdir.WriteJSON(ProvenanceFile, prov); err != nil {
+	prov := rundir.CollectProvenance(res.Backend)
+	if err := fdir.WriteJSON(rundir.ProvenanceFile, prov); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	fail := func(state string, err error) (*FinetuneResult, error) {
-		_ = fdir.SetStatus(Status{State: state, Reason: err.Error()})
+		_ = fdir.SetStatus(rundir.Status{State: state, Reason: err.Error()})
 		return nil, err
 	}
 
@@ -240,7 +243,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if err != nil {
 		return fail("failed", err)
 	}
-	optimizer, err := NewOptimizer(cfg.Optimizer)
+	optimizer, err := optim.New(cfg.Optimizer)
 	if err != nil {
 		return fail("failed", err)
 	}
@@ -278,8 +281,8 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if cfg.Selection == SelectTestRA {
 		split = "test"
 	}
-	schedule := StepDecay{Base: cfg.LR, Milestones: cfg.Milestones, Gamma: cfg.Gamma}
-	if err := fdir.SetStatus(Status{State: "running"}); err != nil {
+	schedule := optim.StepDecay{Base: cfg.LR, Milestones: cfg.Milestones, Gamma: cfg.Gamma}
+	if err := fdir.SetStatus(rundir.Status{State: "running"}); err != nil {
 		return nil, err
 	}
 	bestDir := filepath.Join(out, BestDir)
@@ -287,7 +290,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	var stepCount int64
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		lr := schedule.LearningRate(epoch, 0, 1)
-		if err := SetLearningRate(clf.Ctx, lr); err != nil {
+		if err := optim.SetLearningRate(clf.Ctx, lr); err != nil {
 			return fail("failed", err)
 		}
 		t0 := time.Now()
@@ -335,7 +338,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 			}
 		}
 		if improved {
-			path, err := SaveCheckpoint(clf.Ctx, bestDir, int64(epoch+1), map[string]any{"epoch": epoch + 1}, 1)
+			path, err := rundir.SaveCheckpoint(clf.Ctx, bestDir, int64(epoch+1), map[string]any{"epoch": epoch + 1}, 1)
 			if err != nil {
 				return fail("failed", err)
 			}
@@ -360,7 +363,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if cfg.Selection == SelectTestRA {
 		res.Test = *best
 	} else {
-		ckpt, err := ReadCheckpoint(run.File(res.Checkpoint))
+		ckpt, err := rundir.ReadCheckpoint(run.File(res.Checkpoint))
 		if err != nil {
 			return fail("failed", err)
 		}
@@ -383,8 +386,8 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 		return nil, err
 	}
 	prov.End = time.Now().UTC()
-	_ = fdir.WriteJSON(ProvenanceFile, prov)
+	_ = fdir.WriteJSON(rundir.ProvenanceFile, prov)
 	progressf(opts.Progress, "%s: epoch %d %s; test SA %.2f%%, RA %.2f%% (%s, %d images)\n", cfg.Mode, res.SelectedEpoch,
 		res.SelectionLabel, 100*res.Test.Clean, 100*res.Test.Robust, res.AttackLabel, res.Test.Images)
-	return res, fdir.SetStatus(Status{State: "done", Step: stepCount, Epoch: cfg.Epochs})
+	return res, fdir.SetStatus(rundir.Status{State: "done", Step: stepCount, Epoch: cfg.Epochs})
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -93,11 +95,11 @@ type FinetuneConfig struct {
 	BatchSize int `json:"batch_size"`
 	// LR is the base learning rate; LRSource says where it came from (the official
 	// table, spec §4.4, or a flag).
-	LR         float64         `json:"lr"`
-	LRSource   string          `json:"lr_source"`
-	Milestones []int           `json:"milestones"`
-	Gamma      float64         `json:"gamma"`
-	Optimizer  OptimizerConfig `json:"optimizer"`
+	LR         float64      `json:"lr"`
+	LRSource   string       `json:"lr_source"`
+	Milestones []int        `json:"milestones"`
+	Gamma      float64      `json:"gamma"`
+	Optimizer  optim.Config `json:"optimizer"`
 	// Augment trains on RandomCrop(32, 4) + HFlip views (AdvCL); RoCL uses the images as
 	// they are.
 	Augment bool `json:"augment"`
@@ -141,7 +143,7 @@ func DefaultFinetuneConfig(pre *PretrainConfig, mode FinetuneMode, protocol stri
 	}
 	lr, src := OfficialFinetuneLR(pre.Method, pre.Variant, pre.Dataset, mode)
 	c := FinetuneConfig{Mode: mode, Protocol: protocol, Epochs: 25, Milestones: []int{15, 20}, Gamma: 0.1,
-		LR: lr, LRSource: src, Optimizer: OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 2e-4},
+		LR: lr, LRSource: src, Optimizer: optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: 2e-4},
 		Branch: BranchAuto, TRADES: attack.DefaultTRADES(), EvalBatch: 256, Selection: SelectValRA, ValSize: 5000, Seed: 1}
 	switch protocol {
 	case ProtocolAdvCL:

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -34,12 +36,12 @@ func tinyPretrainedRun(t *testing.T) string {
 // test images, batch 32, epochs epochs.
 func tinyFinetuneConfig(t *testing.T, run string, mode FinetuneMode, epochs int) FinetuneConfig {
 	t.Helper()
-	r, err := OpenRunDir(run)
+	r, err := rundir.Open(run)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pre PretrainConfig
-	if err := r.ReadJSON(ConfigFile, &pre); err != nil {
+	if err := r.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := DefaultFinetuneConfig(&pre, mode, ProtocolAdvCL)
@@ -55,7 +57,7 @@ func tinyFinetuneConfig(t *testing.T, run string, mode FinetuneMode, epochs int)
 // prefix.
 func readCheckpointValues(t *testing.T, path, prefix string) map[string][]float32 {
 	t.Helper()
-	ckpt, err := ReadCheckpoint(path)
+	ckpt, err := rundir.ReadCheckpoint(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func readCheckpointValues(t *testing.T, path, prefix string) map[string][]float3
 // changes it, and a rerun with the same seed reproduces SLF bit for bit.
 func TestFinetuneModes(t *testing.T) {
 	run := tinyPretrainedRun(t)
-	pre, _, err := LatestCheckpoint(filepath.Join(run, CheckpointsDir))
+	pre, _, err := rundir.LatestCheckpoint(filepath.Join(run, rundir.CheckpointsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +101,9 @@ func TestFinetuneModes(t *testing.T) {
 		if res.SelectedEpoch < 1 || res.SelectedEpoch > epochs || res.Config.Branch != "" || res.EncoderLoad == nil || res.EncoderLoad.Loaded == 0 {
 			t.Errorf("%s: selected epoch %d, branch %q, encoder load %+v", mode, res.SelectedEpoch, res.Config.Branch, res.EncoderLoad)
 		}
-		r, _ := OpenRunDir(filepath.Join(run, FinetuneDir(mode)))
-		var st Status
-		if err := r.ReadJSON(StatusFile, &st); err != nil || st.State != "done" {
+		r, _ := rundir.Open(filepath.Join(run, FinetuneDir(mode)))
+		var st rundir.Status
+		if err := r.ReadJSON(rundir.StatusFile, &st); err != nil || st.State != "done" {
 			t.Errorf("%s: status %+v, %v", mode, st, err)
 		}
 		if m, err := r.ReadMetrics(); err != nil || len(m) != epochs || m[0]["val_robust_accuracy"] == nil {

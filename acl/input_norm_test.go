@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -49,7 +51,7 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 			if _, err := Pretrain(gocontext.Background(), cfg, run, PretrainOptions{Backend: testBackend(t)}); err != nil {
 				t.Fatal(err)
 			}
-			ckpt, _, err := LatestCheckpoint(filepath.Join(run, CheckpointsDir))
+			ckpt, _, err := rundir.LatestCheckpoint(filepath.Join(run, rundir.CheckpointsDir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +77,7 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 				t.Fatal(err)
 			}
 			refCtx := context.New().Checked(false)
-			if err := ckpt.Restore(refCtx, RestoreOptions{}); err != nil {
+			if err := ckpt.Restore(refCtx, rundir.RestoreOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			mean, std, err := InputNormalization(cfg.InputNorm)

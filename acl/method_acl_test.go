@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
@@ -71,7 +73,7 @@ func TestACLPresetValues(t *testing.T) {
 	}
 	a := cfg.Attack
 	if cfg.Epochs != 1000 || cfg.BatchSize != 512 || cfg.InputNorm != InputNormImageNet ||
-		cfg.Optimizer != (OptimizerConfig{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}) ||
+		cfg.Optimizer != (optim.Config{Kind: optim.LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}) ||
 		cfg.Schedule.Kind != "acl-cosine" || cfg.Schedule.Base != 5 || cfg.Schedule.WarmEpochs != 10 || cfg.Schedule.Min != 1e-6 ||
 		a.Steps != 5 || math.Abs(a.Epsilon-8.0/255) > 1e-15 || math.Abs(a.StepSize-2.0/255) > 1e-15 ||
 		a.Order != attack.ProjectThenClip || !a.RandomStart || a.ClipStart || cfg.AttackObjective != "plain" || cfg.Loss.Temperature != 0.5 {

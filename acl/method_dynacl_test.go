@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
 
@@ -82,12 +84,12 @@ func TestDynACLMomentumEncoder(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	paths, err := checkpointPaths(filepath.Join(out, CheckpointsDir))
+	paths, err := rundir.CheckpointFiles(filepath.Join(out, rundir.CheckpointsDir))
 	if err != nil || len(paths) < 2 {
 		t.Fatalf("checkpoints %v, %v", paths, err)
 	}
 	vars := func(i int) map[string][]float64 {
-		c, err := ReadCheckpoint(paths[i])
+		c, err := rundir.ReadCheckpoint(paths[i])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +134,7 @@ func TestDynACLMomentumEncoder(t *testing.T) {
 	if checked < 8 {
 		t.Errorf("only %d online/key pairs checked", checked)
 	}
-	metrics, _ := (&RunDir{Path: out}).ReadMetrics()
+	metrics, _ := (&rundir.Dir{Path: out}).ReadMetrics()
 	for _, m := range metrics {
 		e := int(m["epoch"].(float64))
 		if s, w := m["strength"].(float64), m["adv_weight"].(float64); math.Abs(s-DynACLStrength(e, 2, 1)) > 1e-6 ||
@@ -159,12 +161,12 @@ func TestDynACLResumeMatchesUninterrupted(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
-	a, _, errA := LatestCheckpoint(filepath.Join(straight, CheckpointsDir))
-	b, _, errB := LatestCheckpoint(filepath.Join(resumed, CheckpointsDir))
+	a, _, errA := rundir.LatestCheckpoint(filepath.Join(straight, rundir.CheckpointsDir))
+	b, _, errB := rundir.LatestCheckpoint(filepath.Join(resumed, rundir.CheckpointsDir))
 	if errA != nil || errB != nil {
 		t.Fatal(errA, errB)
 	}
-	if a.Step != 8 || b.Step != 8 || string(a.blob) != string(b.blob) {
-		t.Errorf("steps %d vs %d; weights equal: %v", a.Step, b.Step, string(a.blob) == string(b.blob))
+	if d := a.DifferentValues(b); a.Step != 8 || b.Step != 8 || len(d) > 0 {
+		t.Errorf("steps %d vs %d; variables that differ: %v", a.Step, b.Step, d)
 	}
 }

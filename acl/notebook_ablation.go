@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/losses"
 )
 
@@ -89,12 +91,12 @@ func (nb *Notebook) FinishedRuns() ([]string, error) {
 			continue
 		}
 		dir := filepath.Join(nb.RunsDir, e.Name())
-		run, err := OpenRunDir(dir)
+		run, err := rundir.Open(dir)
 		if err != nil {
 			continue // not a run directory
 		}
-		var st Status
-		if run.ReadJSON(StatusFile, &st) == nil && st.State == "done" {
+		var st rundir.Status
+		if run.ReadJSON(rundir.StatusFile, &st) == nil && st.State == "done" {
 			dirs = append(dirs, dir)
 		}
 	}

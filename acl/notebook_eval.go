@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 )
 
@@ -64,7 +66,7 @@ func (nb *Notebook) Finetune(runDir string, mode FinetuneMode, progress io.Write
 	if err != nil {
 		return nil, err
 	}
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,7 @@ func (nb *Notebook) Finetune(runDir string, mode FinetuneMode, progress io.Write
 // readEvalRecord reads DIR/results/eval-<mode>-<attack>.json; ok is false when it is
 // missing.
 func readEvalRecord(runDir string, mode FinetuneMode, attack string) (rec *EvalRecord, ok bool, err error) {
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, false, err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/losses"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -232,7 +234,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 		t.Errorf("cachedResult computed %d times for two keys: want 2 (the stored value was not reused)", calls)
 	}
 	for _, f := range []string{"notebook-probe.json", "notebook-robustness.json"} {
-		if _, err := os.Stat(filepath.Join(dir, ResultsDir, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, rundir.ResultsDir, f)); err != nil {
 			t.Errorf("measurement not cached: %v", err)
 		}
 	}
@@ -343,12 +345,12 @@ func TestNotebookFinetuneConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := CreateRunDir(nb.RunDir("rocl-ip"))
+	run, err := rundir.Create(nb.RunDir("rocl-ip"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer run.Close()
-	if err := run.WriteJSON(ConfigFile, pre); err != nil {
+	if err := run.WriteJSON(rundir.ConfigFile, pre); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range FinetuneModes {

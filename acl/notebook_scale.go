@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/engine"
@@ -328,12 +330,12 @@ func (nb *Notebook) PretrainConfig(method, variant string) (PretrainConfig, erro
 // progress while the run trains.
 func (nb *Notebook) Pretrain(name string, cfg PretrainConfig, progress io.Writer) (string, error) {
 	dir := nb.RunDir(name)
-	var st Status
-	run, openErr := OpenRunDir(dir)
+	var st rundir.Status
+	run, openErr := rundir.Open(dir)
 	resume := false
 	if openErr == nil {
 		var stored PretrainConfig
-		if err := run.ReadJSON(ConfigFile, &stored); err != nil {
+		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 			return "", err
 		}
 		// The data folders may differ (runs trained elsewhere and copied here).
@@ -342,7 +344,7 @@ func (nb *Notebook) Pretrain(name string, cfg PretrainConfig, progress io.Writer
 		if err := sameTraining(stored, cmp); err != nil {
 			return "", fmt.Errorf("notebook run %s was trained with another configuration (%v): remove the folder to retrain it, or point %s elsewhere", dir, err, NotebookRunsEnv)
 		}
-		if err := run.ReadJSON(StatusFile, &st); err == nil {
+		if err := run.ReadJSON(rundir.StatusFile, &st); err == nil {
 			switch st.State {
 			case "done":
 				progressf(progress, "reusing finished run %s (%d steps)\n", nb.DisplayPath(dir), st.Step)
@@ -351,7 +353,7 @@ func (nb *Notebook) Pretrain(name string, cfg PretrainConfig, progress io.Writer
 				return "", fmt.Errorf("notebook run %s failed: %s; remove the folder to retrain it", dir, st.Reason)
 			}
 		}
-		_, _, ckErr := LatestCheckpoint(run.File(CheckpointsDir))
+		_, _, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
 		resume = ckErr == nil
 	}
 	backend, err := nb.Backend()
@@ -393,11 +395,11 @@ func (nb *Notebook) Probe(runDir string, pc ProbeConfig, progress io.Writer) (*P
 // and stores the value with the key.
 func cachedResult[T any](runDir, name string, key any, compute func() (T, error)) (T, error) {
 	var zero T
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return zero, err
 	}
-	ckpt, _, err := LatestCheckpoint(run.File(CheckpointsDir))
+	ckpt, _, err := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
 	if err != nil {
 		return zero, fmt.Errorf("run %s: %w", runDir, err)
 	}
@@ -410,7 +412,7 @@ func cachedResult[T any](runDir, name string, key any, compute func() (T, error)
 		Checkpoint string          `json:"checkpoint"`
 		Value      T               `json:"value"`
 	}
-	file := filepath.Join(ResultsDir, name)
+	file := filepath.Join(rundir.ResultsDir, name)
 	var rec record
 	// A missing, stale or damaged cache is recomputed.
 	if err := run.ReadJSON(file, &rec); err == nil && rec.Checkpoint == ckpt.Path {

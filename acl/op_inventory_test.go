@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -110,7 +112,7 @@ func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Back
 	if err != nil {
 		t.Fatal(err)
 	}
-	optimizer, err := NewOptimizer(cfg.Optimizer)
+	optimizer, err := optim.New(cfg.Optimizer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 			traceExec(t, inv, "eval/pgd", ev.exec, invImages(invBatch), invTensor(dtypes.Int32, invBatch))
 			ev.exec.Finalize()
 		}
-		optimizer, err := NewOptimizer(fc.Optimizer)
+		optimizer, err := optim.New(fc.Optimizer)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +328,7 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 func probeExecsForTrace(t testing.TB, backend backends.Backend, dim, numClasses int) (step, predict *context.Exec) {
 	t.Helper()
 	lctx := context.New().Checked(false)
-	opt, err := NewOptimizer(OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 5e-4})
+	opt, err := optim.New(optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: 5e-4})
 	if err != nil {
 		t.Fatal(err)
 	}

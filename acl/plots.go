@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -99,7 +101,7 @@ func finiteFloat(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 func TrainingCurves(title string, runDirs ...string) (*LinePlot, error) {
 	p := &LinePlot{Title: title, XLabel: "step", YLabel: "pretraining loss"}
 	for _, dir := range runDirs {
-		run, err := OpenRunDir(dir)
+		run, err := rundir.Open(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +118,7 @@ func TrainingCurves(title string, runDirs ...string) (*LinePlot, error) {
 			}
 		}
 		if len(xs) == 0 {
-			return nil, fmt.Errorf("run %s: no loss logged in %s", dir, MetricsFile)
+			return nil, fmt.Errorf("run %s: no loss logged in %s", dir, rundir.MetricsFile)
 		}
 		if err := p.Add(filepath.Base(dir), xs, ys); err != nil {
 			return nil, err

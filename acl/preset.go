@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/acl/losses"
@@ -118,7 +120,7 @@ func advclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 400, 512
 	cfg.Attack = attack.PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: attack.ProjectThenClip, RandomStart: true}
 	cfg.CEWeight = 0.2
-	cfg.Optimizer = OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: 1e-4}
+	cfg.Optimizer = optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: 1e-4}
 	cfg.PseudoLabelDir = ""
 	if d := DefaultPseudoLabelDir(cfg.DataDir, dataset); d != "" {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
@@ -156,7 +158,7 @@ func advclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 			cfg.AdaptiveAlpha = &AdaptiveAlphaConfig{WarmupEpochs: 20, DMin: 0.5}
 		}
 	}
-	cfg.Schedule = ScheduleConfig{Kind: "advcl-cosine", Base: lr, WarmEpochs: 10, WarmFrom: 0.01}
+	cfg.Schedule = optim.ScheduleConfig{Kind: "advcl-cosine", Base: lr, WarmEpochs: 10, WarmFrom: 0.01}
 	return 400
 }
 
@@ -168,8 +170,8 @@ func aclPreset(cfg *PretrainConfig) int {
 	cfg.Epochs, cfg.BatchSize = 1000, 512
 	cfg.InputNorm = InputNormImageNet
 	cfg.Attack = attack.PGDConfig{Epsilon: 8.0 / 255, StepSize: 2.0 / 255, Steps: 5, Order: attack.ProjectThenClip, RandomStart: true}
-	cfg.Optimizer = OptimizerConfig{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}
-	cfg.Schedule = ScheduleConfig{Kind: "acl-cosine", Base: 5.0, WarmEpochs: 10, Min: 1e-6}
+	cfg.Optimizer = optim.Config{Kind: optim.LARSACL, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3}
+	cfg.Schedule = optim.ScheduleConfig{Kind: "acl-cosine", Base: 5.0, WarmEpochs: 10, Min: 1e-6}
 	return 1000
 }
 
@@ -188,7 +190,7 @@ func roclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 	cfg.Epochs, cfg.BatchSize = 1000, 512 // 2 GPUs × 256, gathered for the loss
 	cfg.Attack = attack.PGDConfig{Epsilon: 0.0314, StepSize: 0.007, Steps: 7, Order: attack.ClipThenProject, RandomStart: true, ClipStart: true}
 	cfg.RegularizerWeight = 1.0 / 256
-	cfg.Optimizer = OptimizerConfig{Kind: LARSTorchLARS, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3, Eps: 1e-8}
+	cfg.Optimizer = optim.Config{Kind: optim.LARSTorchLARS, Momentum: 0.9, WeightDecay: 1e-6, TrustCoef: 1e-3, Eps: 1e-8}
 	base := 0.1
 	c10 := dataset == datasets.CIFAR10
 	switch v {
@@ -206,6 +208,6 @@ func roclPreset(cfg *PretrainConfig, v losses.Variant, dataset string) int {
 			base, cfg.Loss.TauPlus = 0.3, 0.12
 		}
 	}
-	cfg.Schedule = ScheduleConfig{Kind: "rocl-warmup-cosine", Base: base, Multiplier: 15, WarmEpochs: 10}
+	cfg.Schedule = optim.ScheduleConfig{Kind: "rocl-warmup-cosine", Base: base, Multiplier: 15, WarmEpochs: 10}
 	return 1000
 }

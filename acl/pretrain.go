@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
@@ -97,29 +100,29 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	if err != nil {
 		return nil, err
 	}
-	run, err := CreateRunDir(out)
+	run, err := rundir.Create(out)
 	if err != nil {
 		return nil, err
 	}
 	defer run.Close()
 
 	var state TrainState
-	latest, skipped, ckErr := LatestCheckpoint(run.File(CheckpointsDir))
+	latest, skipped, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
 	for _, s := range skipped {
 		progressf(opts.Progress, "warning: skipping damaged checkpoint: %s\n", s)
 	}
 	switch {
 	case ckErr == nil && !opts.Resume:
 		return nil, fmt.Errorf("run directory %s already holds checkpoints (newest: step %d): pass -resume to continue it, or choose another -out", out, latest.Step)
-	case ckErr != nil && !errors.Is(ckErr, ErrNoCheckpoint):
+	case ckErr != nil && !errors.Is(ckErr, rundir.ErrNoCheckpoint):
 		return nil, ckErr
 	case ckErr != nil && len(skipped) > 0:
 		// Checkpoint files exist but none verifies: never restart from scratch over them.
 		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another -out",
-			out, strings.Join(skipped, "; "), run.File(CheckpointsDir))
+			out, strings.Join(skipped, "; "), run.File(rundir.CheckpointsDir))
 	case ckErr == nil:
 		var stored PretrainConfig
-		if err := run.ReadJSON(ConfigFile, &stored); err != nil {
+		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 			return nil, fmt.Errorf("resuming %s: %w", out, err)
 		}
 		if err := sameTraining(stored, cfg); err != nil {
@@ -141,7 +144,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	default:
 		latest = nil
 	}
-	if err := run.WriteJSON(ConfigFile, cfg); err != nil {
+	if err := run.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		return nil, err
 	}
 
@@ -151,10 +154,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			return nil, err
 		}
 	}
-	prov := CollectProvenance(engine.Describe(backend))
+	prov := rundir.CollectProvenance(engine.Describe(backend))
 	if latest != nil {
-		var old Provenance
-		if run.ReadJSON(ProvenanceFile, &old) == nil {
+		var old rundir.Provenance
+		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
 			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), state.Step)
 			if len(skipped) > 0 {
@@ -163,7 +166,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			prov.Resumes = append(old.Resumes, resume)
 		}
 	}
-	if err := run.WriteJSON(ProvenanceFile, prov); err != nil {
+	if err := run.WriteJSON(rundir.ProvenanceFile, prov); err != nil {
 		return nil, err
 	}
 
@@ -173,14 +176,14 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		return nil, err
 	}
 	schedule, _ := cfg.Schedule.Build()
-	optimizer, _ := NewOptimizer(cfg.Optimizer)
+	optimizer, _ := optim.New(cfg.Optimizer)
 
 	mctx := context.New().Checked(false)
 	if err := mctx.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
 		return nil, err
 	}
 	if latest != nil {
-		if err := latest.Restore(mctx, RestoreOptions{}); err != nil {
+		if err := latest.Restore(mctx, rundir.RestoreOptions{}); err != nil {
 			return nil, err
 		}
 		if err := run.TruncateMetrics(state.Step); err != nil {
@@ -233,7 +236,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		return nil, err
 	}
 	defer stepExec.Finalize()
-	if err := run.SetStatus(Status{State: "running", Step: state.Step, Epoch: state.Epoch}); err != nil {
+	if err := run.SetStatus(rundir.Status{State: "running", Step: state.Step, Epoch: state.Epoch}); err != nil {
 		return nil, err
 	}
 
@@ -250,7 +253,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 	}
 	// fail marks the run failed with err (after training started) and returns err.
 	fail := func(err error) error {
-		_ = run.SetStatus(Status{State: "failed", Reason: err.Error(), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
+		_ = run.SetStatus(rundir.Status{State: "failed", Reason: err.Error(), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 		return err
 	}
 	// saveCkpt writes a checkpoint of the current state, unless a variable holds NaN or
@@ -262,7 +265,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 				state.Step, state.Epoch+1, state.Batch, len(bad), strings.Join(bad, ", "), keptMsg())
 			return fail(fmt.Errorf("%w: %s", ErrNonFinite, reason))
 		}
-		path, err := SaveCheckpoint(mctx, run.File(CheckpointsDir), state.Step, state, cfg.KeepCheckpoints)
+		path, err := rundir.SaveCheckpoint(mctx, run.File(rundir.CheckpointsDir), state.Step, state, cfg.KeepCheckpoints)
 		if err != nil {
 			return fail(err)
 		}
@@ -294,7 +297,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 					return res, err
 				}
 				res.Stopped = true
-				_ = run.SetStatus(Status{State: "interrupted", Reason: "stopped by the user; resume with -resume", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
+				_ = run.SetStatus(rundir.Status{State: "interrupted", Reason: "stopped by the user; resume with -resume", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 				return res, nil
 			}
 			if cfg.MaxSteps > 0 && state.Step >= cfg.MaxSteps {
@@ -302,7 +305,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 					return res, err
 				}
 				res.Stopped = true
-				_ = run.SetStatus(Status{State: "stopped", Reason: fmt.Sprintf("max_steps %d reached; resume with a larger -max-steps", cfg.MaxSteps), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
+				_ = run.SetStatus(rundir.Status{State: "stopped", Reason: fmt.Sprintf("max_steps %d reached; resume with a larger -max-steps", cfg.MaxSteps), Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 				return res, nil
 			}
 			batch, err, ok := next()
@@ -323,7 +326,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 				return res, fail(err)
 			}
 			lr := schedule.LearningRate(state.Epoch, state.Batch, nb)
-			if err := SetLearningRate(mctx, lr); err != nil {
+			if err := optim.SetLearningRate(mctx, lr); err != nil {
 				return res, fail(err)
 			}
 			t0 := time.Now()
@@ -347,7 +350,7 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				reason := fmt.Sprintf("loss is %v at step %d (epoch %d, batch %d); terms %v; %s", loss, state.Step, state.Epoch+1, state.Batch-1, terms, keptMsg())
 				_ = run.LogMetrics(map[string]any{"step": state.Step, "epoch": state.Epoch, "loss": fmt.Sprint(loss), "terms": jsonSafe(terms), "lr": lr})
-				_ = run.SetStatus(Status{State: "failed", Reason: reason, Step: state.Step, Epoch: state.Epoch,
+				_ = run.SetStatus(rundir.Status{State: "failed", Reason: reason, Step: state.Step, Epoch: state.Epoch,
 					Loss: fmt.Sprint(loss), Terms: jsonSafe(terms), Checkpoint: lastCkpt})
 				return res, fmt.Errorf("%w: %s", ErrNonFinite, reason)
 			}
@@ -387,10 +390,10 @@ func Pretrain(ctx gocontext.Context, cfg PretrainConfig, out string, opts Pretra
 		stopPrefetch = func() {}
 	}
 	prov.End = time.Now().UTC()
-	if err := run.WriteJSON(ProvenanceFile, prov); err != nil {
+	if err := run.WriteJSON(rundir.ProvenanceFile, prov); err != nil {
 		return res, fail(err)
 	}
-	return res, run.SetStatus(Status{State: "done", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
+	return res, run.SetStatus(rundir.Status{State: "done", Step: state.Step, Epoch: state.Epoch, Checkpoint: lastCkpt})
 }
 
 // sameTraining reports whether a resumed run's configuration computes the same training

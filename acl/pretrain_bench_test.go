@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
 
@@ -47,7 +49,7 @@ func BenchmarkPretrainStep(b *testing.B) {
 			if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Progress: cpu}); err != nil {
 				b.Fatal(err)
 			}
-			metrics, err := (&RunDir{Path: out}).ReadMetrics()
+			metrics, err := (&rundir.Dir{Path: out}).ReadMetrics()
 			if err != nil || len(metrics) != b.N+1 {
 				b.Fatalf("%d metric records, %v", len(metrics), err)
 			}

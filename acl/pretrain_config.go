@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/optim"
+
 	"github.com/ainfonce/goacl/acl/attack"
 
 	"github.com/ainfonce/goacl/acl/losses"
@@ -55,8 +57,8 @@ type PretrainConfig struct {
 	// DynACL holds DynACL's annealing and momentum-encoder settings (spec §10). DynACL only.
 	DynACL *DynACLConfig `json:"dynacl,omitempty"`
 
-	Optimizer OptimizerConfig `json:"optimizer"`
-	Schedule  ScheduleConfig  `json:"schedule"`
+	Optimizer optim.Config         `json:"optimizer"`
+	Schedule  optim.ScheduleConfig `json:"schedule"`
 
 	// LogEvery logs metrics every LogEvery steps (and at each epoch end).
 	LogEvery int `json:"log_every"`

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
 
@@ -67,12 +69,12 @@ func TestMethodsEveryVariantSmoke(t *testing.T) {
 
 func checkCompleteRunDir(t *testing.T, out string, cfg PretrainConfig, steps int) {
 	t.Helper()
-	run, err := OpenRunDir(out)
+	run, err := rundir.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stored PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &stored); err != nil {
+	if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := json.Marshal(stored)
@@ -80,12 +82,12 @@ func checkCompleteRunDir(t *testing.T, out string, cfg PretrainConfig, steps int
 	if string(a) != string(b) {
 		t.Errorf("config.json differs from the configuration:\n%s\n%s", a, b)
 	}
-	var st Status
-	if err := run.ReadJSON(StatusFile, &st); err != nil || st.State != "done" || st.Step != int64(steps) {
+	var st rundir.Status
+	if err := run.ReadJSON(rundir.StatusFile, &st); err != nil || st.State != "done" || st.Step != int64(steps) {
 		t.Errorf("status %+v, %v; want done at step %d", st, err, steps)
 	}
-	var prov Provenance
-	if err := run.ReadJSON(ProvenanceFile, &prov); err != nil || prov.Backend == "" || prov.End.IsZero() {
+	var prov rundir.Provenance
+	if err := run.ReadJSON(rundir.ProvenanceFile, &prov); err != nil || prov.Backend == "" || prov.End.IsZero() {
 		t.Errorf("provenance %+v, %v", prov, err)
 	}
 	metrics, err := run.ReadMetrics()
@@ -100,7 +102,7 @@ func checkCompleteRunDir(t *testing.T, out string, cfg PretrainConfig, steps int
 			}
 		}
 	}
-	ck, _, err := LatestCheckpoint(run.File(CheckpointsDir))
+	ck, _, err := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
 	if err != nil || ck.Step != int64(steps) {
 		t.Errorf("checkpoint %v, %v", ck, err)
 	}
@@ -131,7 +133,7 @@ func TestAdvCLIPLossFalls(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Progress: testWriter{t}}); err != nil {
 		t.Fatal(err)
 	}
-	metrics, err := (&RunDir{Path: out}).ReadMetrics()
+	metrics, err := (&rundir.Dir{Path: out}).ReadMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,13 @@
 package acl
 
 import (
-	"bytes"
 	gocontext "context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
@@ -33,16 +34,16 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 	if res.Steps != 8 || res.Stopped {
 		t.Fatalf("steps %d stopped %v; want 8 steps (2 epochs × 4 batches)", res.Steps, res.Stopped)
 	}
-	run, err := OpenRunDir(out)
+	run, err := rundir.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st Status
-	if err := run.ReadJSON(StatusFile, &st); err != nil || st.State != "done" {
+	var st rundir.Status
+	if err := run.ReadJSON(rundir.StatusFile, &st); err != nil || st.State != "done" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
-	var prov Provenance
-	if err := run.ReadJSON(ProvenanceFile, &prov); err != nil || prov.Backend == "" || prov.End.IsZero() {
+	var prov rundir.Provenance
+	if err := run.ReadJSON(rundir.ProvenanceFile, &prov); err != nil || prov.Backend == "" || prov.End.IsZero() {
 		t.Fatalf("provenance %+v, %v", prov, err)
 	}
 	metrics, err := run.ReadMetrics()
@@ -54,7 +55,7 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 			t.Errorf("metrics lack %q: %v", key, metrics[0])
 		}
 	}
-	if _, _, err := LatestCheckpoint(run.File(CheckpointsDir)); err != nil {
+	if _, _, err := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir)); err != nil {
 		t.Fatal(err)
 	}
 	// The same folder without -resume must be refused: nothing is overwritten.
@@ -62,12 +63,12 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 		t.Fatalf("rerun into a finished folder: want an error suggesting -resume, got %v", err)
 	}
 	// Resuming a finished run trains nothing and rewrites nothing.
-	provBefore, _ := os.ReadFile(run.File(ProvenanceFile))
+	provBefore, _ := os.ReadFile(run.File(rundir.ProvenanceFile))
 	again, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{Resume: true})
 	if err != nil || !again.AlreadyDone || again.Steps != 8 || again.FinalLoss == 0 {
 		t.Fatalf("resuming a finished run: %+v, %v; want AlreadyDone after 8 steps with the last loss", again, err)
 	}
-	if provAfter, _ := os.ReadFile(run.File(ProvenanceFile)); string(provAfter) != string(provBefore) {
+	if provAfter, _ := os.ReadFile(run.File(rundir.ProvenanceFile)); string(provAfter) != string(provBefore) {
 		t.Fatal("resuming a finished run rewrote provenance.json")
 	}
 }
@@ -90,26 +91,21 @@ func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
-	a, _, err := LatestCheckpoint(filepath.Join(straight, CheckpointsDir))
+	a, _, err := rundir.LatestCheckpoint(filepath.Join(straight, rundir.CheckpointsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := LatestCheckpoint(filepath.Join(resumed, CheckpointsDir))
+	b, _, err := rundir.LatestCheckpoint(filepath.Join(resumed, rundir.CheckpointsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.Step != b.Step || len(a.Variables) != len(b.Variables) {
 		t.Fatalf("steps %d vs %d, %d vs %d variables", a.Step, b.Step, len(a.Variables), len(b.Variables))
 	}
-	if !bytes.Equal(a.blob, b.blob) {
-		for i, v := range a.Variables {
-			w := b.Variables[i]
-			if !bytes.Equal(a.blob[v.Offset:v.Offset+v.Size], b.blob[w.Offset:w.Offset+w.Size]) {
-				t.Errorf("variable %s differs after resume", v.Key())
-			}
-		}
+	for _, key := range a.DifferentValues(b) {
+		t.Errorf("variable %s differs after resume", key)
 	}
-	mets, _ := (&RunDir{Path: resumed}).ReadMetrics()
+	mets, _ := (&rundir.Dir{Path: resumed}).ReadMetrics()
 	if len(mets) != 8 {
 		t.Errorf("resumed run logged %d metric records, want 8 (no duplicates)", len(mets))
 	}

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/ainfonce/goacl/layers"
@@ -81,12 +84,12 @@ func encoderScope(enc layers.Encoder) string {
 // in the checkpoint, and the checkpoint's encoder may hold nothing else but other BN
 // branches' copies; otherwise the error lists the missing and unexpected variables (a
 // random encoder is never evaluated silently).
-func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *PretrainConfig, *Checkpoint, error) {
+func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *PretrainConfig, *rundir.Checkpoint, error) {
 	enc, cfg, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	ckpt, skipped, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
+	ckpt, skipped, err := rundir.LatestCheckpoint(filepath.Join(runDir, rundir.CheckpointsDir))
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
 	}
@@ -165,7 +168,7 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 	numClasses := train.NumClasses
 	dim := enc.FeatureDim()
 	lctx := context.New().Checked(false)
-	opt, _ := NewOptimizer(OptimizerConfig{Kind: SGD, Momentum: 0.9, WeightDecay: pc.WeightDecay})
+	opt, _ := optim.New(optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: pc.WeightDecay})
 	logits := func(ctx *context.Context, f *graph.Node) *graph.Node {
 		c := ctx.In("probe").WithInitializer(initializers.Zero)
 		w := c.VariableWithShape("weights", shapes.Make(f.DType(), dim, numClasses)).ValueGraph(f.Graph())
@@ -188,9 +191,9 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 	}
 	feats := tensors.MustCopyFlatData[float32](trainF)
 	rng := rand.New(rand.NewPCG(pc.Seed, 0x9e3779b97f4a7c15))
-	schedule := StepDecay{Base: pc.LR, Milestones: []int{pc.Epochs * 6 / 10, pc.Epochs * 8 / 10}, Gamma: 0.1}
+	schedule := optim.StepDecay{Base: pc.LR, Milestones: []int{pc.Epochs * 6 / 10, pc.Epochs * 8 / 10}, Gamma: 0.1}
 	for epoch := 0; epoch < pc.Epochs; epoch++ {
-		if err := SetLearningRate(lctx, schedule.LearningRate(epoch, 0, 1)); err != nil {
+		if err := optim.SetLearningRate(lctx, schedule.LearningRate(epoch, 0, 1)); err != nil {
 			return nil, err
 		}
 		perm := rng.Perm(train.Len())

@@ -8,19 +8,16 @@ package acl
 import (
 	"bytes"
 	gocontext "context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
 	"github.com/ainfonce/goacl/layers"
@@ -40,10 +37,10 @@ func reliabilityConfig(t *testing.T, variant string) PretrainConfig {
 	return cfg
 }
 
-func readStatus(t *testing.T, run string) Status {
+func readStatus(t *testing.T, run string) rundir.Status {
 	t.Helper()
-	var st Status
-	if err := (&RunDir{Path: run}).ReadJSON(StatusFile, &st); err != nil {
+	var st rundir.Status
+	if err := (&rundir.Dir{Path: run}).ReadJSON(rundir.StatusFile, &st); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -52,7 +49,7 @@ func readStatus(t *testing.T, run string) Status {
 // checkpointSteps lists the steps of the checkpoint files of run, oldest first.
 func checkpointSteps(t *testing.T, run string) []int64 {
 	t.Helper()
-	paths, err := checkpointPaths(filepath.Join(run, CheckpointsDir))
+	paths, err := rundir.CheckpointFiles(filepath.Join(run, rundir.CheckpointsDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +68,12 @@ func checkpointSteps(t *testing.T, run string) []int64 {
 // load or holds a NaN or ±Inf.
 func restoreFinite(t *testing.T, path string) {
 	t.Helper()
-	c, err := ReadCheckpoint(path)
+	c, err := rundir.ReadCheckpoint(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.New().Checked(false)
-	if err := c.Restore(ctx, RestoreOptions{}); err != nil {
+	if err := c.Restore(ctx, rundir.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if bad := nonFiniteVariables(ctx); len(bad) > 0 {
@@ -95,7 +92,7 @@ func setStepHook(t *testing.T, hook func(step int64, ctx *context.Context, loss 
 func TestReliabilityNaNLossKeepsLastGoodCheckpoint(t *testing.T) {
 	out := t.TempDir()
 	cfg := reliabilityConfig(t, "ip")
-	good := filepath.Join(out, CheckpointsDir, "ckpt-000000002.ckpt")
+	good := filepath.Join(out, rundir.CheckpointsDir, "ckpt-000000002.ckpt")
 	var before []byte
 	setStepHook(t, func(step int64, _ *context.Context, loss *float64, terms map[string]float64) {
 		if step == 3 {
@@ -126,7 +123,7 @@ func TestReliabilityNaNLossKeepsLastGoodCheckpoint(t *testing.T) {
 		t.Errorf("the last good checkpoint changed after the NaN (%v)", err)
 	}
 	restoreFinite(t, good)
-	mets, err := (&RunDir{Path: out}).ReadMetrics()
+	mets, err := (&rundir.Dir{Path: out}).ReadMetrics()
 	if err != nil || len(mets) != 3 || mets[2]["loss"] != "NaN" || mets[2]["step"] != 3.0 {
 		t.Errorf("metrics.jsonl must end with the NaN record of step 3: %v %v", mets, err)
 	}
@@ -138,7 +135,7 @@ func TestReliabilityNaNLossKeepsLastGoodCheckpoint(t *testing.T) {
 	if err != nil || res.Steps != 3 || !strings.Contains(progress.String(), "from step 2") {
 		t.Fatalf("resume after the NaN: %+v, %v\n%s", res, err, progress.String())
 	}
-	if mets, _ := (&RunDir{Path: out}).ReadMetrics(); len(mets) != 3 || mets[2]["loss"] == "NaN" {
+	if mets, _ := (&rundir.Dir{Path: out}).ReadMetrics(); len(mets) != 3 || mets[2]["loss"] == "NaN" {
 		t.Errorf("after the resume metrics.jsonl must hold steps 1-3 once, finite: %v", mets)
 	}
 }
@@ -162,7 +159,7 @@ func TestReliabilityAbsurdLearningRate(t *testing.T) {
 		t.Errorf("checkpoints %v, status checkpoint %q, failing step %d", steps, st.Checkpoint, res.Steps)
 	}
 	for _, s := range steps {
-		restoreFinite(t, filepath.Join(out, CheckpointsDir, fmt.Sprintf("ckpt-%09d.ckpt", s)))
+		restoreFinite(t, filepath.Join(out, rundir.CheckpointsDir, fmt.Sprintf("ckpt-%09d.ckpt", s)))
 	}
 	t.Logf("lr 1e30: stopped at step %d (%s); checkpoints %v", res.Steps, st.Reason, steps)
 }
@@ -365,113 +362,19 @@ func TestReliabilityBadDataRejectedBeforeWork(t *testing.T) {
 	}
 }
 
-// An output folder that cannot be created or written, or a full disk, is reported by
-// CreateRunDir, which Pretrain calls before it builds or trains anything. Tests run as
-// root, which file modes do not stop, so "unwritable" is a path under a regular file and
-// one under /proc, and "full" is the probe file pointing to /dev/full (ENOSPC on write).
+// An unwritable output folder (here a path under a regular file) is reported by Pretrain
+// before any step: no checkpoint, no status anywhere (rundir's reliability test covers
+// the other unwritable and full-disk cases of rundir.Create).
 func TestReliabilityUnwritableOutput(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "plain-file")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	underFile := filepath.Join(file, "run")
-	if _, err := CreateRunDir(underFile); err == nil || !strings.Contains(err.Error(), "run directory "+underFile+": cannot create it") ||
-		!errors.Is(err, syscall.ENOTDIR) {
-		t.Errorf("out under a regular file: %v", err)
-	}
-	if _, err := CreateRunDir("/proc/goacl-reliability/run"); err == nil || !strings.Contains(err.Error(), "cannot create it") {
-		t.Errorf("out under /proc: %v", err)
-	}
-	if _, err := os.Stat("/dev/full"); err == nil {
-		full := t.TempDir()
-		if err := os.Symlink("/dev/full", filepath.Join(full, ".write-probe")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := CreateRunDir(full); err == nil || !strings.Contains(err.Error(), "not writable (or the disk is full)") || !errors.Is(err, syscall.ENOSPC) {
-			t.Errorf("full disk: %v", err)
-		}
-	} else {
-		t.Log("no /dev/full: the full-disk probe case is not run")
-	}
 	// Pretrain reports it before any step (no checkpoint, no status anywhere).
 	_, err := Pretrain(gocontext.Background(), reliabilityConfig(t, "ip"), underFile, PretrainOptions{Backend: testBackend(t)})
 	if err == nil || !strings.Contains(err.Error(), underFile) {
 		t.Errorf("Pretrain into %s: %v", underFile, err)
-	}
-}
-
-// One writer per run directory: a second CreateRunDir on the same folder fails naming the
-// holder until the first is closed. (After a SIGKILL the kernel drops the lock: see the
-// resume legs of cmd/acl's kill test.)
-func TestReliabilityRunDirLock(t *testing.T) {
-	dir := t.TempDir()
-	first, err := CreateRunDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := CreateRunDir(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by another writer (pid %d)", os.Getpid())) {
-		t.Errorf("second writer: %v", err)
-	}
-	first.Close()
-	again, err := CreateRunDir(dir)
-	if err != nil {
-		t.Fatalf("after Close: %v", err)
-	}
-	again.Close()
-}
-
-// A write that fails half way (a full disk, a kill) leaves the previous file intact and no
-// temporary file behind; temporary files a killed process left are removed when the run
-// directory is opened again, and never taken for checkpoints.
-func TestReliabilityTornWrites(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "status.json")
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("old\n")); return err }); err != nil {
-		t.Fatal(err)
-	}
-	err := writeFileAtomic(path, func(w io.Writer) error {
-		w.Write(bytes.Repeat([]byte("new"), 1<<20))
-		return syscall.ENOSPC
-	})
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("want the write error, got %v", err)
-	}
-	if data, _ := os.ReadFile(path); string(data) != "old\n" {
-		t.Errorf("the previous content was lost: %q", truncate(string(data), 20))
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
-		t.Errorf("temporary files left: %v", left)
-	}
-
-	// What a kill during writeFileAtomic leaves: a temporary file next to the target.
-	run := t.TempDir()
-	ctx := testContext()
-	good, err := SaveCheckpoint(ctx, filepath.Join(run, CheckpointsDir), 1, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(good)
-	stale := []string{filepath.Join(run, CheckpointsDir, ".ckpt-000000002.ckpt.tmp-12345"), filepath.Join(run, ".status.json.tmp-678")}
-	for _, p := range stale {
-		if err := os.WriteFile(p, data[:len(data)/2], 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if c, skipped, err := LatestCheckpoint(filepath.Join(run, CheckpointsDir)); err != nil || c.Step != 1 || len(skipped) > 0 {
-		t.Errorf("a half-written temporary file must be ignored: %v %v", skipped, err)
-	}
-	r, err := CreateRunDir(run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	for _, p := range stale {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("stale temporary file %s not removed", p)
-		}
-	}
-	if st, err := os.Stat(good); err != nil || st.Mode().Perm() != 0o644 {
-		t.Errorf("checkpoint %s: %v (mode %v, want 0644)", good, err, st.Mode().Perm())
 	}
 }
 
@@ -523,13 +426,13 @@ func copyDir(t *testing.T, src string) string {
 
 func editConfig(t *testing.T, run string, edit func(*PretrainConfig)) {
 	t.Helper()
-	r := &RunDir{Path: run}
+	r := &rundir.Dir{Path: run}
 	var cfg PretrainConfig
-	if err := r.ReadJSON(ConfigFile, &cfg); err != nil {
+	if err := r.ReadJSON(rundir.ConfigFile, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	edit(&cfg)
-	if err := r.WriteJSON(ConfigFile, cfg); err != nil {
+	if err := r.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -546,11 +449,11 @@ func TestReliabilityLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckptPath := func(run string, step int) string {
-		return filepath.Join(run, CheckpointsDir, fmt.Sprintf("ckpt-%09d.ckpt", step))
+		return filepath.Join(run, rundir.CheckpointsDir, fmt.Sprintf("ckpt-%09d.ckpt", step))
 	}
 
 	t.Run("width 4 into a width-8 model", func(t *testing.T) {
-		c, err := ReadCheckpoint(ckptPath(base, 2))
+		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,7 +467,7 @@ func TestReliabilityLoading(t *testing.T) {
 		}
 		stem := model.GetVariableByScopeAndName("/smallcnn/conv1", "weights")
 		before := tensors.MustCopyFlatData[float32](stem.MustValue())
-		err = c.Restore(model, RestoreOptions{Only: []string{"/smallcnn/"}})
+		err = c.Restore(model, rundir.RestoreOptions{Only: []string{"/smallcnn/"}})
 		if err == nil || len(want) < 4 || !strings.Contains(err.Error(), fmt.Sprintf("%d variables have another shape", len(want))) {
 			t.Fatalf("want an error listing %d mismatched variables, got %v", len(want), err)
 		}
@@ -594,7 +497,7 @@ func TestReliabilityLoading(t *testing.T) {
 			t.Errorf("LoadEncoder resnet18 over a smallcnn run: want the missing variables listed, got %v", err)
 		}
 		// Strict Restore against the ResNet's variables lists missing and unexpected ones.
-		c, err := ReadCheckpoint(ckptPath(base, 2))
+		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -602,7 +505,7 @@ func TestReliabilityLoading(t *testing.T) {
 		for v := range buildEncoderContext(t, "resnet18", 4).IterVariables() {
 			expected = append(expected, v.ScopeAndName())
 		}
-		err = c.Restore(context.New(), RestoreOptions{Expected: expected})
+		err = c.Restore(context.New(), rundir.RestoreOptions{Expected: expected})
 		if err == nil || !strings.Contains(err.Error(), "missing variables") || !strings.Contains(err.Error(), "/resnet18/stem/conv/weights") ||
 			!strings.Contains(err.Error(), "unexpected variables") || !strings.Contains(err.Error(), "/smallcnn/conv1/weights") {
 			t.Errorf("strict Restore into a ResNet: %v", err)
@@ -611,12 +514,12 @@ func TestReliabilityLoading(t *testing.T) {
 
 	t.Run("missing variable", func(t *testing.T) {
 		run := copyDir(t, base)
-		c, err := ReadCheckpoint(ckptPath(base, 2))
+		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
 		full := context.New().Checked(false)
-		if err := c.Restore(full, RestoreOptions{}); err != nil {
+		if err := c.Restore(full, rundir.RestoreOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		const dropped = "/smallcnn/bn1/running_var"
@@ -632,7 +535,7 @@ func TestReliabilityLoading(t *testing.T) {
 		if !found {
 			t.Fatalf("the run has no %s", dropped)
 		}
-		if _, err := SaveCheckpoint(partial, filepath.Join(run, CheckpointsDir), 3, c.State, 0); err != nil {
+		if _, err := rundir.SaveCheckpoint(partial, filepath.Join(run, rundir.CheckpointsDir), 3, c.State, 0); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, _, _, err := LoadEncoder(testBackend(t), run, ""); err == nil || !strings.Contains(err.Error(), dropped) {
@@ -642,8 +545,8 @@ func TestReliabilityLoading(t *testing.T) {
 		for v := range full.IterVariables() {
 			keys = append(keys, v.ScopeAndName())
 		}
-		c3, _ := ReadCheckpoint(ckptPath(run, 3))
-		if err := c3.Restore(context.New(), RestoreOptions{Expected: keys}); err == nil || !strings.Contains(err.Error(), "1 missing variables ["+dropped+"]") {
+		c3, _ := rundir.ReadCheckpoint(ckptPath(run, 3))
+		if err := c3.Restore(context.New(), rundir.RestoreOptions{Expected: keys}); err == nil || !strings.Contains(err.Error(), "1 missing variables ["+dropped+"]") {
 			t.Errorf("strict Restore: %v", err)
 		}
 	})
@@ -655,7 +558,7 @@ func TestReliabilityLoading(t *testing.T) {
 		if err := os.WriteFile(newest, data[:len(data)/2], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ReadCheckpoint(newest); err == nil || !strings.Contains(err.Error(), newest) || !strings.Contains(err.Error(), "truncated or corrupted") {
+		if _, err := rundir.ReadCheckpoint(newest); err == nil || !strings.Contains(err.Error(), newest) || !strings.Contains(err.Error(), "truncated or corrupted") {
 			t.Errorf("ReadCheckpoint of a truncated file: %v", err)
 		}
 		// Resume skips it with a warning (and records that in provenance.json), and
@@ -670,8 +573,8 @@ func TestReliabilityLoading(t *testing.T) {
 		if p := progress.String(); !strings.Contains(p, "warning: skipping damaged checkpoint: checkpoint "+newest) || !strings.Contains(p, "from step 1") {
 			t.Errorf("progress:\n%s", p)
 		}
-		var prov Provenance
-		if err := (&RunDir{Path: run}).ReadJSON(ProvenanceFile, &prov); err != nil || len(prov.Resumes) != 1 || !strings.Contains(prov.Resumes[0], "skipped damaged") {
+		var prov rundir.Provenance
+		if err := (&rundir.Dir{Path: run}).ReadJSON(rundir.ProvenanceFile, &prov); err != nil || len(prov.Resumes) != 1 || !strings.Contains(prov.Resumes[0], "skipped damaged") {
 			t.Errorf("provenance resumes %v, %v", prov.Resumes, err)
 		}
 		// With every checkpoint damaged, loading and resuming fail naming the files;
@@ -692,71 +595,6 @@ func TestReliabilityLoading(t *testing.T) {
 	})
 }
 
-// The checkpoint reader never panics: any file gives an error or a checkpoint whose every
-// variable converts to a tensor and restores into a fresh context. fixSum rewrites the
-// header's blob checksum so that the fuzzer gets past it to the variable table.
-func FuzzReadCheckpoint(f *testing.F) {
-	seedDir := f.TempDir()
-	path, err := SaveCheckpoint(testContext(), seedDir, 7, map[string]int{"epoch": 1}, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	valid, err := os.ReadFile(path)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(valid, false)
-	f.Add(valid[:len(valid)-5], true)
-	f.Add([]byte(checkpointMagic+"\n{\"step\":1,\"variables\":[{\"scope\":\"/a\",\"name\":\"w\",\"dtype\":\"Float32\",\"dims\":[-1],\"offset\":0,\"size\":4}]}\n\x00\x00\x00\x00"), true)
-	f.Fuzz(func(t *testing.T, data []byte, fixSum bool) {
-		if fixSum {
-			data = fixCheckpointSum(data)
-		}
-		const p = "fuzz/ckpt-000000001.ckpt"
-		c, err := parseCheckpoint(p, data)
-		if err != nil {
-			if !strings.Contains(err.Error(), p) {
-				t.Fatalf("error does not name the file: %v", err)
-			}
-			return
-		}
-		for _, v := range c.Variables {
-			tt, err := c.Tensor(v)
-			if err != nil {
-				t.Fatalf("verified checkpoint, but variable %s: %v", v.Key(), err)
-			}
-			if int64(tt.Shape().Memory()) != v.Size {
-				t.Fatalf("variable %s: %d bytes for %s", v.Key(), v.Size, tt.Shape())
-			}
-		}
-		_ = c.Restore(context.New().Checked(false), RestoreOptions{})
-	})
-}
-
-// fixCheckpointSum replaces the blob checksum in a checkpoint file's header by the right
-// one, when the header is a JSON object.
-func fixCheckpointSum(data []byte) []byte {
-	magic, rest, ok := bytes.Cut(data, []byte("\n"))
-	if !ok {
-		return data
-	}
-	header, blob, ok := bytes.Cut(rest, []byte("\n"))
-	if !ok {
-		return data
-	}
-	var h map[string]any
-	if json.Unmarshal(header, &h) != nil || h == nil {
-		return data
-	}
-	sum := sha256.Sum256(blob)
-	h["blob_sha256"] = hex.EncodeToString(sum[:])
-	fixed, err := json.Marshal(h)
-	if err != nil {
-		return data
-	}
-	return slices.Concat(magic, []byte("\n"), fixed, []byte("\n"), blob)
-}
-
 // A process killed after logging steps but before its first checkpoint leaves metrics
 // records, status "running" and maybe a half-written checkpoint; the next start (with or
 // without -resume) trains from step 0 again and logs each step once.
@@ -764,20 +602,20 @@ func TestReliabilityKilledBeforeFirstCheckpoint(t *testing.T) {
 	out := t.TempDir()
 	cfg := reliabilityConfig(t, "ip")
 	cfg.MaxSteps = 2
-	r := &RunDir{Path: out}
-	if err := r.WriteJSON(ConfigFile, cfg); err != nil {
+	r := &rundir.Dir{Path: out}
+	if err := r.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SetStatus(Status{State: "running", Step: 0}); err != nil {
+	if err := r.SetStatus(rundir.Status{State: "running", Step: 0}); err != nil {
 		t.Fatal(err)
 	}
 	killed := `{"step":1,"loss":5}` + "\n" + `{"step":2,"loss":5}` + "\n" + `{"step":3,"lo`
-	if err := os.WriteFile(r.File(MetricsFile), []byte(killed), 0o644); err != nil {
+	if err := os.WriteFile(r.File(rundir.MetricsFile), []byte(killed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(out, CheckpointsDir, ".ckpt-000000003.ckpt.tmp-42")
+	tmp := filepath.Join(out, rundir.CheckpointsDir, ".ckpt-000000003.ckpt.tmp-42")
 	os.MkdirAll(filepath.Dir(tmp), 0o755)
-	if err := os.WriteFile(tmp, []byte(checkpointMagic+"\n{"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(rundir.CheckpointMagic+"\n{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t), Resume: true})
@@ -801,7 +639,7 @@ func TestReliabilityKilledBeforeFirstCheckpoint(t *testing.T) {
 // failed and the error, never a status left at running.
 func TestReliabilityWriteErrorMarksFailed(t *testing.T) {
 	out := t.TempDir()
-	ckdir := filepath.Join(out, CheckpointsDir)
+	ckdir := filepath.Join(out, rundir.CheckpointsDir)
 	setStepHook(t, func(step int64, _ *context.Context, _ *float64, _ map[string]float64) {
 		if step == 1 {
 			os.RemoveAll(ckdir)

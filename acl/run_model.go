@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/ainfonce/goacl/layers"
@@ -21,7 +23,7 @@ type RunModel struct {
 	RunDir     string
 	Config     PretrainConfig
 	Encoder    layers.Encoder
-	Checkpoint *Checkpoint
+	Checkpoint *rundir.Checkpoint
 
 	backend backends.Backend
 	ctx     *context.Context
@@ -31,12 +33,12 @@ type RunModel struct {
 
 // RunConfig reads the pretraining configuration (config.json) of a run directory.
 func RunConfig(runDir string) (*PretrainConfig, error) {
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, err
 	}
 	var cfg PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &cfg); err != nil {
+	if err := run.ReadJSON(rundir.ConfigFile, &cfg); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -59,7 +61,7 @@ func RunEncoder(runDir string) (layers.Encoder, *PretrainConfig, error) {
 	}
 	enc, err := EncoderFor(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, ConfigFile), err)
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, rundir.ConfigFile), err)
 	}
 	return enc, cfg, nil
 }
@@ -80,12 +82,12 @@ func LoadRunModel(backend backends.Backend, runDir string) (*RunModel, error) {
 	if cfg.Method != "rocl" {
 		return nil, fmt.Errorf("run %s: analysing %s runs is not supported yet (RoCL runs only)", runDir, cfg.Method)
 	}
-	ckpt, _, err := LatestCheckpoint(filepath.Join(runDir, CheckpointsDir))
+	ckpt, _, err := rundir.LatestCheckpoint(filepath.Join(runDir, rundir.CheckpointsDir))
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", runDir, err)
 	}
 	ctx := context.New().Checked(false)
-	if err := ckpt.Restore(ctx, RestoreOptions{}); err != nil {
+	if err := ckpt.Restore(ctx, rundir.RestoreOptions{}); err != nil {
 		return nil, err
 	}
 	if backend == nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/losses"
 )
 
@@ -209,7 +211,7 @@ func (nb *Notebook) RepresentationRobustness(runDir string) (*InstanceAttackResu
 
 // FinalLoss returns the last pretraining loss logged in a run's metrics.jsonl.
 func FinalLoss(runDir string) (float64, error) {
-	run, err := OpenRunDir(runDir)
+	run, err := rundir.Open(runDir)
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +224,7 @@ func FinalLoss(runDir string) (float64, error) {
 			return v, nil
 		}
 	}
-	return math.NaN(), fmt.Errorf("run %s: no loss logged in %s", runDir, MetricsFile)
+	return math.NaN(), fmt.Errorf("run %s: no loss logged in %s", runDir, rundir.MetricsFile)
 }
 
 // SensitivityPlot draws one parameter's sweep: probe clean accuracy and feature cosine

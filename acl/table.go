@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 )
 
@@ -124,12 +126,12 @@ func variantOrder(v string) int {
 
 // readTableRow reads one run directory's results.
 func readTableRow(dir string) (*TableRow, error) {
-	run, err := OpenRunDir(dir)
+	run, err := rundir.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("table: %w", err)
 	}
 	var pre PretrainConfig
-	if err := run.ReadJSON(ConfigFile, &pre); err != nil {
+	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		return nil, fmt.Errorf("table: %w", err)
 	}
 	row := &TableRow{Run: dir, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Cells: map[TableColumn]*TableCell{}}
@@ -174,7 +176,7 @@ func readTableRow(dir string) (*TableRow, error) {
 }
 
 // readOptionalJSON reads name from run into v; a missing file leaves v untouched.
-func readOptionalJSON(run *RunDir, name string, v any) error {
+func readOptionalJSON(run *rundir.Dir, name string, v any) error {
 	err := run.ReadJSON(name, v)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

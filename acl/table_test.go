@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/rundir"
+
 	"github.com/ainfonce/goacl/acl/attack"
 )
 
@@ -14,13 +16,13 @@ import (
 func fakeResultRun(t *testing.T, method, variant string, results map[FinetuneMode][2]float64, edit func(*FinetuneConfig)) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), method+"-"+variant)
-	run, err := CreateRunDir(dir)
+	run, err := rundir.Create(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer run.Close()
 	pre := PretrainConfig{Method: method, Variant: variant, Dataset: "cifar10", Encoder: "resnet18", Width: 64}
-	if err := run.WriteJSON(ConfigFile, pre); err != nil {
+	if err := run.WriteJSON(rundir.ConfigFile, pre); err != nil {
 		t.Fatal(err)
 	}
 	for mode, acc := range results {
@@ -47,7 +49,7 @@ func fakeResultRun(t *testing.T, method, variant string, results map[FinetuneMod
 
 func writeAA(t *testing.T, dir string, mode FinetuneMode, robust float64) {
 	t.Helper()
-	run, err := OpenRunDir(dir)
+	run, err := rundir.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestBuildTable(t *testing.T) {
 func TestTablePrefersEvalRecord(t *testing.T) {
 	a := fakeResultRun(t, "advcl", "base", map[FinetuneMode][2]float64{SLF: {0.80, 0.40}}, nil)
 	b := fakeResultRun(t, "advcl", "ip", map[FinetuneMode][2]float64{SLF: {0.81, 0.42}}, nil)
-	run, _ := OpenRunDir(b)
+	run, _ := rundir.Open(b)
 	att := attack.PGD20().Settings(1)
 	rec := EvalRecord{Mode: SLF, Attack: att, AttackLabel: att.Label(), TestSubset: 1000, Accuracy: Accuracy{Images: 1000, Clean: 0.7, Robust: 0.3}}
 	if err := run.WriteJSON(EvalFile(SLF, attack.NamePGD20), rec); err != nil {

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -209,22 +209,22 @@ type opCheck struct {
 
 // opsReport is what `acl bench-ops -out` writes.
 type opsReport struct {
-	Command     string         `json:"command"`
-	Provenance  acl.Provenance `json:"provenance"`
-	CPU         string         `json:"cpu"`
-	Threads     int            `json:"threads"`
-	Backend     string         `json:"backend"`
-	GEMMKernels []string       `json:"gemm_kernels"`
-	Batch       int            `json:"batch"`
-	Widths      []int          `json:"widths"`
-	Rounds      int            `json:"rounds"`
-	MinTime     float64        `json:"min_sample_seconds"`
-	LoadAvg     []string       `json:"loadavg_start_end"`
-	PyTorch     map[string]any `json:"pytorch,omitempty"`
-	PyTorchMsg  string         `json:"pytorch_status,omitempty"`
-	Ops         []*opResult    `json:"ops"`
-	Checks      []opCheck      `json:"checks,omitempty"`
-	Misses      []string       `json:"misses,omitempty"`
+	Command     string            `json:"command"`
+	Provenance  rundir.Provenance `json:"provenance"`
+	CPU         string            `json:"cpu"`
+	Threads     int               `json:"threads"`
+	Backend     string            `json:"backend"`
+	GEMMKernels []string          `json:"gemm_kernels"`
+	Batch       int               `json:"batch"`
+	Widths      []int             `json:"widths"`
+	Rounds      int               `json:"rounds"`
+	MinTime     float64           `json:"min_sample_seconds"`
+	LoadAvg     []string          `json:"loadavg_start_end"`
+	PyTorch     map[string]any    `json:"pytorch,omitempty"`
+	PyTorchMsg  string            `json:"pytorch_status,omitempty"`
+	Ops         []*opResult       `json:"ops"`
+	Checks      []opCheck         `json:"checks,omitempty"`
+	Misses      []string          `json:"misses,omitempty"`
 }
 
 func runBenchOps(args []string) int {
@@ -286,7 +286,7 @@ func runBenchOps(args []string) int {
 		return opsFail(err)
 	}
 	rep := &opsReport{
-		Command: "acl bench-ops " + strings.Join(args, " "), Provenance: acl.CollectProvenance(engine.Describe(backend)),
+		Command: "acl bench-ops " + strings.Join(args, " "), Provenance: rundir.CollectProvenance(engine.Describe(backend)),
 		CPU: cpuModel(), Threads: nThreads, Backend: engine.Describe(backend), GEMMKernels: engine.GEMMKernels(),
 		Batch: *batch, Widths: widths, Rounds: *rounds, MinTime: *minTime, LoadAvg: []string{loadAvg()},
 	}

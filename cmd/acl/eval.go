@@ -7,6 +7,7 @@ import (
 
 	"github.com/ainfonce/goacl/acl"
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
 )
 
@@ -48,7 +49,7 @@ func runEval(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl eval: -run is required (the pretraining run directory)")
 		return 2
 	}
-	run, err := acl.OpenRunDir(*runDir)
+	run, err := rundir.Open(*runDir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acl eval: -run:", err)
 		return 2

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/rundir"
 )
 
 func init() {
@@ -61,13 +62,13 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl finetune: -mode:", err)
 		return 2
 	}
-	run, err := acl.OpenRunDir(*runDir)
+	run, err := rundir.Open(*runDir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
 		return 2
 	}
 	var pre acl.PretrainConfig
-	if err := run.ReadJSON(acl.ConfigFile, &pre); err != nil {
+	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
 		return 2
 	}

@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/internal/testdirs"
 )
 
@@ -87,10 +87,10 @@ func tinyPretrainArgs(data, out string, extra ...string) []string {
 
 const tinySteps = 16 // 4 epochs × 4 batches: long enough for several kills to land with the fast kernels
 
-func readRunStatus(t *testing.T, run string) acl.Status {
+func readRunStatus(t *testing.T, run string) rundir.Status {
 	t.Helper()
-	var st acl.Status
-	data, err := os.ReadFile(filepath.Join(run, acl.StatusFile))
+	var st rundir.Status
+	data, err := os.ReadFile(filepath.Join(run, rundir.StatusFile))
 	if err == nil {
 		err = json.Unmarshal(data, &st)
 	}
@@ -195,7 +195,7 @@ func TestCLIReliability(t *testing.T) {
 		t.Logf("kill timings seeded with %d (ACL_RELIABILITY_SEED reproduces the choices, not the machine's timing)", seed)
 		rng := rand.New(rand.NewPCG(seed, 1))
 		out := filepath.Join(t.TempDir(), "run")
-		ckdir := filepath.Join(out, acl.CheckpointsDir)
+		ckdir := filepath.Join(out, rundir.CheckpointsDir)
 		if err := os.MkdirAll(ckdir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func TestCLIReliability(t *testing.T) {
 			!strings.Contains(o.String(), fmt.Sprintf("stopped after %d steps", st.Step)) || !strings.Contains(e.String(), "interrupted: finishing the current step") {
 			t.Fatalf("status %+v\n%s%s", st, o.String(), e.String())
 		}
-		if _, err := acl.ReadCheckpoint(st.Checkpoint); err != nil {
+		if _, err := rundir.ReadCheckpoint(st.Checkpoint); err != nil {
 			t.Fatal(err)
 		}
 		if stdout, stderr, code := runACL(t, bin, tinyPretrainArgs(data, out, "-resume")...); code != 0 || !strings.Contains(stdout, fmt.Sprintf("resuming %s from step %d", out, st.Step)) {
@@ -286,7 +286,7 @@ type killLegResult struct {
 // maxLegSteps steps, so that a slow moment of the machine cannot let a leg run to the end.
 func killLeg(t *testing.T, bin string, args []string, run, mode string, rng *rand.Rand, pace runPace) killLegResult {
 	t.Helper()
-	ckdir := filepath.Join(run, acl.CheckpointsDir)
+	ckdir := filepath.Join(run, rundir.CheckpointsDir)
 	tmpBefore := map[string]bool{}
 	if tmp, _ := filepath.Glob(filepath.Join(ckdir, ".ckpt-*.tmp-*")); len(tmp) > 0 {
 		for _, p := range tmp {
@@ -437,16 +437,16 @@ func checkRunIntact(t *testing.T, run string, tmpLeft bool, midWrite *int) int64
 	if tmpLeft {
 		*midWrite++
 	}
-	paths, _ := filepath.Glob(filepath.Join(run, acl.CheckpointsDir, "ckpt-*.ckpt"))
+	paths, _ := filepath.Glob(filepath.Join(run, rundir.CheckpointsDir, "ckpt-*.ckpt"))
 	newest := int64(-1)
 	for _, p := range paths {
-		c, err := acl.ReadCheckpoint(p)
+		c, err := rundir.ReadCheckpoint(p)
 		if err != nil {
 			t.Fatalf("a kill left a corrupt checkpoint: %v", err)
 		}
 		newest = max(newest, c.Step)
 	}
-	for _, name := range []string{acl.ConfigFile, acl.ProvenanceFile, acl.StatusFile} {
+	for _, name := range []string{rundir.ConfigFile, rundir.ProvenanceFile, rundir.StatusFile} {
 		data, err := os.ReadFile(filepath.Join(run, name))
 		if err != nil {
 			continue // not written yet
@@ -464,14 +464,14 @@ func checkRunIntact(t *testing.T, run string, tmpLeft bool, midWrite *int) int64
 func sameAsReference(t *testing.T, ref, run string) {
 	t.Helper()
 	name := fmt.Sprintf("ckpt-%09d.ckpt", tinySteps)
-	a, errA := os.ReadFile(filepath.Join(ref, acl.CheckpointsDir, name))
-	b, errB := os.ReadFile(filepath.Join(run, acl.CheckpointsDir, name))
+	a, errA := os.ReadFile(filepath.Join(ref, rundir.CheckpointsDir, name))
+	b, errB := os.ReadFile(filepath.Join(run, rundir.CheckpointsDir, name))
 	if errA != nil || errB != nil {
 		t.Fatalf("final checkpoints: %v, %v", errA, errB)
 	}
 	if !bytes.Equal(a, b) {
-		ca, _ := acl.ReadCheckpoint(filepath.Join(ref, acl.CheckpointsDir, name))
-		cb, _ := acl.ReadCheckpoint(filepath.Join(run, acl.CheckpointsDir, name))
+		ca, _ := rundir.ReadCheckpoint(filepath.Join(ref, rundir.CheckpointsDir, name))
+		cb, _ := rundir.ReadCheckpoint(filepath.Join(run, rundir.CheckpointsDir, name))
 		for i, v := range ca.Variables {
 			ta, _ := ca.Tensor(v)
 			tb, err := cb.Tensor(cb.Variables[i])
@@ -495,7 +495,7 @@ func sameAsReference(t *testing.T, ref, run string) {
 // stepLosses maps each logged step to its loss, failing on a step logged twice.
 func stepLosses(t *testing.T, run string) map[int]float64 {
 	t.Helper()
-	mets, err := (&acl.RunDir{Path: run}).ReadMetrics()
+	mets, err := (&rundir.Dir{Path: run}).ReadMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +511,7 @@ func stepLosses(t *testing.T, run string) map[int]float64 {
 }
 
 func metricLines(run string) int {
-	data, _ := os.ReadFile(filepath.Join(run, acl.MetricsFile))
+	data, _ := os.ReadFile(filepath.Join(run, rundir.MetricsFile))
 	return bytes.Count(data, []byte("\n"))
 }
 

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
 )
 
@@ -147,7 +148,7 @@ func run() error {
 			return err
 		}
 		wall, cpu := secs(s0, s1)
-		run, err := acl.OpenRunDir(dir)
+		run, err := rundir.Open(dir)
 		if err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func run() error {
 			// Lines: the epoch's (after training and the validation PGD-20), then the
 			// result's (after the test PGD-20 of the selected checkpoint).
 			epoch, final := rec.marks[len(rec.marks)-2], rec.marks[len(rec.marks)-1]
-			fdir, err := acl.OpenRunDir(filepath.Join(dir, acl.FinetuneDir(mode)))
+			fdir, err := rundir.Open(filepath.Join(dir, acl.FinetuneDir(mode)))
 			if err != nil {
 				return err
 			}

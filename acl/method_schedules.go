@@ -1,23 +1,11 @@
 package acl
 
 import (
-	"fmt"
 	"math"
+
+	"github.com/ainfonce/goacl/acl/field"
+	"github.com/ainfonce/goacl/acl/optim"
 )
-
-// A Schedule gives the learning rate of a training iteration. epoch counts from 0, step is
-// the iteration within the epoch (from 0) and stepsPerEpoch the number of iterations of an
-// epoch. Each official method's schedule is one implementation, so a run can reproduce it
-// exactly; the trainer writes the value into the learning-rate variable before the step.
-type Schedule interface {
-	LearningRate(epoch, step, stepsPerEpoch int) float64
-}
-
-// ConstantLR is a fixed learning rate.
-type ConstantLR float64
-
-// LearningRate implements Schedule.
-func (c ConstantLR) LearningRate(int, int, int) float64 { return float64(c) }
 
 // AdvCLCosine is AdvCL's (SupContrast's) schedule: per epoch
 // lr(e) = η_min + (lr − η_min)(1 + cos(π e/E))/2 with e = epoch+1 and η_min = lr·0.1³, and,
@@ -94,92 +82,32 @@ func (s ACLCosine) LearningRate(epoch, step, stepsPerEpoch int) float64 {
 	return s.Base * (m + (1-m)*0.5*(1+math.Cos((t-w)/(total-w)*math.Pi)))
 }
 
-// StepDecay multiplies Base by Gamma at each milestone epoch: lr = Base·Gamma^k where k
-// counts the milestones m with epoch ≥ m (epoch from 0). The finetuning protocols use
-// milestones 15 and 20 with Gamma 0.1 over 25 epochs (epochs 1–15, 16–20, 21–25).
-type StepDecay struct {
-	Base       float64 `json:"base"`
-	Milestones []int   `json:"milestones"`
-	Gamma      float64 `json:"gamma"`
-}
-
-// LearningRate implements Schedule.
-func (s StepDecay) LearningRate(epoch, _, _ int) float64 {
-	lr := s.Base
-	for _, m := range s.Milestones {
-		if epoch >= m {
-			lr *= s.Gamma
-		}
-	}
-	return lr
-}
-
-// ScheduleConfig is the serialisable choice of a schedule, as stored in a run's config.
-type ScheduleConfig struct {
-	// Kind is one of "constant", "advcl-cosine", "rocl-warmup-cosine", "acl-cosine",
-	// "dynacl-cosine" (DynACLCosine), "step".
-	Kind       string  `json:"kind"`
-	Base       float64 `json:"base"`
-	Epochs     int     `json:"epochs,omitempty"`
-	WarmEpochs int     `json:"warm_epochs,omitempty"`
-	WarmFrom   float64 `json:"warm_from,omitempty"`
-	Multiplier float64 `json:"multiplier,omitempty"`
-	Min        float64 `json:"min,omitempty"`
-	Milestones []int   `json:"milestones,omitempty"`
-	Gamma      float64 `json:"gamma,omitempty"`
-}
-
-// Build validates the configuration and returns the schedule.
-func (c ScheduleConfig) Build() (Schedule, error) {
-	if !(c.Base > 0) || math.IsInf(c.Base, 0) {
-		return nil, fmt.Errorf("schedule base learning rate = %g: must be > 0", c.Base)
-	}
-	needEpochs := func() error {
-		if c.Epochs < 1 {
-			return fmt.Errorf("schedule %q: epochs = %d, must be ≥ 1", c.Kind, c.Epochs)
-		}
-		if c.WarmEpochs < 0 {
-			return fmt.Errorf("schedule %q: warm_epochs = %d, must be ≥ 0", c.Kind, c.WarmEpochs)
-		}
-		return nil
-	}
-	switch c.Kind {
-	case "constant":
-		return ConstantLR(c.Base), nil
-	case "advcl-cosine":
-		if err := needEpochs(); err != nil {
+func init() {
+	optim.RegisterSchedule("advcl-cosine", func(c optim.ScheduleConfig) (optim.Schedule, error) {
+		if err := c.CheckEpochs(false); err != nil {
 			return nil, err
 		}
 		return AdvCLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, WarmFrom: c.WarmFrom}, nil
-	case "rocl-warmup-cosine":
-		if err := needEpochs(); err != nil {
+	})
+	optim.RegisterSchedule("rocl-warmup-cosine", func(c optim.ScheduleConfig) (optim.Schedule, error) {
+		if err := c.CheckEpochs(false); err != nil {
 			return nil, err
 		}
 		if c.Multiplier < 1 {
-			return nil, fmt.Errorf("schedule %q: multiplier = %g, must be ≥ 1", c.Kind, c.Multiplier)
+			return nil, field.Errorf("multiplier", "schedule %q: {multiplier} = %g, must be ≥ 1", c.Kind, c.Multiplier)
 		}
 		return RoCLWarmupCosine{Base: c.Base, Multiplier: c.Multiplier, WarmEpochs: c.WarmEpochs, Epochs: c.Epochs}, nil
-	case "acl-cosine":
-		if err := needEpochs(); err != nil {
+	})
+	optim.RegisterSchedule("acl-cosine", func(c optim.ScheduleConfig) (optim.Schedule, error) {
+		if err := c.CheckEpochs(true); err != nil {
 			return nil, err
-		}
-		if c.WarmEpochs >= c.Epochs {
-			return nil, fmt.Errorf("schedule %q: warm_epochs = %d must be < epochs = %d", c.Kind, c.WarmEpochs, c.Epochs)
 		}
 		return ACLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, Min: c.Min}, nil
-	case "dynacl-cosine":
-		if err := needEpochs(); err != nil {
+	})
+	optim.RegisterSchedule("dynacl-cosine", func(c optim.ScheduleConfig) (optim.Schedule, error) {
+		if err := c.CheckEpochs(true); err != nil {
 			return nil, err
 		}
-		if c.WarmEpochs >= c.Epochs {
-			return nil, fmt.Errorf("schedule %q: warm_epochs = %d must be < epochs = %d", c.Kind, c.WarmEpochs, c.Epochs)
-		}
 		return DynACLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, Min: c.Min}, nil
-	case "step":
-		if c.Gamma <= 0 {
-			return nil, fmt.Errorf("schedule %q: gamma = %g, must be > 0", c.Kind, c.Gamma)
-		}
-		return StepDecay{Base: c.Base, Milestones: c.Milestones, Gamma: c.Gamma}, nil
-	}
-	return nil, fmt.Errorf("schedule kind %q unknown: use constant, advcl-cosine, rocl-warmup-cosine, acl-cosine, dynacl-cosine or step", c.Kind)
+	})
 }

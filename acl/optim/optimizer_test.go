@@ -1,7 +1,8 @@
-package acl
+package optim
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/ainfonce/goacl/engine"
@@ -12,7 +13,7 @@ import (
 
 // refStep applies one update of the given rule to w and buf (float64, in place), with
 // the gradient g, following the PyTorch code each rule documents.
-func refStep(kind OptimizerKind, cfg OptimizerConfig, lr float64, w, buf, g []float64) {
+func refStep(kind Kind, cfg Config, lr float64, w, buf, g []float64) {
 	norm := func(v []float64) float64 {
 		s := 0.0
 		for _, x := range v {
@@ -54,7 +55,7 @@ func TestOptimizersMatchPyTorchRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configs := []OptimizerConfig{
+	configs := []Config{
 		{Kind: SGD, Momentum: 0.9, WeightDecay: 1e-2},
 		{Kind: LARSTorchLARS, Momentum: 0.9, WeightDecay: 1e-2, TrustCoef: 1e-3, Eps: 1e-8},
 		{Kind: LARSACL, Momentum: 0.9, WeightDecay: 1e-2, TrustCoef: 1e-3},
@@ -63,7 +64,7 @@ func TestOptimizersMatchPyTorchRules(t *testing.T) {
 	w0 := []float64{1.0, -2.0, 0.5, 3.0}
 	lrs := []float64{0.125, 0.5, 0.0625} // exact in the float32 learning-rate variable
 	for _, cfg := range configs {
-		opt, err := NewOptimizer(cfg)
+		opt, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestOptimizersMatchPyTorchRules(t *testing.T) {
 }
 
 func TestOptimizerConfigValidation(t *testing.T) {
-	bad := []OptimizerConfig{
+	bad := []Config{
 		{Kind: "adamw"},
 		{Kind: SGD, Momentum: 1.2},
 		{Kind: SGD, WeightDecay: -1},
@@ -116,49 +117,22 @@ func TestOptimizerConfigValidation(t *testing.T) {
 	}
 }
 
-func TestSchedulesMatchOfficialFormulas(t *testing.T) {
-	// AdvCL: batch 512 warms up for 10 epochs from 0.01, then cosine with η_min = lr·1e-3.
-	adv := AdvCLCosine{Base: 0.5, Epochs: 400, WarmEpochs: 10, WarmFrom: 0.01}
-	if got := adv.LearningRate(0, 0, 98); got != 0.01 {
-		t.Errorf("AdvCL first iteration lr = %g, want the warm-up start 0.01", got)
-	}
-	etaMin := 0.5e-3
-	want10 := etaMin + (0.5-etaMin)*(1+math.Cos(math.Pi*10/400))/2
-	if got := adv.LearningRate(10, 0, 98); math.Abs(got-(etaMin+(0.5-etaMin)*(1+math.Cos(math.Pi*11/400))/2)) > 1e-15 {
-		t.Errorf("AdvCL epoch index 10 lr = %g", got)
-	}
-	if got := adv.LearningRate(9, 97, 98); math.Abs(got-(0.01+(979.0/980)*(want10-0.01))) > 1e-12 {
-		t.Errorf("AdvCL last warm-up iteration lr = %g", got)
-	}
-	// RoCL: ×15 warm-up over 10 epochs, then cosine from the peak.
-	rocl := RoCLWarmupCosine{Base: 0.1, Multiplier: 15, WarmEpochs: 10, Epochs: 1000}
-	if got := rocl.LearningRate(0, 0, 1); math.Abs(got-0.1*2.4) > 1e-15 {
-		t.Errorf("RoCL epoch 1 lr = %g, want 0.24", got)
-	}
-	if got := rocl.LearningRate(9, 0, 1); math.Abs(got-1.5) > 1e-12 {
-		t.Errorf("RoCL epoch 10 lr = %g, want the peak 1.5", got)
-	}
-	if got := rocl.LearningRate(10, 0, 1); math.Abs(got-1.5) > 1e-12 {
-		t.Errorf("RoCL epoch 11 lr = %g, want the peak 1.5 (cosine step 0)", got)
-	}
-	if got, want := rocl.LearningRate(999, 0, 1), 1.5*(1+math.Cos(math.Pi*989/1000))/2; math.Abs(got-want) > 1e-12 {
-		t.Errorf("RoCL last epoch lr = %g, want %g", got, want)
-	}
-	// ACL: per-iteration linear warm-up then cosine to 1e-6.
-	acl := ACLCosine{Base: 5, Epochs: 100, WarmEpochs: 10, Min: 1e-6}
-	if got := acl.LearningRate(0, 0, 10); math.Abs(got-5.0/100) > 1e-15 {
-		t.Errorf("ACL first iteration lr = %g, want 0.05", got)
-	}
-	if got := acl.LearningRate(99, 9, 10); math.Abs(got-1e-6) > 1e-12 {
-		t.Errorf("ACL last iteration lr = %g, want 1e-6", got)
-	}
+// The generic schedules: step decay at the finetuning milestones, and an unknown kind or a
+// bad base rate rejected naming the field.
+func TestGenericSchedules(t *testing.T) {
 	step := StepDecay{Base: 0.1, Milestones: []int{15, 20}, Gamma: 0.1}
 	for epoch, want := range map[int]float64{0: 0.1, 14: 0.1, 15: 0.01, 19: 0.01, 20: 0.001, 24: 0.001} {
 		if got := step.LearningRate(epoch, 0, 1); math.Abs(got-want) > 1e-15 {
 			t.Errorf("step decay epoch %d: %g, want %g", epoch, got, want)
 		}
 	}
-	if _, err := (ScheduleConfig{Kind: "cosine-ish", Base: 1}).Build(); err == nil {
-		t.Error("unknown schedule kind: want an error")
+	if _, err := (ScheduleConfig{Kind: "cosine-ish", Base: 1}).Build(); err == nil || !strings.HasPrefix(err.Error(), "kind ") {
+		t.Errorf("unknown schedule kind: want an error naming kind, got %v", err)
+	}
+	if _, err := (ScheduleConfig{Kind: "constant", Base: 0}).Build(); err == nil || !strings.HasPrefix(err.Error(), "base = 0") {
+		t.Errorf("base 0: want an error naming base, got %v", err)
+	}
+	if s, err := (ScheduleConfig{Kind: "constant", Base: 0.3}).Build(); err != nil || s.LearningRate(7, 1, 2) != 0.3 {
+		t.Errorf("constant: %v, %v", s, err)
 	}
 }

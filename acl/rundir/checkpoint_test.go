@@ -1,4 +1,4 @@
-package acl
+package rundir
 
 import (
 	"encoding/json"
@@ -59,7 +59,7 @@ func TestCheckpointKeepsNewestAndSkipsDamaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	paths, _ := checkpointPaths(dir)
+	paths, _ := CheckpointFiles(dir)
 	if len(paths) != 3 || !strings.HasSuffix(paths[0], "ckpt-000000002.ckpt") {
 		t.Fatalf("kept %v, want steps 2..4", paths)
 	}

@@ -1,7 +1,6 @@
-package acl
+package rundir
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -28,7 +26,8 @@ import (
 // any moment leaves either the previous checkpoint or the new one, never a torn file; and
 // a file damaged later fails its checksum and is skipped by LatestCheckpoint.
 
-const checkpointMagic = "GOACL-CHECKPOINT v1"
+// CheckpointMagic is the first line of every checkpoint file (format version 1).
+const CheckpointMagic = "GOACL-CHECKPOINT v1"
 
 // CheckpointVar describes one stored variable.
 type CheckpointVar struct {
@@ -105,7 +104,7 @@ func SaveCheckpoint(ctx *context.Context, dir string, step int64, state any, kee
 	}
 	final := filepath.Join(dir, fmt.Sprintf("ckpt-%09d.ckpt", step))
 	if err := writeFileAtomic(final, func(w io.Writer) error {
-		if _, err := fmt.Fprintf(w, "%s\n%s\n", checkpointMagic, header); err != nil {
+		if _, err := fmt.Fprintf(w, "%s\n%s\n", CheckpointMagic, header); err != nil {
 			return err
 		}
 		_, err := w.Write(blob.Bytes())
@@ -114,7 +113,7 @@ func SaveCheckpoint(ctx *context.Context, dir string, step int64, state any, kee
 		return "", fmt.Errorf("writing checkpoint %s: %w", final, err)
 	}
 	if keep > 0 {
-		paths, _ := checkpointPaths(dir)
+		paths, _ := CheckpointFiles(dir)
 		for i := 0; i+keep < len(paths); i++ {
 			_ = os.Remove(paths[i])
 		}
@@ -122,48 +121,9 @@ func SaveCheckpoint(ctx *context.Context, dir string, step int64, state any, kee
 	return final, nil
 }
 
-// writeFileAtomic writes path through a temporary file in the same folder, synced and
-// renamed over path, and syncs the folder.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	// CreateTemp makes 0600 files; run files are world-readable like the folder.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// checkpointPaths lists dir's checkpoint files, oldest (lowest step) first.
-func checkpointPaths(dir string) ([]string, error) {
+// CheckpointFiles lists the checkpoint files of dir (ckpt-<step>.ckpt, verified or not),
+// oldest (lowest step) first.
+func CheckpointFiles(dir string) ([]string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
 	if err != nil {
 		return nil, err
@@ -185,8 +145,8 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 // parseCheckpoint verifies and decodes the content data of the checkpoint file path.
 func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 	magic, rest, ok := bytes.Cut(data, []byte("\n"))
-	if !ok || string(magic) != checkpointMagic {
-		return nil, fmt.Errorf("checkpoint %s: not a goacl checkpoint (first line %q, want %q)", path, truncate(string(magic), 40), checkpointMagic)
+	if !ok || string(magic) != CheckpointMagic {
+		return nil, fmt.Errorf("checkpoint %s: not a goacl checkpoint (first line %q, want %q)", path, truncate(string(magic), 40), CheckpointMagic)
 	}
 	headerLine, blob, ok := bytes.Cut(rest, []byte("\n"))
 	if !ok {
@@ -253,7 +213,7 @@ var ErrNoCheckpoint = errors.New("no checkpoint")
 // LatestCheckpoint returns the newest checkpoint of dir that verifies. Damaged newer files
 // are skipped and reported in skipped (path: reason), so the caller can say so.
 func LatestCheckpoint(dir string) (ckpt *Checkpoint, skipped []string, err error) {
-	paths, err := checkpointPaths(dir)
+	paths, err := CheckpointFiles(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,124 +241,34 @@ func (c *Checkpoint) Tensor(v CheckpointVar) (*tensors.Tensor, error) {
 	return t, err
 }
 
-// RestoreOptions selects what Restore loads and how strictly.
-type RestoreOptions struct {
-	// Rename maps a stored key prefix to the prefix in ctx (e.g. a method's BN branch
-	// "/pgd/" to the finetuning model's single branch); applied to stored keys first.
-	Rename map[string]string
-	// Only restricts loading to stored keys with one of these prefixes (after renaming);
-	// empty means all.
-	Only []string
-	// Expected lists the keys the caller's model needs (e.g. the variables its graph
-	// created). When set, any expected key missing from the checkpoint, and any selected
-	// stored key not expected, is an error that lists them all. When empty, every
-	// selected stored variable is created or overwritten in ctx.
-	Expected []string
-}
-
-// Restore writes the checkpoint's variables into ctx (creating them where ctx lacks
-// them), following opts. Loading is strict when opts.Expected is set: nothing is written
-// unless the stored and expected sets match exactly, and the error lists every missing
-// and unexpected variable.
-func (c *Checkpoint) Restore(ctx *context.Context, opts RestoreOptions) error {
-	type item struct {
-		key string
-		v   CheckpointVar
-	}
-	var items []item
-	stored := map[string]bool{}
-	for _, v := range c.Variables {
-		key := v.Key()
-		for from, to := range opts.Rename {
-			if strings.HasPrefix(key, from) {
-				key = to + strings.TrimPrefix(key, from)
-				break
-			}
-		}
-		if len(opts.Only) > 0 && !hasAnyPrefix(key, opts.Only) {
-			continue
-		}
-		if err := checkKey(key); err != nil {
-			return fmt.Errorf("checkpoint %s: variable %s: %w", c.Path, v.Key(), err)
-		}
-		items = append(items, item{key, v})
-		stored[key] = true
-	}
-	if len(opts.Expected) > 0 {
-		expected := map[string]bool{}
-		var missing, unexpected []string
-		for _, k := range opts.Expected {
-			expected[k] = true
-			if !stored[k] {
-				missing = append(missing, k)
-			}
-		}
-		for _, it := range items {
-			if !expected[it.key] {
-				unexpected = append(unexpected, it.key)
-			}
-		}
-		if len(missing) > 0 || len(unexpected) > 0 {
-			sort.Strings(missing)
-			sort.Strings(unexpected)
-			return fmt.Errorf("checkpoint %s does not fit the model: %d missing variables %v; %d unexpected variables %v",
-				c.Path, len(missing), missing, len(unexpected), unexpected)
-		}
-	}
-	// Read every value and compare every shape before writing anything, so that a
-	// checkpoint that does not fit leaves ctx untouched and the error lists all the
-	// mismatches at once.
-	values := make([]*tensors.Tensor, len(items))
-	var mismatched []string
-	for i, it := range items {
-		t, err := c.Tensor(it.v)
-		if err != nil {
-			return err
-		}
-		values[i] = t
-		scope, name := context.SplitScope(it.key)
-		if existing := ctx.GetVariableByScopeAndName(scope, name); existing != nil && !existing.Shape().Equal(t.Shape()) {
-			mismatched = append(mismatched, fmt.Sprintf("%s: checkpoint %s, model %s", it.key, t.Shape(), existing.Shape()))
-		}
-	}
-	if len(mismatched) > 0 {
-		sort.Strings(mismatched)
-		return fmt.Errorf("checkpoint %s does not fit the model (different architecture or width?): %d variables have another shape: %s",
-			c.Path, len(mismatched), strings.Join(mismatched, "; "))
-	}
-	for i, it := range items {
-		scope, name := context.SplitScope(it.key)
-		if existing := ctx.GetVariableByScopeAndName(scope, name); existing != nil {
-			if err := existing.SetValue(values[i]); err != nil {
-				return fmt.Errorf("checkpoint %s: variable %s: %w", c.Path, it.key, err)
-			}
-			continue
-		}
-		ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, values[i]).SetTrainable(it.v.Trainable)
-	}
-	return nil
-}
-
-// checkKey checks that key is an absolute variable path: "/scope.../name".
-func checkKey(key string) error {
-	if _, name := context.SplitScope(key); !strings.HasPrefix(key, context.ScopeSeparator) || name == "" {
-		return fmt.Errorf("variable key %q is not an absolute path /scope/name", key)
-	}
-	return nil
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// DifferentValues lists, sorted, the keys of the variables whose stored bytes differ
+// between c and other, and of those only one of them holds: empty when both checkpoints
+// hold the same variables with the same values, byte for byte (what an exact resume must
+// give).
+func (c *Checkpoint) DifferentValues(other *Checkpoint) []string {
+	theirs := map[string]CheckpointVar{}
+	for _, v := range other.Variables {
+		theirs[v.Key()] = v
+	}
+	var diff []string
+	for _, v := range c.Variables {
+		w, ok := theirs[v.Key()]
+		delete(theirs, v.Key())
+		if !ok || v.DType != w.DType || !slices.Equal(v.Dims, w.Dims) ||
+			!bytes.Equal(c.blob[v.Offset:v.Offset+v.Size], other.blob[w.Offset:w.Offset+w.Size]) {
+			diff = append(diff, v.Key())
+		}
+	}
+	for k := range theirs {
+		diff = append(diff, k)
+	}
+	sort.Strings(diff)
+	return diff
 }

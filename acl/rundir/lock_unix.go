@@ -1,6 +1,6 @@
 //go:build unix
 
-package acl
+package rundir
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package acl
+package rundir
 
 import (
 	"bufio"
@@ -6,18 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 )
 
-// A run directory records one run completely, so that tables and notebooks can be built
-// from run directories alone:
+// Dir is a run directory: it records one run completely, so that tables and notebooks can
+// be built from run directories alone:
 //
 //	config.json      the fully resolved configuration (every hyperparameter, scale, seed)
 //	provenance.json  git commit, backend and device, Go version, host, command, start/end
@@ -25,7 +23,7 @@ import (
 //	status.json      running | done | failed, with the reason (e.g. NaN loss at step N)
 //	checkpoints/     atomic checkpoints (see SaveCheckpoint), the newest resumable
 //	results/         evaluation results written by later stages (finetune, eval)
-type RunDir struct {
+type Dir struct {
 	Path string
 
 	mu      sync.Mutex
@@ -33,7 +31,8 @@ type RunDir struct {
 	lock    *os.File
 }
 
-// Run-directory file names.
+// Run-directory file and folder names (a run directory written by any version of goacl
+// uses them).
 const (
 	ConfigFile     = "config.json"
 	ProvenanceFile = "provenance.json"
@@ -43,51 +42,15 @@ const (
 	ResultsDir     = "results"
 )
 
-// Provenance says where and how a run was produced.
-type Provenance struct {
-	GitCommit string    `json:"git_commit"`
-	GitDirty  bool      `json:"git_dirty"`
-	Backend   string    `json:"backend"`
-	GoVersion string    `json:"go_version"`
-	Host      string    `json:"host"`
-	NumCPU    int       `json:"num_cpu"`
-	Command   []string  `json:"command"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end,omitzero"`
-	// Resumes lists the times the run was resumed from a checkpoint, with the step.
-	Resumes []string `json:"resumes,omitempty"`
-}
-
-// Status is a run's state.
-type Status struct {
-	// State is "running", "done", "failed" (Reason says why), "interrupted" (stopped by
-	// a signal or a cancelled context; resumable) or "stopped" (MaxSteps reached;
-	// resumable). A process killed outright leaves "running": its newest checkpoint is
-	// still valid and resumable.
-	State  string `json:"state"`
-	Reason string `json:"reason,omitempty"`
-	// Step and Epoch are where the run stood (for a non-finite loss: the failing step).
-	Step  int64 `json:"step"`
-	Epoch int   `json:"epoch"`
-	// Loss and Terms are the loss and its logged terms at Step when the run failed on a
-	// non-finite value ("NaN", "+Inf" and "-Inf" are written as strings).
-	Loss  any            `json:"loss,omitempty"`
-	Terms map[string]any `json:"terms,omitempty"`
-	// Checkpoint is the newest checkpoint the run kept, the one -resume continues from
-	// ("" when none was written yet).
-	Checkpoint string    `json:"checkpoint,omitempty"`
-	Updated    time.Time `json:"updated"`
-}
-
-// CreateRunDir prepares path as a run directory for writing: it creates the folder,
+// Create prepares path as a run directory for writing: it creates the folder,
 // checks that it is writable by writing, syncing and removing a probe file (so that an
 // unwritable or full output folder is reported before any training), takes the folder's
 // writer lock (so that two processes never write the same run; the kernel releases it
 // when the process dies, even by SIGKILL), removes the temporary files of writes a
 // killed process left half done, and opens the metrics log for appending.
-func CreateRunDir(path string) (*RunDir, error) {
+func Create(path string) (*Dir, error) {
 	if path == "" {
-		return nil, errors.New("run directory: empty path (set -out)")
+		return nil, errors.New("run directory: empty path")
 	}
 	if err := os.MkdirAll(filepath.Join(path, CheckpointsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("run directory %s: cannot create it: %w", path, err)
@@ -107,7 +70,7 @@ func CreateRunDir(path string) (*RunDir, error) {
 		unlockRunDir(lock)
 		return nil, fmt.Errorf("run directory %s: %w", path, err)
 	}
-	return &RunDir{Path: path, metrics: f, lock: lock}, nil
+	return &Dir{Path: path, metrics: f, lock: lock}, nil
 }
 
 // writeProbe writes 64 KiB to path, syncs and removes it.
@@ -136,16 +99,16 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-// OpenRunDir opens an existing run directory for reading (tables, finetuning).
-func OpenRunDir(path string) (*RunDir, error) {
+// Open opens an existing run directory for reading (tables, finetuning).
+func Open(path string) (*Dir, error) {
 	if _, err := os.Stat(filepath.Join(path, ConfigFile)); err != nil {
 		return nil, fmt.Errorf("%s is not a run directory (no %s): %w", path, ConfigFile, err)
 	}
-	return &RunDir{Path: path}, nil
+	return &Dir{Path: path}, nil
 }
 
 // Close closes the metrics log and releases the writer lock.
-func (r *RunDir) Close() error {
+func (r *Dir) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	unlockRunDir(r.lock)
@@ -159,12 +122,12 @@ func (r *RunDir) Close() error {
 }
 
 // File returns the path of name inside the run directory.
-func (r *RunDir) File(name ...string) string {
+func (r *Dir) File(name ...string) string {
 	return filepath.Join(append([]string{r.Path}, name...)...)
 }
 
 // WriteJSON writes v as indented JSON to name inside the run directory, atomically.
-func (r *RunDir) WriteJSON(name string, v any) error {
+func (r *Dir) WriteJSON(name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -180,7 +143,7 @@ func (r *RunDir) WriteJSON(name string, v any) error {
 }
 
 // ReadJSON reads name inside the run directory into v.
-func (r *RunDir) ReadJSON(name string, v any) error {
+func (r *Dir) ReadJSON(name string, v any) error {
 	data, err := os.ReadFile(r.File(name))
 	if err != nil {
 		return err
@@ -192,7 +155,7 @@ func (r *RunDir) ReadJSON(name string, v any) error {
 }
 
 // LogMetrics appends one record to metrics.jsonl and syncs it.
-func (r *RunDir) LogMetrics(record any) error {
+func (r *Dir) LogMetrics(record any) error {
 	data, err := json.Marshal(record)
 	if err != nil {
 		return err
@@ -210,7 +173,7 @@ func (r *RunDir) LogMetrics(record any) error {
 
 // TruncateMetrics drops metric records whose "step" is greater than step, so that a
 // resumed run does not log the steps after its checkpoint twice.
-func (r *RunDir) TruncateMetrics(step int64) error {
+func (r *Dir) TruncateMetrics(step int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	path := r.File(MetricsFile)
@@ -251,7 +214,7 @@ func (r *RunDir) TruncateMetrics(step int64) error {
 }
 
 // ReadMetrics returns every record of metrics.jsonl as a generic map.
-func (r *RunDir) ReadMetrics() ([]map[string]any, error) {
+func (r *Dir) ReadMetrics() ([]map[string]any, error) {
 	f, err := os.Open(r.File(MetricsFile))
 	if err != nil {
 		return nil, err
@@ -270,43 +233,23 @@ func (r *RunDir) ReadMetrics() ([]map[string]any, error) {
 }
 
 // SetStatus writes status.json.
-func (r *RunDir) SetStatus(s Status) error {
+func (r *Dir) SetStatus(s Status) error {
 	s.Updated = time.Now().UTC()
 	return r.WriteJSON(StatusFile, s)
 }
 
-// CollectProvenance gathers the provenance of the current process for backend (a
-// description from engine.Describe).
-func CollectProvenance(backend string) Provenance {
-	host, _ := os.Hostname()
-	p := Provenance{Backend: backend, GoVersion: runtime.Version(), Host: host, NumCPU: runtime.NumCPU(),
-		Command: os.Args, Start: time.Now().UTC()}
-	p.GitCommit, p.GitDirty = gitCommit()
-	return p
-}
-
-// gitCommit returns the commit the binary was built from (from the build info when
-// available, else from git in the working directory), and whether the tree was dirty.
-func gitCommit() (string, bool) {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev string
-		dirty := false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if rev != "" {
-			return rev, dirty
-		}
-	}
-	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+// FinalLoss returns the last "loss" logged in metrics.jsonl as a number (a training
+// run's final loss; records whose loss is not a finite number, such as the record of a
+// step that went NaN, are passed over).
+func (r *Dir) FinalLoss() (float64, error) {
+	recs, err := r.ReadMetrics()
 	if err != nil {
-		return "unknown", false
+		return 0, err
 	}
-	st, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
-	return strings.TrimSpace(string(out)), len(strings.TrimSpace(string(st))) > 0
+	for i := len(recs) - 1; i >= 0; i-- {
+		if v, ok := recs[i]["loss"].(float64); ok {
+			return v, nil
+		}
+	}
+	return math.NaN(), fmt.Errorf("run %s: no loss logged in %s", r.Path, MetricsFile)
 }

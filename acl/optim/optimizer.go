@@ -1,9 +1,10 @@
-package acl
+package optim
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -13,70 +14,73 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 )
 
-// OptimizerKind names one of the update rules the official methods use.
-type OptimizerKind string
+// Kind names one of the update rules the official methods use.
+type Kind string
 
 const (
 	// SGD is PyTorch's torch.optim.SGD with momentum (dampening 0, no Nesterov) and coupled
 	// L2 weight decay: d = g + wd·w; buf = m·buf + d; w -= lr·buf. AdvCL pretraining and
 	// every finetuning use it.
-	SGD OptimizerKind = "sgd"
+	SGD Kind = "sgd"
 	// LARSTorchLARS is kakaobrain/torchlars wrapping SGD(momentum, wd), as RoCL uses it:
 	// trust = η‖w‖/(‖g‖ + wd‖w‖ + ε) (1 when ‖w‖ = 0 or ‖g‖ = 0); d = (g + wd·w)·trust;
 	// then SGD with momentum and wd = 0: buf = m·buf + d; w -= lr·buf.
-	LARSTorchLARS OptimizerKind = "lars-torchlars"
+	LARSTorchLARS Kind = "lars-torchlars"
 	// LARSACL is ACL's own LARS (optimizer/lars.py of the ACL repository): trust =
 	// η‖w‖/(‖g‖ + wd‖w‖) (1 when either norm < 1e-15), and the learning rate enters the
 	// momentum buffer: buf = m·buf + lr·trust·(g + wd·w); w -= buf. A learning-rate change
 	// therefore acts on new gradients only, unlike LARSTorchLARS.
-	LARSACL OptimizerKind = "lars-acl"
+	LARSACL Kind = "lars-acl"
 )
 
-// OptimizerConfig holds an optimizer's hyperparameters. The learning rate is not part of
-// it: it lives in a context variable set from the host each step or epoch by a Schedule.
-type OptimizerConfig struct {
-	Kind        OptimizerKind `json:"kind"`
-	Momentum    float64       `json:"momentum"`
-	WeightDecay float64       `json:"weight_decay"`
+// Config holds an optimizer's hyperparameters (a run's config.json "optimizer"). The
+// learning rate is not part of it: it lives in a context variable the training loop sets
+// from the host before each step, from a Schedule.
+type Config struct {
+	Kind        Kind    `json:"kind"`
+	Momentum    float64 `json:"momentum"`
+	WeightDecay float64 `json:"weight_decay"`
 	// TrustCoef is LARS's η (1e-3 in RoCL and ACL); unused by SGD.
 	TrustCoef float64 `json:"trust_coef,omitempty"`
 	// Eps is torchlars' ε in the trust-ratio denominator (1e-8 in RoCL); unused otherwise.
 	Eps float64 `json:"eps,omitempty"`
 }
 
-// Validate reports the first invalid field, naming it and its allowed range.
-func (c OptimizerConfig) Validate() error {
+// Validate returns a *field.Error naming the first invalid field (kind, momentum,
+// weight_decay, trust_coef, eps) and its allowed range.
+func (c Config) Validate() error {
 	switch c.Kind {
 	case SGD, LARSTorchLARS, LARSACL:
 	default:
-		return fmt.Errorf("optimizer kind %q unknown: use one of %s, %s, %s", c.Kind, SGD, LARSTorchLARS, LARSACL)
+		return field.Errorf("kind", "{kind} %q unknown: use one of %s, %s, %s", c.Kind, SGD, LARSTorchLARS, LARSACL)
 	}
 	if c.Momentum < 0 || c.Momentum >= 1 {
-		return fmt.Errorf("optimizer momentum = %g: must be in [0, 1)", c.Momentum)
+		return field.Errorf("momentum", "{momentum} = %g: must be in [0, 1)", c.Momentum)
 	}
 	if c.WeightDecay < 0 {
-		return fmt.Errorf("optimizer weight_decay = %g: must be ≥ 0", c.WeightDecay)
+		return field.Errorf("weight_decay", "{weight_decay} = %g: must be ≥ 0", c.WeightDecay)
 	}
 	if c.Kind != SGD && c.TrustCoef <= 0 {
-		return fmt.Errorf("optimizer trust_coef = %g: LARS needs η > 0 (1e-3 in RoCL and ACL)", c.TrustCoef)
+		return field.Errorf("trust_coef", "{trust_coef} = %g: LARS needs η > 0 (1e-3 in RoCL and ACL)", c.TrustCoef)
 	}
 	if c.Eps < 0 {
-		return fmt.Errorf("optimizer eps = %g: must be ≥ 0", c.Eps)
+		return field.Errorf("eps", "{eps} = %g: must be ≥ 0", c.Eps)
 	}
 	return nil
 }
 
 // Optimizer implements GoMLX's optimizers.Interface for the three update rules above. Its
-// momentum buffers are context variables under /optimizers/momentum/..., so checkpoints
-// carry them and a resumed run continues exactly.
+// momentum buffers are context variables under /optimizers/momentum/... (the scope every
+// checkpoint written so far uses), so checkpoints carry them and a resumed run continues
+// exactly.
 type Optimizer struct {
-	cfg OptimizerConfig
+	cfg Config
 }
 
 var _ optimizers.Interface = (*Optimizer)(nil)
 
-// NewOptimizer validates cfg and returns the optimizer.
-func NewOptimizer(cfg OptimizerConfig) (*Optimizer, error) {
+// New validates cfg and returns the optimizer.
+func New(cfg Config) (*Optimizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,7 +88,7 @@ func NewOptimizer(cfg OptimizerConfig) (*Optimizer, error) {
 }
 
 // Config returns the optimizer's hyperparameters.
-func (o *Optimizer) Config() OptimizerConfig { return o.cfg }
+func (o *Optimizer) Config() Config { return o.cfg }
 
 const momentumScope = "/" + optimizers.Scope + "/momentum"
 
@@ -92,7 +96,7 @@ const momentumScope = "/" + optimizers.Scope + "/momentum"
 // of loss, and increments the global step. It implements optimizers.Interface.
 func (o *Optimizer) UpdateGraph(ctx *context.Context, g *graph.Graph, loss *graph.Node) {
 	if !loss.Shape().IsScalar() {
-		panic(fmt.Sprintf("acl.Optimizer: loss must be a scalar, got %s", loss.Shape()))
+		panic(fmt.Sprintf("optim.Optimizer: loss must be a scalar, got %s", loss.Shape()))
 	}
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
 	lr := LearningRateVar(ctx, loss.DType()).ValueGraph(g)
@@ -112,7 +116,7 @@ func (o *Optimizer) UpdateGraph(ctx *context.Context, g *graph.Graph, loss *grap
 		buf.SetValueGraph(newBuf)
 	}
 	if i != len(grads) {
-		panic(fmt.Sprintf("acl.Optimizer: %d gradients for %d trainable variables", len(grads), i))
+		panic(fmt.Sprintf("optim.Optimizer: %d gradients for %d trainable variables", len(grads), i))
 	}
 }
 
@@ -148,7 +152,7 @@ func (o *Optimizer) step(w, grad, buf, lr *graph.Node) (newW, newBuf *graph.Node
 		newBuf = graph.Add(graph.Mul(m, buf), graph.Mul(graph.Mul(lr, trust), decayed))
 		return graph.Sub(w, newBuf), newBuf
 	}
-	panic(fmt.Sprintf("acl.Optimizer: unknown kind %q", c.Kind))
+	panic(fmt.Sprintf("optim.Optimizer: unknown kind %q", c.Kind))
 }
 
 // l2Norm is the Frobenius norm of x as a scalar.
