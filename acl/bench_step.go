@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
 	"github.com/ainfonce/goacl/acl/optim"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -174,13 +175,13 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	train, err := context.NewExec(backend, ctx, func(ctx *context.Context, x1, x2 *graph.Node) *graph.Node {
 		g := x1.Graph()
 		var adv, l *graph.Node
-		inMode(ctx, g, false, false, func() {
+		layers.InMode(ctx, g, false, false, func() {
 			target := graph.StopGradient(embed(ctx, x2))
 			adv = attack.PGD(ctx, []*graph.Node{x1}, trainAttack, func(advs []*graph.Node) *graph.Node {
 				return losses.RoCLTwoViewNTXent(embed(ctx, advs[0]), target, cfg.Temperature)
 			})[0]
 		})
-		inMode(ctx, g, true, true, func() {
+		layers.InMode(ctx, g, true, true, func() {
 			l = losses.RoCLNTXent(embed(ctx, graph.Concatenate([]*graph.Node{x1, x2, adv}, 0)), loss)
 		})
 		opt.UpdateGraph(ctx, g, l)
@@ -194,12 +195,12 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	eval, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, y *graph.Node) *graph.Node {
 		g := x.Graph()
 		var correct *graph.Node
-		inMode(ctx, g, false, false, func() {
+		layers.InMode(ctx, g, false, false, func() {
 			logits := func(x *graph.Node) *graph.Node {
 				return layers.NewLinear(ctx.In("bench_head"), enc.Features(ctx, x, ""), 10).Done()
 			}
 			adv := attack.PGD(ctx, []*graph.Node{x}, evalAttack, func(advs []*graph.Node) *graph.Node {
-				return benchCrossEntropy(logits(advs[0]), y)
+				return losses.CrossEntropy(logits(advs[0]), y)
 			})[0]
 			pred := graph.ConvertDType(graph.ArgMax(logits(adv), 1), dtypes.Int32)
 			correct = graph.ReduceAllSum(graph.ConvertDType(graph.Equal(pred, y), dtypes.Float32))
@@ -213,7 +214,7 @@ func NewBenchStep(backend backends.Backend, cfg BenchConfig) (*BenchStep, error)
 	// so that ExportParity can write the weights the first step starts from.
 	initExec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		var out *graph.Node
-		inMode(ctx, x.Graph(), false, false, func() {
+		layers.InMode(ctx, x.Graph(), false, false, func() {
 			h := enc.Features(ctx, x, "")
 			z := layers.NewRoCLProjector(ctx, h).Done()
 			logits := layers.NewLinear(ctx.In("bench_head"), h, 10).Done()
@@ -247,7 +248,7 @@ func (s *BenchStep) TrainStep() (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bench train step: %w", err)
 	}
-	return benchScalar(out[0]), nil
+	return hostval.Scalar(out[0]), nil
 }
 
 // EvalBatch runs the PGD evaluation on the fixed batch and returns how many adversarial
@@ -257,7 +258,7 @@ func (s *BenchStep) EvalBatch() (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bench eval batch: %w", err)
 	}
-	return benchScalar(out[0]), nil
+	return hostval.Scalar(out[0]), nil
 }
 
 // Finalize releases the compiled graphs.
@@ -326,21 +327,4 @@ func (s *BenchStep) ExportParity(dir string, steps int, backendName string) (*Pa
 		return nil, err
 	}
 	return m, os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644)
-}
-
-// benchCrossEntropy is the mean cross-entropy of logits [B,K] against int32 labels [B]
-// (PyTorch's F.cross_entropy), the evaluation attack's objective.
-func benchCrossEntropy(logits, labels *graph.Node) *graph.Node {
-	logp := graph.Sub(logits, graph.ReduceAndKeep(logits, graph.ReduceMax, -1))
-	logp = graph.Sub(logp, graph.Log(graph.ReduceAndKeep(graph.Exp(logp), graph.ReduceSum, -1)))
-	onehot := graph.OneHot(labels, logits.Shape().Dimensions[1], logits.DType())
-	return graph.Neg(graph.ReduceAllMean(graph.ReduceSum(graph.Mul(onehot, logp), -1)))
-}
-
-// benchScalar reads a float32 or float64 scalar tensor.
-func benchScalar(t *tensors.Tensor) float64 {
-	if t.DType() == dtypes.Float64 {
-		return tensors.MustCopyFlatData[float64](t)[0]
-	}
-	return float64(tensors.MustCopyFlatData[float32](t)[0])
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -51,7 +53,7 @@ func (c *Classifier) Logits(ctx *context.Context, x *graph.Node) *graph.Node {
 // SetEncoderTrainable marks the encoder's variables trainable or frozen (SLF and ALF
 // freeze the encoder; AFF trains everything). BN running statistics stay non-trainable.
 func (c *Classifier) SetEncoderTrainable(trainable bool) {
-	scope := encoderScope(c.Encoder)
+	scope := layers.EncoderScope(c.Encoder)
 	for v := range c.Ctx.IterVariables() {
 		if !strings.HasPrefix(v.ScopeAndName(), scope) {
 			continue
@@ -127,7 +129,7 @@ func restoreEncoderStrict(backend backends.Backend, ctx *context.Context, ckpt *
 	for _, k := range expected {
 		want[k] = true
 	}
-	scope := encoderScope(enc)
+	scope := layers.EncoderScope(enc)
 	report := &EncoderLoad{Checkpoint: ckpt.Path, Step: ckpt.Step, Branch: branch, Loaded: len(expected)}
 	stored := map[string]bool{}
 	var unexpected, misshapen []string
@@ -202,7 +204,7 @@ func otherBranchOf(key, branch string, want map[string]bool) bool {
 
 // hasBranch reports whether ckpt's encoder variables include BN branch name.
 func hasBranch(ckpt *rundir.Checkpoint, enc layers.Encoder, name string) bool {
-	scope := encoderScope(enc)
+	scope := layers.EncoderScope(enc)
 	for _, v := range ckpt.Variables {
 		if strings.HasPrefix(v.Key(), scope) && strings.Contains(v.Key(), "/"+name+"/") {
 			return true
@@ -216,8 +218,8 @@ func hasBranch(ckpt *rundir.Checkpoint, enc layers.Encoder, name string) bool {
 // interface{ FinetuneBranch() string }, otherwise "pgd" when the checkpoint's encoder has
 // a 'pgd' branch (AdvCL, ACL, DynACL: spec §5.1 keeps BN index 1 = 'pgd') and "" (single
 // BN, RoCL) when it has none.
-func ProtocolBranch(cfg *PretrainConfig, ckpt *rundir.Checkpoint, enc layers.Encoder) string {
-	if m, err := MethodByName(cfg.Method); err == nil {
+func ProtocolBranch(cfg *pretrain.Config, ckpt *rundir.Checkpoint, enc layers.Encoder) string {
+	if m, err := pretrain.MethodByName(cfg.Method); err == nil {
 		if b, ok := m.(interface{ FinetuneBranch() string }); ok {
 			return b.FinetuneBranch()
 		}
@@ -233,7 +235,7 @@ func ProtocolBranch(cfg *PretrainConfig, ckpt *rundir.Checkpoint, enc layers.Enc
 // fresh linear head initialised like nn.Linear from seed. The encoder is built by
 // RunEncoder from the run's config.json, so an ACL or DynACL encoder keeps the ImageNet
 // input normalisation it was trained with. The context's RNG is seeded with seed.
-func PretrainedClassifier(backend backends.Backend, runDir string, branch *string, numClasses int, seed uint64) (*Classifier, *PretrainConfig, *EncoderLoad, error) {
+func PretrainedClassifier(backend backends.Backend, runDir string, branch *string, numClasses int, seed uint64) (*Classifier, *pretrain.Config, *EncoderLoad, error) {
 	enc, cfg, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -273,7 +275,7 @@ func RestoreClassifier(backend backends.Backend, ckpt *rundir.Checkpoint, enc la
 	if err != nil {
 		return nil, err
 	}
-	only := []string{encoderScope(enc), "/" + ClassifierScope + "/"}
+	only := []string{layers.EncoderScope(enc), "/" + ClassifierScope + "/"}
 	if err := ckpt.Restore(c.Ctx, rundir.RestoreOptions{Only: only, Expected: keys}); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -29,7 +31,7 @@ func fakeMultiBNRun(t *testing.T, stray bool) string {
 		t.Fatal(err)
 	}
 	defer run.Close()
-	if err := run.WriteJSON(rundir.ConfigFile, PretrainConfig{Method: "fake-multibn", Variant: "base", Dataset: "cifar10", Encoder: "smallcnn", Width: 4}); err != nil {
+	if err := run.WriteJSON(rundir.ConfigFile, pretrain.Config{Method: "fake-multibn", Variant: "base", Dataset: "cifar10", Encoder: "smallcnn", Width: 4}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.New().Checked(false)
@@ -240,7 +242,7 @@ func TestAFFUpdatesBNStatisticsThreeTimes(t *testing.T) {
 	}
 	once := runningMean(func(ctx *context.Context, clf *Classifier, x, y *graph.Node) *graph.Node {
 		var z *graph.Node
-		inMode(ctx, x.Graph(), true, true, func() { z = clf.Logits(ctx, x) })
+		layers.InMode(ctx, x.Graph(), true, true, func() { z = clf.Logits(ctx, x) })
 		return graph.ReduceAllSum(z)
 	})
 	cfg := attack.DefaultTRADES()

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/layers"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -58,7 +61,7 @@ func NewPGDEvaluator(clf *Classifier, atk attack.PGDConfig, restarts, batchSize 
 	e.exec, err = context.NewExec(clf.Backend, clf.Ctx, func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
 		g := x.Graph()
 		var clean, adv *graph.Node
-		inMode(ctx, g, false, false, func() {
+		layers.InMode(ctx, g, false, false, func() {
 			clean = graph.ArgMax(clf.Logits(ctx, x), -1, dtypes.Int32)
 			advX := attack.PGD(ctx, []*graph.Node{x}, atk, func(advs []*graph.Node) *graph.Node {
 				return graph.ReduceAllSum(attack.PerExampleAttackLoss(attack.LossCE, clf.Logits(ctx, advs[0]), y, nil))
@@ -202,7 +205,7 @@ func EvalFile(mode FinetuneMode, attack string) string {
 type FinetunedModel struct {
 	Classifier *Classifier
 	Result     *FinetuneResult
-	Pretrain   *PretrainConfig
+	Pretrain   *pretrain.Config
 }
 
 // LoadFinetuned loads the selected checkpoint of the mode finetuning of run (written by

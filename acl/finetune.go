@@ -13,6 +13,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 
@@ -158,7 +161,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 	if err != nil {
 		return nil, err
 	}
-	var pre PretrainConfig
+	var pre pretrain.Config
 	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		return nil, err
 	}
@@ -310,14 +313,14 @@ func Finetune(ctx gocontext.Context, runDir string, cfg FinetuneConfig, opts Fin
 			if err != nil {
 				return fail("failed", fmt.Errorf("epoch %d batch %d: %w", epoch+1, batches, err))
 			}
-			loss := scalarFloat(outs[0])
+			loss := hostval.Scalar(outs[0])
 			stepCount++
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return fail("failed", fmt.Errorf("%w: finetuning loss is %v at epoch %d, batch %d", ErrNonFinite, loss, epoch+1, batches))
+				return fail("failed", fmt.Errorf("%w: finetuning loss is %v at epoch %d, batch %d", pretrain.ErrNonFinite, loss, epoch+1, batches))
 			}
 			sum += loss
 			for i, n := range termNames {
-				termSums[n] += scalarFloat(outs[1+i])
+				termSums[n] += hostval.Scalar(outs[1+i])
 			}
 			batches++
 		}

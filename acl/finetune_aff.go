@@ -2,6 +2,7 @@ package acl
 
 import (
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -19,11 +20,11 @@ import (
 func AFFLoss(ctx *context.Context, clf *Classifier, cfg attack.TRADESConfig, x, y *graph.Node) (*graph.Node, map[string]*graph.Node) {
 	g := x.Graph()
 	var adv *graph.Node
-	inMode(ctx, g, false, false, func() {
+	layers.InMode(ctx, g, false, false, func() {
 		adv = attack.TRADESAdversary(ctx, x, cfg, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
 	})
 	var loss, ce, kl *graph.Node
-	inMode(ctx, g, true, true, func() {
+	layers.InMode(ctx, g, true, true, func() {
 		natural := clf.Logits(ctx, x)
 		advLogits := clf.Logits(ctx, adv)
 		clf.Encoder.Features(ctx, x, clf.Branch) // third pass: BN running statistics only

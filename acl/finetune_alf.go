@@ -2,6 +2,8 @@ package acl
 
 import (
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -14,11 +16,11 @@ import (
 // (the caller marks the encoder non-trainable).
 func ALFLoss(ctx *context.Context, clf *Classifier, atk attack.PGDConfig, x, y *graph.Node) *graph.Node {
 	var loss *graph.Node
-	inMode(ctx, x.Graph(), false, false, func() {
+	layers.InMode(ctx, x.Graph(), false, false, func() {
 		adv := attack.PGD(ctx, []*graph.Node{x}, atk, func(advs []*graph.Node) *graph.Node {
 			return graph.ReduceAllSum(attack.PerExampleAttackLoss(attack.LossCE, clf.Logits(ctx, advs[0]), y, nil))
 		})[0]
-		loss = crossEntropy(clf.Logits(ctx, adv), y)
+		loss = losses.CrossEntropy(clf.Logits(ctx, adv), y)
 	})
 	return loss
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/optim"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -137,7 +139,7 @@ func OfficialFinetuneLR(method, variant, dataset string, mode FinetuneMode) (lr 
 
 // DefaultFinetuneConfig returns the official finetuning of mode under protocol for the
 // pretraining run described by pre, selecting on a 5,000-image validation split.
-func DefaultFinetuneConfig(pre *PretrainConfig, mode FinetuneMode, protocol string) (FinetuneConfig, error) {
+func DefaultFinetuneConfig(pre *pretrain.Config, mode FinetuneMode, protocol string) (FinetuneConfig, error) {
 	if _, err := ParseFinetuneMode(string(mode)); err != nil {
 		return FinetuneConfig{}, err
 	}

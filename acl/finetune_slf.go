@@ -1,6 +1,8 @@
 package acl
 
 import (
+	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -11,6 +13,6 @@ import (
 // nothing but the linear head trains (the caller marks the encoder non-trainable).
 func SLFLoss(ctx *context.Context, clf *Classifier, x, y *graph.Node) *graph.Node {
 	var loss *graph.Node
-	inMode(ctx, x.Graph(), false, false, func() { loss = crossEntropy(clf.Logits(ctx, x), y) })
+	layers.InMode(ctx, x.Graph(), false, false, func() { loss = losses.CrossEntropy(clf.Logits(ctx, x), y) })
 	return loss
 }

@@ -11,6 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
+	"github.com/ainfonce/goacl/acl/internal/testrun"
+	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/layers"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -23,10 +29,10 @@ import (
 // fresh folder and returns it.
 func tinyPretrainedRun(t *testing.T) string {
 	t.Helper()
-	cfg := tinyConfig(t, "base")
+	cfg := testrun.Tiny(t, "base")
 	cfg.Epochs, cfg.Schedule.Epochs = 1, 1
 	out := t.TempDir()
-	if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)}); err != nil {
+	if _, err := pretrain.Pretrain(gocontext.Background(), cfg, out, pretrain.Options{Backend: testBackend(t)}); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -40,7 +46,7 @@ func tinyFinetuneConfig(t *testing.T, run string, mode FinetuneMode, epochs int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pre PretrainConfig
+	var pre pretrain.Config
 	if err := r.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +189,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 		loss func(ctx *context.Context, x, adv, y *graph.Node) (*graph.Node, *graph.Node)
 	}
 	ce := func(ctx *context.Context, x, adv, y *graph.Node) (*graph.Node, *graph.Node) {
-		return crossEntropy(clf.Logits(ctx, x), y), crossEntropy(clf.Logits(ctx, adv), y)
+		return losses.CrossEntropy(clf.Logits(ctx, x), y), losses.CrossEntropy(clf.Logits(ctx, adv), y)
 	}
 	pgd := func(cfg attack.PGDConfig) func(ctx *context.Context, x, y *graph.Node) *graph.Node {
 		return func(ctx *context.Context, x, y *graph.Node) *graph.Node {
@@ -209,7 +215,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 	for _, a := range attacks {
 		exec, err := context.NewExec(clf.Backend, clf.Ctx, func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
 			var adv, before, after *graph.Node
-			inMode(ctx, x.Graph(), false, false, func() {
+			layers.InMode(ctx, x.Graph(), false, false, func() {
 				adv = a.make(ctx, x, y)
 				before, after = a.loss(ctx, x, adv, y)
 			})
@@ -233,7 +239,7 @@ func checkAttacksOnTrainedModel(t *testing.T, run string) {
 		if worst > a.eps+1e-6 {
 			t.Errorf("%s: |x' − x|∞ = %g exceeds ε = %g", a.name, worst, a.eps)
 		}
-		before, after := scalarFloat(out[1]), scalarFloat(out[2])
+		before, after := hostval.Scalar(out[1]), hostval.Scalar(out[2])
 		if !(after > before) {
 			t.Errorf("%s: the attack did not raise its loss (%g → %g)", a.name, before, after)
 		}

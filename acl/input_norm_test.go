@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/internal/testdirs"
 
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -40,15 +42,20 @@ func encoderFeaturesOf(t *testing.T, ctx *context.Context, enc layers.Encoder, b
 // sets input_norm "imagenet"), unchanged for a RoCL run (no normalisation). The features
 // of the un-normalised pixels differ, so a reload that drops the normalisation fails.
 func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
-	for _, method := range []string{aclName, "rocl"} {
+	for _, method := range []string{"acl", "rocl"} {
 		t.Run(method, func(t *testing.T) {
-			cfg := smokeMethodConfig(t, method, "base")
-			cfg.Subset, cfg.BatchSize = 64, 32
-			if want := map[string]string{aclName: InputNormImageNet, "rocl": InputNormNone}[method]; cfg.InputNorm != want {
+			cfg, err := pretrain.Preset(method, "base", pretrain.ScaleSmoke, testdirs.CIFAR10(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Width, cfg.Subset, cfg.BatchSize, cfg.Epochs, cfg.Schedule.Epochs = 4, 64, 32, 1, 1
+			cfg.Attack.Steps = 1
+			cfg.LogEvery, cfg.KeepCheckpoints = 1, 1
+			if want := map[string]string{"acl": pretrain.InputNormImageNet, "rocl": pretrain.InputNormNone}[method]; cfg.InputNorm != want {
 				t.Fatalf("%s preset: input_norm %q, want %q", method, cfg.InputNorm, want)
 			}
 			run := t.TempDir()
-			if _, err := Pretrain(gocontext.Background(), cfg, run, PretrainOptions{Backend: testBackend(t)}); err != nil {
+			if _, err := pretrain.Pretrain(gocontext.Background(), cfg, run, pretrain.Options{Backend: testBackend(t)}); err != nil {
 				t.Fatal(err)
 			}
 			ckpt, _, err := rundir.LatestCheckpoint(filepath.Join(run, rundir.CheckpointsDir))
@@ -68,7 +75,7 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := test.Len()
-			branch := map[string]string{aclName: layers.BranchPGD, "rocl": ""}[method]
+			branch := map[string]string{"acl": layers.BranchPGD, "rocl": ""}[method]
 
 			// Reference: the bare encoder with every checkpointed variable, on pixels
 			// normalised here on the host.
@@ -80,7 +87,7 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 			if err := ckpt.Restore(refCtx, rundir.RestoreOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			mean, std, err := InputNormalization(cfg.InputNorm)
+			mean, std, err := pretrain.InputNormalization(cfg.InputNorm)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +120,7 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("LoadEncoder+Features", toF64(t, f))
-			if method == aclName { // still strict through the wrapper: ACL has no unbranched BN
+			if method == "acl" { // still strict through the wrapper: ACL has no unbranched BN
 				if _, _, _, _, err := LoadEncoder(testBackend(t), run, ""); err == nil || !strings.Contains(err.Error(), "missing variables") {
 					t.Errorf("LoadEncoder of an ACL run with branch \"\": want the missing variables listed, got %v", err)
 				}
@@ -154,18 +161,5 @@ func TestReloadedEncoderKeepsInputNorm(t *testing.T) {
 				check("LoadRunModel", encoderFeaturesOf(t, rm.ctx, rm.Encoder, "", x, n))
 			}
 		})
-	}
-}
-
-// encoderScope sees through wrappers: a NormalizedEncoder's variables live in the scope
-// of the encoder it wraps.
-func TestEncoderScopeUnwraps(t *testing.T) {
-	for _, enc := range []layers.Encoder{layers.SmallCNN{Width: 2}, NormalizedEncoder{Encoder: layers.SmallCNN{Width: 2}}} {
-		if got := encoderScope(enc); got != "/"+layers.SmallCNNScope+"/" {
-			t.Errorf("encoderScope(%s) = %q", enc, got)
-		}
-	}
-	if got := encoderScope(NormalizedEncoder{Encoder: layers.ResNet18{Width: 2}}); got != "/"+layers.ResNet18Scope+"/" {
-		t.Errorf("encoderScope(resnet18+norm) = %q", got)
 	}
 }

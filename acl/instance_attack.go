@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/layers"
 
 	"github.com/ainfonce/goacl/acl/internal/hostval"
 	"github.com/ainfonce/goacl/acl/losses"
@@ -80,7 +81,7 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDCo
 		g := xs.Graph()
 		var adv, cosine *graph.Node
 		var objectives []*graph.Node
-		inMode(ctx, g, false, false, func() {
+		layers.InMode(ctx, g, false, false, func() {
 			tz := graph.StopGradient(m.embed(ctx, ts))
 			objective := func(advs []*graph.Node) *graph.Node {
 				o := losses.RoCLTwoViewNTXent(m.embed(ctx, advs[0]), tz, t)
@@ -95,7 +96,7 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDCo
 				graph.AddScalar(graph.Mul(l2Norm1(hx), l2Norm1(ha)), 1e-12))
 		})
 		var z *graph.Node
-		inMode(ctx, g, true, false, func() {
+		layers.InMode(ctx, g, true, false, func() {
 			z = m.embed(ctx, graph.Concatenate([]*graph.Node{xs, ts, adv}, 0))
 		})
 		traj := make([]*graph.Node, len(objectives))

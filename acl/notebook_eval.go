@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -23,7 +25,7 @@ import (
 // official AdvCL-protocol configuration (DefaultFinetuneConfig, spec §5.1) shrunk by
 // Settings.Finetune.
 func (nb *Notebook) FinetuneConfig(runDir string, mode FinetuneMode) (FinetuneConfig, error) {
-	pre, err := RunConfig(runDir)
+	pre, err := pretrain.ReadConfig(runDir)
 	if err != nil {
 		return FinetuneConfig{}, err
 	}

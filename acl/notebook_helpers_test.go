@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/losses"
@@ -29,7 +31,7 @@ func TestParseNotebookScale(t *testing.T) {
 		t.Errorf("ParseNotebookScale(paper) error %v: want one naming %s", err, NotebookScaleEnv)
 	}
 	for _, s := range NotebookScales() {
-		if _, err := Preset("rocl", "ip", s.Preset(), "data"); err != nil {
+		if _, err := pretrain.Preset("rocl", "ip", s.Preset(), "data"); err != nil {
 			t.Errorf("scale %s: preset %q: %v", s, s.Preset(), err)
 		}
 		set := DefaultNotebookSettings(s)
@@ -48,7 +50,7 @@ func TestOpenNotebookEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nb.Scale != NotebookCPU || nb.Preset != ScaleCPU || nb.RunsDir != filepath.Join(runs, "cpu") || nb.DataDir != "/some/data" {
+	if nb.Scale != NotebookCPU || nb.Preset != pretrain.ScaleCPU || nb.RunsDir != filepath.Join(runs, "cpu") || nb.DataDir != "/some/data" {
 		t.Errorf("OpenNotebook = %+v", nb)
 	}
 	if nb.RepoRoot == "" {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -72,11 +74,11 @@ func ParseNotebookScale(s string) (NotebookScale, error) {
 func (s NotebookScale) Preset() string {
 	switch s {
 	case NotebookCPU:
-		return ScaleCPU
+		return pretrain.ScaleCPU
 	case NotebookGPU:
-		return ScalePaper
+		return pretrain.ScalePaper
 	}
-	return ScaleSmoke
+	return pretrain.ScaleSmoke
 }
 
 // Describe says in one sentence what the scale means.
@@ -317,8 +319,8 @@ func (nb *Notebook) RunDir(name string) string { return filepath.Join(nb.RunsDir
 
 // PretrainConfig returns the configuration of a method/variant at the notebook's scale
 // (Preset with the scale's preset and the notebook's data folder).
-func (nb *Notebook) PretrainConfig(method, variant string) (PretrainConfig, error) {
-	return Preset(method, variant, nb.Preset, nb.DataDir)
+func (nb *Notebook) PretrainConfig(method, variant string) (pretrain.Config, error) {
+	return pretrain.Preset(method, variant, nb.Preset, nb.DataDir)
 }
 
 // Pretrain trains the notebook run called name with cfg, or reuses it: a finished run
@@ -328,20 +330,20 @@ func (nb *Notebook) PretrainConfig(method, variant string) (PretrainConfig, erro
 // fresh one is trained. A run directory holding a different configuration, or a failed
 // run, is an error naming the folder to remove. Progress lines (one per logged step) go to
 // progress while the run trains.
-func (nb *Notebook) Pretrain(name string, cfg PretrainConfig, progress io.Writer) (string, error) {
+func (nb *Notebook) Pretrain(name string, cfg pretrain.Config, progress io.Writer) (string, error) {
 	dir := nb.RunDir(name)
 	var st rundir.Status
 	run, openErr := rundir.Open(dir)
 	resume := false
 	if openErr == nil {
-		var stored PretrainConfig
+		var stored pretrain.Config
 		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 			return "", err
 		}
 		// The data folders may differ (runs trained elsewhere and copied here).
 		cmp := cfg
 		cmp.DataDir, cmp.PseudoLabelDir = stored.DataDir, stored.PseudoLabelDir
-		if err := sameTraining(stored, cmp); err != nil {
+		if err := pretrain.SameTraining(stored, cmp); err != nil {
 			return "", fmt.Errorf("notebook run %s was trained with another configuration (%v): remove the folder to retrain it, or point %s elsewhere", dir, err, NotebookRunsEnv)
 		}
 		if err := run.ReadJSON(rundir.StatusFile, &st); err == nil {
@@ -366,7 +368,7 @@ func (nb *Notebook) Pretrain(name string, cfg PretrainConfig, progress io.Writer
 		progressf(progress, "training %s (%s %s, %s width %d, %d images, %d epochs, batch %d) into %s\n",
 			name, cfg.Method, cfg.Variant, cfg.Encoder, cfg.Width, cfg.Subset, cfg.Epochs, cfg.BatchSize, nb.DisplayPath(dir))
 	}
-	res, err := Pretrain(gocontext.Background(), cfg, dir, PretrainOptions{Backend: backend, Resume: resume, Progress: progress})
+	res, err := pretrain.Pretrain(gocontext.Background(), cfg, dir, pretrain.Options{Backend: backend, Resume: resume, Progress: progress})
 	if err != nil {
 		return "", err
 	}

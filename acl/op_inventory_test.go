@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/acl/train"
+
 	"github.com/ainfonce/goacl/acl/optim"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -96,19 +100,16 @@ func traceCompiled(t testing.TB, inv *optrace.Inventory, name string, e *context
 }
 
 // traceMethodStep compiles the pretraining step of cfg exactly as Pretrain builds it
-// (pretrain.go, the stepExec closure: the method's BuildStep in train mode, then the
-// optimizer's update), with inputs of the shapes Pretrain feeds: the used views, AdvCL's
-// pseudo labels (one [B] int32 per granularity) and the step scalars ([n] float32).
-func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Backend, name string, cfg PretrainConfig) {
+// (pretrain.Step.Build through the training loop's train.Loop.BuildStep: the method's
+// step in train mode, then the optimizer's update), with inputs of the shapes Pretrain
+// feeds: the used views, AdvCL's pseudo labels (one [B] int32 per granularity) and the
+// step scalars ([n] float32).
+func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Backend, name string, cfg pretrain.Config) {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	method, err := MethodByName(cfg.Method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encoder, err := EncoderFor(&cfg)
+	step, _, err := pretrain.NewStep(&cfg, len(datasets.PseudoLabelGranularities))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,58 +117,30 @@ func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Back
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, used := method.Views(&cfg)
-	nPseudo := 0
-	if pl, ok := method.(PseudoLabelUser); ok && pl.NeedsPseudoLabels() {
-		nPseudo = len(datasets.PseudoLabelGranularities)
-	}
-	var scalarNames []string
-	if p, ok := method.(ScalarProvider); ok {
-		scalarNames = p.ScalarNames(&cfg)
-	}
 	ctx := context.New().Checked(false)
 	if err := ctx.SetRNGStateFromSeed(1); err != nil {
 		t.Fatal(err)
 	}
-	step, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
-		g := inputs[0].Graph()
-		in := &StepInputs{Config: &cfg, Encoder: encoder, Scalars: map[string]*graph.Node{}}
-		in.Views = inputs[:len(used)]
-		rest := inputs[len(used):]
-		in.PseudoLabels = rest[:nPseudo]
-		rest = rest[nPseudo:]
-		for i, n := range scalarNames {
-			in.Scalars[n] = graph.Squeeze(graph.Slice(rest[0], graph.AxisElem(i)))
-		}
-		var outs *StepOutputs
-		inMode(ctx, g, true, true, func() { outs = method.BuildStep(ctx, in) })
-		optimizer.UpdateGraph(ctx, g, outs.Loss)
-		res := []*graph.Node{outs.Loss}
-		names := make([]string, 0, len(outs.Metrics))
-		for n := range outs.Metrics {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			res = append(res, graph.ConvertDType(outs.Metrics[n], dtypes.Float64))
-		}
-		return res
+	loop := &train.Loop{Step: step.Build, Optimizer: optimizer}
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
+		outs, _ := loop.BuildStep(ctx, inputs)
+		return outs
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer step.Finalize()
+	defer exec.Finalize()
 	var args []any
-	for range used {
+	for range step.Inputs.Used {
 		args = append(args, invImages(cfg.BatchSize))
 	}
-	for range nPseudo {
+	for range step.PseudoLabels {
 		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
 	}
-	if len(scalarNames) > 0 {
-		args = append(args, invTensor(dtypes.Float32, len(scalarNames)))
+	if len(step.ScalarNames) > 0 {
+		args = append(args, invTensor(dtypes.Float32, len(step.ScalarNames)))
 	}
-	traceExec(t, inv, name, step, args...)
+	traceExec(t, inv, name, exec, args...)
 }
 
 // buildOpInventory builds and compiles every graph the project runs, on backend (a
@@ -200,18 +173,18 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	bs.Finalize()
 
 	// Pretraining steps.
-	for _, preset := range []string{ScalePaper, ScaleSmoke} {
-		for _, method := range MethodNames() {
+	for _, preset := range []string{pretrain.ScalePaper, pretrain.ScaleSmoke} {
+		for _, method := range pretrain.MethodNames() {
 			for _, variant := range []string{"base", "ip", "hn", "iphn"} {
-				cfg, err := Preset(method, variant, preset, t.TempDir())
+				cfg, err := pretrain.Preset(method, variant, preset, t.TempDir())
 				if err != nil {
 					t.Fatal(err)
 				}
-				if method == advclName {
+				if method == "advcl" {
 					cfg.PseudoLabelDir = t.TempDir() // only checked for presence; nothing is read
 				}
 				cfg.BatchSize = invBatch
-				if preset == ScalePaper {
+				if preset == pretrain.ScalePaper {
 					cfg.Width = invWidth
 				}
 				traceMethodStep(t, inv, backend, fmt.Sprintf("pretrain/%s/%s-%s", preset, method, variant), cfg)
@@ -222,12 +195,12 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	// Linear probe (probe.go builds these two graphs on encoder features).
 	enc := layers.SmallCNN{Width: invWidth}
 	{
-		cfg, err := Preset("rocl", "base", ScaleSmoke, t.TempDir())
+		cfg, err := pretrain.Preset("rocl", "base", pretrain.ScaleSmoke, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Width = invWidth
-		penc, err := EncoderFor(&cfg)
+		penc, err := pretrain.EncoderFor(&cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +223,7 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 
 	// Finetuning steps and the PGD evaluator.
 	for _, mode := range []FinetuneMode{SLF, ALF, AFF} {
-		pre, err := Preset("rocl", "base", ScaleSmoke, t.TempDir())
+		pre, err := pretrain.Preset("rocl", "base", pretrain.ScaleSmoke, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +312,7 @@ func probeExecsForTrace(t testing.TB, backend backends.Backend, dim, numClasses 
 		return graph.Add(graph.MatMul(f, w), graph.InsertAxes(b, 0))
 	}
 	if step, err = context.NewExec(backend, lctx, func(ctx *context.Context, f, y *graph.Node) *graph.Node {
-		loss := crossEntropy(logits(ctx, f), y)
+		loss := losses.CrossEntropy(logits(ctx, f), y)
 		opt.UpdateGraph(ctx, f.Graph(), loss)
 		return loss
 	}); err != nil {

@@ -6,6 +6,10 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/internal/hostval"
+	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 
@@ -56,26 +60,6 @@ type ProbeResult struct {
 	TestAccuracy  float64     `json:"test_accuracy"`
 }
 
-// encoderScope is the variable scope an encoder creates, e.g. "/resnet18/". Wrappers
-// that add no variables of their own (NormalizedEncoder) are seen through: their scope is
-// that of the encoder their Unwrap returns.
-func encoderScope(enc layers.Encoder) string {
-	for {
-		w, ok := enc.(interface{ Unwrap() layers.Encoder })
-		if !ok {
-			break
-		}
-		enc = w.Unwrap()
-	}
-	switch enc.(type) {
-	case layers.ResNet18, *layers.ResNet18:
-		return "/" + layers.ResNet18Scope + "/"
-	case layers.SmallCNN, *layers.SmallCNN:
-		return "/" + layers.SmallCNNScope + "/"
-	}
-	return "/"
-}
-
 // LoadEncoder restores the encoder of a pretraining run (its newest checkpoint) into a
 // fresh context and returns both, with the run's configuration. The encoder is the one
 // pretraining trained (RunEncoder): for ACL and DynACL runs it normalises its [0,1] input
@@ -84,7 +68,7 @@ func encoderScope(enc layers.Encoder) string {
 // in the checkpoint, and the checkpoint's encoder may hold nothing else but other BN
 // branches' copies; otherwise the error lists the missing and unexpected variables (a
 // random encoder is never evaluated silently).
-func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *PretrainConfig, *rundir.Checkpoint, error) {
+func LoadEncoder(backend backends.Backend, runDir, branch string) (*context.Context, layers.Encoder, *pretrain.Config, *rundir.Checkpoint, error) {
 	enc, cfg, err := RunEncoder(runDir)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -176,7 +160,7 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 		return graph.Add(graph.MatMul(f, w), graph.InsertAxes(b, 0))
 	}
 	step, err := context.NewExec(backend, lctx, func(ctx *context.Context, f, y *graph.Node) *graph.Node {
-		loss := crossEntropy(logits(ctx, f), y)
+		loss := losses.CrossEntropy(logits(ctx, f), y)
 		opt.UpdateGraph(ctx, f.Graph(), loss)
 		return loss
 	})
@@ -211,7 +195,7 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 			if err != nil {
 				return nil, err
 			}
-			sum += scalarFloat(out[0])
+			sum += hostval.Scalar(out[0])
 			batches++
 		}
 		if epoch == 0 || epoch == pc.Epochs-1 || (epoch+1)%10 == 0 {
@@ -240,14 +224,6 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 		return nil, err
 	}
 	return res, nil
-}
-
-// crossEntropy is the mean softmax cross-entropy of logits [N,K] against int labels [N].
-func crossEntropy(logits, labels *graph.Node) *graph.Node {
-	logp := graph.Sub(logits, graph.ReduceAndKeep(logits, graph.ReduceMax, -1))
-	logp = graph.Sub(logp, graph.Log(graph.ReduceAndKeep(graph.Exp(logp), graph.ReduceSum, -1)))
-	onehot := graph.OneHot(labels, logits.Shape().Dimensions[1], logits.DType())
-	return graph.Neg(graph.ReduceAllMean(graph.ReduceSum(graph.Mul(onehot, logp), -1)))
 }
 
 // loadSplits loads the train and test splits of a CIFAR data set.

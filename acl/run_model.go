@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/datasets"
@@ -21,23 +23,23 @@ import (
 // runs are refused with an error.
 type RunModel struct {
 	RunDir     string
-	Config     PretrainConfig
+	Config     pretrain.Config
 	Encoder    layers.Encoder
 	Checkpoint *rundir.Checkpoint
 
 	backend backends.Backend
 	ctx     *context.Context
-	method  Method
+	method  pretrain.Method
 	splits  map[datasets.Split]*datasets.Dataset
 }
 
 // RunConfig reads the pretraining configuration (config.json) of a run directory.
-func RunConfig(runDir string) (*PretrainConfig, error) {
+func RunConfig(runDir string) (*pretrain.Config, error) {
 	run, err := rundir.Open(runDir)
 	if err != nil {
 		return nil, err
 	}
-	var cfg PretrainConfig
+	var cfg pretrain.Config
 	if err := run.ReadJSON(rundir.ConfigFile, &cfg); err != nil {
 		return nil, err
 	}
@@ -54,12 +56,12 @@ func RunConfig(runDir string) (*PretrainConfig, error) {
 // models/resnet_multi_bn.py, the ACL source of spec §4.3; see InputNormImageNet), while
 // RoCL and AdvCL runs see the pixels as they are (spec §6). Evaluating an ACL encoder on
 // un-normalised pixels would measure a different model from the one trained.
-func RunEncoder(runDir string) (layers.Encoder, *PretrainConfig, error) {
-	cfg, err := RunConfig(runDir)
+func RunEncoder(runDir string) (layers.Encoder, *pretrain.Config, error) {
+	cfg, err := pretrain.ReadConfig(runDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	enc, err := EncoderFor(cfg)
+	enc, err := pretrain.EncoderFor(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, rundir.ConfigFile), err)
 	}
@@ -75,7 +77,7 @@ func LoadRunModel(backend backends.Backend, runDir string) (*RunModel, error) {
 		return nil, err
 	}
 	cfg := *cfgp
-	method, err := MethodByName(cfg.Method)
+	method, err := pretrain.MethodByName(cfg.Method)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", runDir, err)
 	}
@@ -131,7 +133,7 @@ func (m *RunModel) ViewBatch(split datasets.Split, n int, seed uint64) (*dataset
 	if n < 2 || n > ds.Len() {
 		return nil, fmt.Errorf("view batch: n = %d: want 2 ≤ n ≤ %d", n, ds.Len())
 	}
-	views, _ := m.method.Views(&m.Config)
+	views := m.method.Inputs(&m.Config, 0).Views
 	return SampleViews(ds, views, n, seed)
 }
 
@@ -164,7 +166,7 @@ func BatchView(b *datasets.Batch, name string) (datasets.ViewBatch, error) {
 
 // embed is the method's projection of a batch of images (RoCL: encoder + RoCL projector).
 func (m *RunModel) embed(ctx *context.Context, x *graph.Node) *graph.Node {
-	return roclEmbed(ctx, m.Encoder, x)
+	return pretrain.RoCLEmbed(ctx, m.Encoder, x)
 }
 
 // viewTensor turns a view batch into an [N,H,W,C] tensor.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/losses"
@@ -90,7 +92,7 @@ type Sweep struct {
 // shrunk to the scale's sweep subset and epochs, with the parameter set to value. Names
 // encode every swept hyperparameter, so points shared by two sweeps (e.g. the official
 // α, λ) are trained once.
-func (nb *Notebook) SweepRun(method string, p SweepParam, value float64) (string, PretrainConfig, error) {
+func (nb *Notebook) SweepRun(method string, p SweepParam, value float64) (string, pretrain.Config, error) {
 	cfg, err := nb.PretrainConfig(method, p.Variant())
 	if err != nil {
 		return "", cfg, err

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -130,7 +132,7 @@ func readTableRow(dir string) (*TableRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table: %w", err)
 	}
-	var pre PretrainConfig
+	var pre pretrain.Config
 	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		return nil, fmt.Errorf("table: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl/pretrain"
+
 	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
@@ -21,7 +23,7 @@ func fakeResultRun(t *testing.T, method, variant string, results map[FinetuneMod
 		t.Fatal(err)
 	}
 	defer run.Close()
-	pre := PretrainConfig{Method: method, Variant: variant, Dataset: "cifar10", Encoder: "resnet18", Width: 64}
+	pre := pretrain.Config{Method: method, Variant: variant, Dataset: "cifar10", Encoder: "resnet18", Width: 64}
 	if err := run.WriteJSON(rundir.ConfigFile, pre); err != nil {
 		t.Fatal(err)
 	}

@@ -2,31 +2,17 @@ package losses
 
 import (
 	"math"
-	"sync"
 	"testing"
 
-	"github.com/ainfonce/goacl/engine"
+	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  backends.Backend
-	backendErr  error
-)
-
 // testBackend returns the project's default backend, shared by all tests of the package.
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = engine.New() })
-	if backendErr != nil {
-		t.Fatalf("engine.New: %v", backendErr)
-	}
-	return backendVal
-}
+func testBackend(t testing.TB) backends.Backend { return testbackend.Get(t) }
 
 // lossFn builds a scalar loss from one features node.
 type lossFn func(x *graph.Node) *graph.Node

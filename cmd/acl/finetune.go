@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 )
 
@@ -67,7 +68,7 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
 		return 2
 	}
-	var pre acl.PretrainConfig
+	var pre pretrain.Config
 	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
 		return 2
@@ -107,7 +108,7 @@ func runFinetune(args []string) int {
 			cfg.Seed = *seed
 		}
 	})
-	if code, done := checkConfig("acl finetune", &cfg, *printConfig); done {
+	if code, done := checkConfig("acl finetune", &cfg, *printConfig, finetuneFlags); done {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -115,7 +116,7 @@ func runFinetune(args []string) int {
 	fmt.Printf("finetuning %s of %s (%s, protocol %s, lr %g: %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.LR, cfg.LRSource)
 	res, err := acl.Finetune(ctx, *runDir, cfg, acl.FinetuneOptions{Force: *force, Progress: os.Stdout})
 	if err != nil {
-		return trainingFailed("acl finetune", err)
+		return trainingFailed("acl finetune", err, finetuneFlags)
 	}
 	fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images (epoch %d, %s; %s)\n", mode, 100*res.Test.Clean, 100*res.Test.Robust,
 		res.Test.Images, res.SelectedEpoch, res.SelectionLabel, res.AttackLabel)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ainfonce/goacl/acl"
 	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/acl/pretrain"
 )
 
 func init() {
@@ -19,9 +21,9 @@ func init() {
 
 func runPretrain(args []string) int {
 	fs := flag.NewFlagSet("acl pretrain", flag.ContinueOnError)
-	method := fs.String("method", "rocl", "method: "+strings.Join(acl.MethodNames(), "|"))
+	method := fs.String("method", "rocl", "method: "+strings.Join(pretrain.MethodNames(), "|"))
 	variant := fs.String("variant", "base", "A-InfoNCE variant: base|ip|hn|iphn")
-	preset := fs.String("preset", acl.ScalePaper, "preset: "+strings.Join(acl.PresetNames(), "|"))
+	preset := fs.String("preset", pretrain.ScalePaper, "preset: "+strings.Join(pretrain.PresetNames(), "|"))
 	data := fs.String("data", "../shared/datasets/cifar-10", "folder with the data set's official binary files")
 	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only; default: advcl-pseudo-labels/<cifar-10|cifar-100> next to -data, when it exists)")
 	out := fs.String("out", "", "run directory to create (required)")
@@ -62,9 +64,9 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain: -out is required (the run directory to create)")
 		return 2
 	}
-	cfg, err := acl.Preset(*method, *variant, *preset, *data)
+	cfg, err := pretrain.Preset(*method, *variant, *preset, *data)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl pretrain:", err)
+		fmt.Fprintln(os.Stderr, "acl pretrain:", phrase(err, pretrainFlags))
 		return 2
 	}
 	var ferr error
@@ -128,7 +130,7 @@ func runPretrain(args []string) int {
 			case cfg.AdaptiveAlpha != nil:
 				cfg.AdaptiveAlpha.WarmupEpochs = *adaptiveWarmup
 			default:
-				cfg.AdaptiveAlpha = &acl.AdaptiveAlphaConfig{WarmupEpochs: *adaptiveWarmup, DMin: 0.4}
+				cfg.AdaptiveAlpha = &pretrain.AdaptiveAlphaConfig{WarmupEpochs: *adaptiveWarmup, DMin: pretrain.DefaultAdaptiveDMin}
 			}
 		case "ce-weight":
 			cfg.CEWeight = *ceWeight
@@ -140,7 +142,7 @@ func runPretrain(args []string) int {
 			} else {
 				cfg.DynACL.MomentumEncoder = *momentumEncoder
 				if cfg.DynACL.Momentum == 0 {
-					cfg.DynACL.Momentum = 0.99
+					cfg.DynACL.Momentum = pretrain.DefaultMomentum
 				}
 			}
 		case "reload-every":
@@ -165,7 +167,7 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain:", ferr)
 		return 2
 	}
-	if code, done := checkConfig("acl pretrain", &cfg, *printConfig); done {
+	if code, done := checkConfig("acl pretrain", &cfg, *printConfig, pretrainFlags); done {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -189,9 +191,13 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain: interrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once; the newest checkpoint stays valid)")
 	}()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
-	res, err := acl.Pretrain(ctx, cfg, *out, acl.PretrainOptions{Resume: *resume, Progress: os.Stdout})
+	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout})
+	if errors.Is(err, pretrain.ErrRunExists) {
+		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, or choose another -out)\n", err)
+		return 1
+	}
 	if err != nil {
-		return trainingFailed("acl pretrain", err)
+		return trainingFailed("acl pretrain", err, pretrainFlags)
 	}
 	if res.Stopped {
 		fmt.Printf("stopped after %d steps; continue with: acl pretrain ... -out %s -resume\n", res.Steps, *out)

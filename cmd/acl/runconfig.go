@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/train"
 )
 
 // The training commands (pretrain, finetune) resolve a configuration from a preset or
@@ -14,12 +14,13 @@ import (
 // This file holds the parts they share.
 
 // checkConfig validates cfg, the resolved configuration of the command name (e.g. "acl
-// finetune"), and with -print-config prints it as indented JSON. done reports that the
+// finetune"), phrasing an invalid field with the command's flags, and with -print-config
+// prints it as indented JSON. done reports that the
 // command ends here with exit code code: 2 after an invalid configuration (the error goes
 // to stderr), 0 after printing it.
-func checkConfig(name string, cfg interface{ Validate() error }, printConfig bool) (code int, done bool) {
+func checkConfig(name string, cfg interface{ Validate() error }, printConfig bool, flags map[string]string) (code int, done bool) {
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(os.Stderr, name+":", err)
+		fmt.Fprintln(os.Stderr, name+":", phrase(err, flags))
 		return 2, true
 	}
 	if !printConfig {
@@ -35,11 +36,11 @@ func checkConfig(name string, cfg interface{ Validate() error }, printConfig boo
 }
 
 // trainingFailed reports err, why the training of the command name failed, on stderr and
-// returns the exit code: 3 when a loss or variable became NaN or ±Inf (acl.ErrNonFinite),
+// returns the exit code: 3 when a loss or variable became NaN or ±Inf (train.ErrNonFinite),
 // so that scripts can tell a diverged run from a broken one, 1 otherwise.
-func trainingFailed(name string, err error) int {
-	fmt.Fprintln(os.Stderr, name+":", err)
-	if errors.Is(err, acl.ErrNonFinite) {
+func trainingFailed(name string, err error, flags map[string]string) int {
+	fmt.Fprintln(os.Stderr, name+":", phrase(err, flags))
+	if errors.Is(err, train.ErrNonFinite) {
 		return 3
 	}
 	return 1

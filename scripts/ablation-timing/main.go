@@ -1,6 +1,6 @@
 // Command ablation-timing times the pieces of one row of notebook 4's ablation grid
 // (acl.Notebook.AblationRuns) at the notebook's scale, through the same acl functions the
-// notebook calls, with only the epoch counts reduced: pretraining (acl.Pretrain with the
+// notebook calls, with only the epoch counts reduced: pretraining (pretrain.Pretrain with the
 // notebook's PretrainConfig, 1 epoch or -pretrain-steps steps), the linear probe
 // (Notebook.Probe, as configured) and each finetuning mode (acl.Finetune with
 // Notebook.FinetuneConfig, 1 epoch: training, PGD-20 on the validation split, PGD-20 on
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
 )
@@ -142,7 +143,7 @@ func run() error {
 		}
 		rec := &recorder{out: os.Stderr}
 		load0, s0 := loadAvg(), now()
-		res, err := acl.Pretrain(gocontext.Background(), cfg, dir, acl.PretrainOptions{Backend: backend, Progress: rec})
+		res, err := pretrain.Pretrain(gocontext.Background(), cfg, dir, pretrain.Options{Backend: backend, Progress: rec})
 		s1 := now()
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestAdvCLAttackLoss(t *testing.T) {
 		{losses.Base, "training", losses.Base}, {losses.IP, "training", losses.Base}, {losses.HN, "training", losses.HN}, {losses.IPHN, "training", losses.HN},
 		{losses.HN, "plain", losses.Base}, {losses.IPHN, "plain", losses.Base},
 	} {
-		cfg := PretrainConfig{AttackObjective: c.objective, Loss: losses.DefaultConfig()}
+		cfg := Config{AttackObjective: c.objective, Loss: losses.DefaultConfig()}
 		cfg.Loss.Variant, cfg.Loss.Lambda = c.v, 0.7
 		got := advclAttackLoss(&cfg)
 		if got.Variant != c.want || got.Lambda != 0.7 {
@@ -85,7 +85,7 @@ func TestAdvCLPresetValues(t *testing.T) {
 
 // tinyAdvCLIP is an AdvCL-IP run with adaptive α small enough for a unit test: 2 epochs
 // of 4 steps (width-4 CNN, 64 images, batch 16, 1 attack step), E_w = 1.
-func tinyAdvCLIP(t *testing.T) PretrainConfig {
+func tinyAdvCLIP(t *testing.T) Config {
 	t.Helper()
 	cfg, err := Preset(advclName, "ip", ScaleSmoke, testdirs.CIFAR10(t))
 	if err != nil {
@@ -105,14 +105,14 @@ func tinyAdvCLIP(t *testing.T) PretrainConfig {
 // warm-up distances, and after the warm-up the step's α is AdaptiveAlpha's.
 func TestAdvCLResumeWithAdaptiveAlpha(t *testing.T) {
 	straight := t.TempDir()
-	if _, err := Pretrain(gocontext.Background(), tinyAdvCLIP(t), straight, PretrainOptions{}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), tinyAdvCLIP(t), straight, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	resumed := t.TempDir()
 	cfg := tinyAdvCLIP(t)
 	for i, stop := range []int64{3, 6, 0} {
 		cfg.MaxSteps = stop
-		res, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{Resume: i > 0})
+		res, err := Pretrain(gocontext.Background(), cfg, resumed, Options{Resume: i > 0})
 		if err != nil || (stop > 0 && (!res.Stopped || res.Steps != stop)) {
 			t.Fatalf("leg %d: %+v, %v", i, res, err)
 		}
@@ -143,10 +143,14 @@ func TestAdvCLResumeWithAdaptiveAlpha(t *testing.T) {
 	if len(ma) != 8 || len(mb) != 8 {
 		t.Fatalf("%d and %d metric records, want 8", len(ma), len(mb))
 	}
-	state, err := advclAlphaState(&cfg, &sa)
+	st, err := AdvCL{}.NewState(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Load(sa.Method); err != nil {
+		t.Fatal(err)
+	}
+	state := st.(*advclState).alpha
 	var sum, count float64
 	for i := range ma {
 		for _, k := range []string{"loss", "alpha", "distance"} {

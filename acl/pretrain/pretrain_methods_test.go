@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 import (
 	gocontext "context"
@@ -27,7 +27,7 @@ var methodTerms = map[string][]string{
 // smokeMethodConfig is the cheapest full configuration of a method and variant: the smoke
 // preset (official loss, attack order and optimizer) with a width-4 CNN, 512 images in
 // batches of 64 (8 steps per epoch), one epoch and a 1-step attack.
-func smokeMethodConfig(t testing.TB, method, variant string) PretrainConfig {
+func smokeMethodConfig(t testing.TB, method, variant string) Config {
 	t.Helper()
 	cfg, err := Preset(method, variant, ScaleSmoke, testdirs.CIFAR10(t))
 	if err != nil {
@@ -56,7 +56,7 @@ func TestMethodsEveryVariantSmoke(t *testing.T) {
 				const steps = 8
 				out := t.TempDir()
 				start := time.Now()
-				res, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{})
+				res, err := Pretrain(gocontext.Background(), cfg, out, Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -67,13 +67,13 @@ func TestMethodsEveryVariantSmoke(t *testing.T) {
 	}
 }
 
-func checkCompleteRunDir(t *testing.T, out string, cfg PretrainConfig, steps int) {
+func checkCompleteRunDir(t *testing.T, out string, cfg Config, steps int) {
 	t.Helper()
 	run, err := rundir.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored PretrainConfig
+	var stored Config
 	if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestAdvCLIPLossFalls(t *testing.T) {
 		out = t.TempDir()
 	}
 	start := time.Now()
-	if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Progress: testWriter{t}}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), cfg, out, Options{Progress: testWriter{t}}); err != nil {
 		t.Fatal(err)
 	}
 	metrics, err := (&rundir.Dir{Path: out}).ReadMetrics()
@@ -157,12 +157,4 @@ func TestAdvCLIPLossFalls(t *testing.T) {
 	if !(last < first) {
 		t.Errorf("AdvCL-IP loss did not fall: first epoch %.4f, last %.4f", first, last)
 	}
-}
-
-// testWriter sends progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

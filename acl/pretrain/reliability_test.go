@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 // Reliability: nothing lost, nothing silent. Each test here proves one guarantee listed in
 // docs/reliability.md (bad configuration, bad data, non-finite losses and weights,
@@ -18,19 +18,16 @@ import (
 	"testing"
 
 	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/acl/train"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
-	"github.com/ainfonce/goacl/layers"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // reliabilityConfig is tinyConfig with a one-step attack and a checkpoint after every
 // step, all kept: a width-4 CNN, 64 images, batch 16, 2 epochs of 4 steps.
-func reliabilityConfig(t *testing.T, variant string) PretrainConfig {
+func reliabilityConfig(t *testing.T, variant string) Config {
 	cfg := tinyConfig(t, variant)
 	cfg.Attack.Steps = 1
 	cfg.CheckpointEvery, cfg.KeepCheckpoints = 1, 0
@@ -76,7 +73,7 @@ func restoreFinite(t *testing.T, path string) {
 	if err := c.Restore(ctx, rundir.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if bad := nonFiniteVariables(ctx); len(bad) > 0 {
+	if bad := train.NonFiniteVariables(ctx); len(bad) > 0 {
 		t.Fatalf("%s holds non-finite variables %v", path, bad)
 	}
 }
@@ -103,7 +100,7 @@ func TestReliabilityNaNLossKeepsLastGoodCheckpoint(t *testing.T) {
 			*loss, terms["contrastive"] = math.NaN(), math.NaN()
 		}
 	})
-	res, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
+	res, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
 	if !errors.Is(err, ErrNonFinite) || res == nil || res.Steps != 3 {
 		t.Fatalf("want ErrNonFinite at step 3, got %+v, %v", res, err)
 	}
@@ -131,7 +128,7 @@ func TestReliabilityNaNLossKeepsLastGoodCheckpoint(t *testing.T) {
 	stepHook = nil
 	cfg.MaxSteps = 3
 	var progress bytes.Buffer
-	res, err = Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t), Resume: true, Progress: &progress})
+	res, err = Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t), Resume: true, Progress: &progress})
 	if err != nil || res.Steps != 3 || !strings.Contains(progress.String(), "from step 2") {
 		t.Fatalf("resume after the NaN: %+v, %v\n%s", res, err, progress.String())
 	}
@@ -146,7 +143,7 @@ func TestReliabilityAbsurdLearningRate(t *testing.T) {
 	out := t.TempDir()
 	cfg := reliabilityConfig(t, "ip")
 	cfg.Schedule.Base = 1e30
-	res, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
+	res, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("lr 1e30: want ErrNonFinite, got %+v, %v", res, err)
 	}
@@ -186,7 +183,7 @@ func TestReliabilityNonFiniteWeightsNeverCheckpointed(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	_, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
+	_, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
 	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), poisoned) {
 		t.Fatalf("want ErrNonFinite naming %s, got %v", poisoned, err)
 	}
@@ -200,49 +197,50 @@ func TestReliabilityNonFiniteWeightsNeverCheckpointed(t *testing.T) {
 }
 
 // Every invalid value is rejected before any work starts (no run directory is created),
-// and the error names the flag or field and its allowed range.
+// and the error names the field by its config.json key (cmd/acl's test checks the same
+// errors phrased with the flags) and its allowed range.
 func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 	cases := []struct {
 		name   string
-		mutate func(*PretrainConfig)
+		mutate func(*Config)
 		want   []string
 	}{
-		{"epsilon<0", func(c *PretrainConfig) { c.Attack.Epsilon = -0.01 }, []string{"epsilon", "≥ 0"}},
-		{"attack steps<0", func(c *PretrainConfig) { c.Attack.Steps = -1 }, []string{"steps", "≥ 0"}},
-		{"alpha<0", func(c *PretrainConfig) { c.Loss.Alpha = -0.1 }, []string{"-alpha", "α ∈ [0, 1]"}},
-		{"alpha>1", func(c *PretrainConfig) { c.Loss.Alpha = 1.5 }, []string{"-alpha", "α ∈ [0, 1]"}},
-		{"alpha NaN", func(c *PretrainConfig) { c.Loss.Alpha = math.NaN() }, []string{"-alpha", "α ∈ [0, 1]"}},
-		{"tau+=1", func(c *PretrainConfig) { c.Loss.TauPlus = 1 }, []string{"-tau-plus", "τ⁺ ∈ [0, 1)"}},
-		{"tau+<0", func(c *PretrainConfig) { c.Loss.TauPlus = -0.1 }, []string{"-tau-plus", "τ⁺ ∈ [0, 1)"}},
-		{"beta<0", func(c *PretrainConfig) { c.Loss.Beta = -1 }, []string{"-beta", "β ≥ 0"}},
-		{"lambda=0", func(c *PretrainConfig) { c.Loss.Lambda = 0 }, []string{"-lambda", "λ > 0"}},
-		{"temperature=0", func(c *PretrainConfig) { c.Loss.Temperature = 0 }, []string{"temperature", "t > 0"}},
-		{"quirks", func(c *PretrainConfig) { c.Loss.Quirks = 1 << 20 }, []string{"-quirks", "unknown flag bits"}},
-		{"batch=1", func(c *PretrainConfig) { c.BatchSize = 1 }, []string{"-batch", "≥ 2"}},
-		{"unknown method", func(c *PretrainConfig) { c.Method = "simclr" }, []string{"-method", "simclr", "rocl"}},
-		{"unknown variant", func(c *PretrainConfig) { c.Variant = "both" }, []string{"-variant", "base, ip, hn or iphn"}},
-		{"variant disagrees", func(c *PretrainConfig) { c.Variant = "ip" }, []string{"variant", "disagrees"}},
-		{"width=0", func(c *PretrainConfig) { c.Width = 0 }, []string{"-width = 0", "≥ 1"}},
-		{"width<0", func(c *PretrainConfig) { c.Width = -4 }, []string{"-width = -4", "≥ 1"}},
-		{"unknown encoder", func(c *PretrainConfig) { c.Encoder = "vgg" }, []string{"-encoder", "vgg", "resnet18"}},
-		{"epochs=0", func(c *PretrainConfig) { c.Epochs = 0 }, []string{"-epochs", "≥ 1"}},
-		{"subset<0", func(c *PretrainConfig) { c.Subset = -1 }, []string{"-subset", "≥ 0"}},
-		{"subset<batch", func(c *PretrainConfig) { c.Subset = 8 }, []string{"-subset", "smaller than -batch"}},
-		{"dataset", func(c *PretrainConfig) { c.Dataset = "stl10" }, []string{"-dataset", "cifar10"}},
-		{"no data folder", func(c *PretrainConfig) { c.DataDir = "" }, []string{"-data", "required"}},
-		{"attack objective", func(c *PretrainConfig) { c.AttackObjective = "hardest" }, []string{"-attack-objective", "plain or training"}},
-		{"lr=0", func(c *PretrainConfig) { c.Schedule.Base = 0 }, []string{"-lr", "> 0"}},
-		{"lr=NaN", func(c *PretrainConfig) { c.Schedule.Base = math.NaN() }, []string{"-lr", "> 0"}},
-		{"momentum=1", func(c *PretrainConfig) { c.Optimizer.Momentum = 1 }, []string{"momentum", "[0, 1)"}},
-		{"log-every=0", func(c *PretrainConfig) { c.LogEvery = 0 }, []string{"-log-every", "≥ 1"}},
-		{"checkpoint-every<0", func(c *PretrainConfig) { c.CheckpointEvery = -1 }, []string{"checkpoint_every", "≥ 0"}},
+		{"epsilon<0", func(c *Config) { c.Attack.Epsilon = -0.01 }, []string{"attack.epsilon", "≥ 0"}},
+		{"attack steps<0", func(c *Config) { c.Attack.Steps = -1 }, []string{"attack.steps", "≥ 0"}},
+		{"alpha<0", func(c *Config) { c.Loss.Alpha = -0.1 }, []string{"loss.alpha", "α ∈ [0, 1]"}},
+		{"alpha>1", func(c *Config) { c.Loss.Alpha = 1.5 }, []string{"loss.alpha", "α ∈ [0, 1]"}},
+		{"alpha NaN", func(c *Config) { c.Loss.Alpha = math.NaN() }, []string{"loss.alpha", "α ∈ [0, 1]"}},
+		{"tau+=1", func(c *Config) { c.Loss.TauPlus = 1 }, []string{"loss.tau_plus", "τ⁺ ∈ [0, 1)"}},
+		{"tau+<0", func(c *Config) { c.Loss.TauPlus = -0.1 }, []string{"loss.tau_plus", "τ⁺ ∈ [0, 1)"}},
+		{"beta<0", func(c *Config) { c.Loss.Beta = -1 }, []string{"loss.beta", "β ≥ 0"}},
+		{"lambda=0", func(c *Config) { c.Loss.Lambda = 0 }, []string{"loss.lambda", "λ > 0"}},
+		{"temperature=0", func(c *Config) { c.Loss.Temperature = 0 }, []string{"loss.temperature", "t > 0"}},
+		{"quirks", func(c *Config) { c.Loss.Quirks = 1 << 20 }, []string{"loss.quirks", "unknown flag bits"}},
+		{"batch=1", func(c *Config) { c.BatchSize = 1 }, []string{"batch_size", "≥ 2"}},
+		{"unknown method", func(c *Config) { c.Method = "simclr" }, []string{"method", "simclr", "rocl"}},
+		{"unknown variant", func(c *Config) { c.Variant = "both" }, []string{"variant", "base, ip, hn or iphn"}},
+		{"variant disagrees", func(c *Config) { c.Variant = "ip" }, []string{"variant", "disagrees"}},
+		{"width=0", func(c *Config) { c.Width = 0 }, []string{"width = 0", "≥ 1"}},
+		{"width<0", func(c *Config) { c.Width = -4 }, []string{"width = -4", "≥ 1"}},
+		{"unknown encoder", func(c *Config) { c.Encoder = "vgg" }, []string{"encoder", "vgg", "resnet18"}},
+		{"epochs=0", func(c *Config) { c.Epochs = 0 }, []string{"epochs = 0", "≥ 1"}},
+		{"subset<0", func(c *Config) { c.Subset = -1 }, []string{"subset = -1", "≥ 0"}},
+		{"subset<batch", func(c *Config) { c.Subset = 8 }, []string{"subset = 8", "smaller than batch_size"}},
+		{"dataset", func(c *Config) { c.Dataset = "stl10" }, []string{"dataset", "cifar10"}},
+		{"no data folder", func(c *Config) { c.DataDir = "" }, []string{"data_dir", "required"}},
+		{"attack objective", func(c *Config) { c.AttackObjective = "hardest" }, []string{"attack_objective", "plain or training"}},
+		{"lr=0", func(c *Config) { c.Schedule.Base = 0 }, []string{"schedule.base", "> 0"}},
+		{"lr=NaN", func(c *Config) { c.Schedule.Base = math.NaN() }, []string{"schedule.base", "> 0"}},
+		{"momentum=1", func(c *Config) { c.Optimizer.Momentum = 1 }, []string{"optimizer.momentum", "[0, 1)"}},
+		{"log-every=0", func(c *Config) { c.LogEvery = 0 }, []string{"log_every = 0", "≥ 1"}},
+		{"checkpoint-every<0", func(c *Config) { c.CheckpointEvery = -1 }, []string{"checkpoint_every", "≥ 0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := tinyConfig(t, "iphn")
 			c.mutate(&cfg)
 			out := filepath.Join(t.TempDir(), "run")
-			_, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
+			_, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -259,10 +257,10 @@ func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 	// Unknown method, variant or preset names are rejected by Preset, naming the flag and
 	// the choices.
 	for _, c := range []struct{ method, variant, preset, want string }{
-		{"simclr", "ip", ScaleSmoke, "-method"},
-		{"rocl", "IP", ScaleSmoke, "-variant"},
-		{"rocl", "ip", "tiny", "-preset \"tiny\": unknown; use one of paper, cpu, smoke"},
-		{"rocl", "ip", "cifar10-huge", "-preset"},
+		{"simclr", "ip", ScaleSmoke, "method"},
+		{"rocl", "IP", ScaleSmoke, "variant"},
+		{"rocl", "ip", "tiny", "preset \"tiny\": unknown; use one of paper, cpu, smoke"},
+		{"rocl", "ip", "cifar10-huge", "preset"},
 	} {
 		if _, err := Preset(c.method, c.variant, c.preset, "data"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Preset(%q, %q, %q): want an error containing %q, got %v", c.method, c.variant, c.preset, c.want, err)
@@ -273,8 +271,8 @@ func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 	cfg := tinyConfig(t, "ip")
 	cfg.Subset = 60000
 	out := filepath.Join(t.TempDir(), "run")
-	_, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
-	if err == nil || !strings.Contains(err.Error(), "-subset = 60000 is larger than the 50000 training images") {
+	_, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
+	if err == nil || !strings.Contains(err.Error(), "subset = 60000 is larger than the 50000 training images") {
 		t.Errorf("subset 60000: %v", err)
 	}
 	if _, serr := os.Stat(out); serr == nil {
@@ -312,7 +310,7 @@ func TestReliabilityBadDataRejectedBeforeWork(t *testing.T) {
 			p := filepath.Join(dir, "data_batch_5.bin")
 			os.Remove(p)
 			return p
-		}, []string{"-data", "missing", "tar xzf"}},
+		}, []string{"data_dir", "missing", "tar xzf"}},
 		{"truncated file", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "data_batch_3.bin")
 			data, err := os.ReadFile(p)
@@ -346,7 +344,7 @@ func TestReliabilityBadDataRejectedBeforeWork(t *testing.T) {
 			cfg := tinyConfig(t, "ip")
 			cfg.DataDir = dir
 			out := filepath.Join(t.TempDir(), "run")
-			_, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t)})
+			_, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -372,227 +370,10 @@ func TestReliabilityUnwritableOutput(t *testing.T) {
 	}
 	underFile := filepath.Join(file, "run")
 	// Pretrain reports it before any step (no checkpoint, no status anywhere).
-	_, err := Pretrain(gocontext.Background(), reliabilityConfig(t, "ip"), underFile, PretrainOptions{Backend: testBackend(t)})
+	_, err := Pretrain(gocontext.Background(), reliabilityConfig(t, "ip"), underFile, Options{Backend: testBackend(t)})
 	if err == nil || !strings.Contains(err.Error(), underFile) {
 		t.Errorf("Pretrain into %s: %v", underFile, err)
 	}
-}
-
-// buildEncoderContext returns a context holding the variables of encoder name at width
-// (created by running its forward pass once).
-func buildEncoderContext(t *testing.T, name string, width int) *context.Context {
-	t.Helper()
-	enc, err := layers.NewEncoder(name, width)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.New().Checked(false)
-	exec, err := context.NewExec(testBackend(t), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
-		ctx.SetTraining(x.Graph(), false)
-		return enc.Features(ctx, x, "")
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.Exec(tensors.FromShape(shapes.Make(dtypes.Float32, 2, 32, 32, 3))); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
-
-// copyDir copies a run directory (regular files only, one level of sub-folders).
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-func editConfig(t *testing.T, run string, edit func(*PretrainConfig)) {
-	t.Helper()
-	r := &rundir.Dir{Path: run}
-	var cfg PretrainConfig
-	if err := r.ReadJSON(rundir.ConfigFile, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	edit(&cfg)
-	if err := r.WriteJSON(rundir.ConfigFile, cfg); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Loading is strict: a checkpoint of another width or encoder, one with missing or
-// unexpected variables, or a damaged one, is an error that lists what does not fit; a
-// damaged newest checkpoint is skipped with a warning on resume, never silently.
-func TestReliabilityLoading(t *testing.T) {
-	// One width-4 SmallCNN run with checkpoints at steps 1 and 2, copied by each case.
-	base := t.TempDir()
-	cfg := reliabilityConfig(t, "ip")
-	cfg.MaxSteps = 2
-	if _, err := Pretrain(gocontext.Background(), cfg, base, PretrainOptions{Backend: testBackend(t)}); err != nil {
-		t.Fatal(err)
-	}
-	ckptPath := func(run string, step int) string {
-		return filepath.Join(run, rundir.CheckpointsDir, fmt.Sprintf("ckpt-%09d.ckpt", step))
-	}
-
-	t.Run("width 4 into a width-8 model", func(t *testing.T) {
-		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		model := buildEncoderContext(t, "smallcnn", 8)
-		var want []string
-		for _, v := range c.Variables {
-			scope, name := context.SplitScope(v.Key())
-			if mv := model.GetVariableByScopeAndName(scope, name); mv != nil && !slices.Equal(mv.Shape().Dimensions, v.Dims) {
-				want = append(want, v.Key())
-			}
-		}
-		stem := model.GetVariableByScopeAndName("/smallcnn/conv1", "weights")
-		before := tensors.MustCopyFlatData[float32](stem.MustValue())
-		err = c.Restore(model, rundir.RestoreOptions{Only: []string{"/smallcnn/"}})
-		if err == nil || len(want) < 4 || !strings.Contains(err.Error(), fmt.Sprintf("%d variables have another shape", len(want))) {
-			t.Fatalf("want an error listing %d mismatched variables, got %v", len(want), err)
-		}
-		for _, k := range want {
-			if !strings.Contains(err.Error(), k+": checkpoint") {
-				t.Errorf("error does not list %s", k)
-			}
-		}
-		if after := tensors.MustCopyFlatData[float32](stem.MustValue()); !slices.Equal(before, after) {
-			t.Error("a checkpoint that does not fit changed the model's variables")
-		}
-		// Through LoadEncoder: a config that says width 8 over width-4 weights must fail
-		// at load time, listing the variables whose shapes differ.
-		run := copyDir(t, base)
-		editConfig(t, run, func(c *PretrainConfig) { c.Width = 8 })
-		_, _, _, _, err = LoadEncoder(testBackend(t), run, "")
-		if err == nil || !strings.Contains(err.Error(), "/smallcnn/") || !strings.Contains(err.Error(), "shape") {
-			t.Errorf("a width-8 encoder over width-4 weights: want an error naming the variable and shapes, got %v", err)
-		}
-	})
-
-	t.Run("another encoder", func(t *testing.T) {
-		run := copyDir(t, base)
-		editConfig(t, run, func(c *PretrainConfig) { c.Encoder, c.Width = "resnet18", 4 })
-		_, _, _, _, err := LoadEncoder(testBackend(t), run, "")
-		if err == nil || !strings.Contains(err.Error(), "/resnet18/stem/conv/weights") {
-			t.Errorf("LoadEncoder resnet18 over a smallcnn run: want the missing variables listed, got %v", err)
-		}
-		// Strict Restore against the ResNet's variables lists missing and unexpected ones.
-		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var expected []string
-		for v := range buildEncoderContext(t, "resnet18", 4).IterVariables() {
-			expected = append(expected, v.ScopeAndName())
-		}
-		err = c.Restore(context.New(), rundir.RestoreOptions{Expected: expected})
-		if err == nil || !strings.Contains(err.Error(), "missing variables") || !strings.Contains(err.Error(), "/resnet18/stem/conv/weights") ||
-			!strings.Contains(err.Error(), "unexpected variables") || !strings.Contains(err.Error(), "/smallcnn/conv1/weights") {
-			t.Errorf("strict Restore into a ResNet: %v", err)
-		}
-	})
-
-	t.Run("missing variable", func(t *testing.T) {
-		run := copyDir(t, base)
-		c, err := rundir.ReadCheckpoint(ckptPath(base, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		full := context.New().Checked(false)
-		if err := c.Restore(full, rundir.RestoreOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		const dropped = "/smallcnn/bn1/running_var"
-		partial := context.New().Checked(false)
-		found := false
-		for v := range full.IterVariables() {
-			if v.ScopeAndName() == dropped {
-				found = true
-				continue
-			}
-			partial.InAbsPath(v.Scope()).VariableWithValue(v.Name(), v.MustValue()).SetTrainable(v.Trainable)
-		}
-		if !found {
-			t.Fatalf("the run has no %s", dropped)
-		}
-		if _, err := rundir.SaveCheckpoint(partial, filepath.Join(run, rundir.CheckpointsDir), 3, c.State, 0); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, _, _, err := LoadEncoder(testBackend(t), run, ""); err == nil || !strings.Contains(err.Error(), dropped) {
-			t.Errorf("LoadEncoder with %s missing: %v", dropped, err)
-		}
-		var keys []string
-		for v := range full.IterVariables() {
-			keys = append(keys, v.ScopeAndName())
-		}
-		c3, _ := rundir.ReadCheckpoint(ckptPath(run, 3))
-		if err := c3.Restore(context.New(), rundir.RestoreOptions{Expected: keys}); err == nil || !strings.Contains(err.Error(), "1 missing variables ["+dropped+"]") {
-			t.Errorf("strict Restore: %v", err)
-		}
-	})
-
-	t.Run("truncated checkpoint", func(t *testing.T) {
-		run := copyDir(t, base)
-		newest := ckptPath(run, 2)
-		data, _ := os.ReadFile(newest)
-		if err := os.WriteFile(newest, data[:len(data)/2], 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rundir.ReadCheckpoint(newest); err == nil || !strings.Contains(err.Error(), newest) || !strings.Contains(err.Error(), "truncated or corrupted") {
-			t.Errorf("ReadCheckpoint of a truncated file: %v", err)
-		}
-		// Resume skips it with a warning (and records that in provenance.json), and
-		// continues from the step-1 checkpoint.
-		rcfg := reliabilityConfig(t, "ip")
-		rcfg.MaxSteps = 2
-		var progress bytes.Buffer
-		res, err := Pretrain(gocontext.Background(), rcfg, run, PretrainOptions{Backend: testBackend(t), Resume: true, Progress: &progress})
-		if err != nil || res.Steps != 2 {
-			t.Fatalf("resume past a damaged checkpoint: %+v %v", res, err)
-		}
-		if p := progress.String(); !strings.Contains(p, "warning: skipping damaged checkpoint: checkpoint "+newest) || !strings.Contains(p, "from step 1") {
-			t.Errorf("progress:\n%s", p)
-		}
-		var prov rundir.Provenance
-		if err := (&rundir.Dir{Path: run}).ReadJSON(rundir.ProvenanceFile, &prov); err != nil || len(prov.Resumes) != 1 || !strings.Contains(prov.Resumes[0], "skipped damaged") {
-			t.Errorf("provenance resumes %v, %v", prov.Resumes, err)
-		}
-		// With every checkpoint damaged, loading and resuming fail naming the files;
-		// nothing restarts from scratch over them.
-		for _, s := range []int{1, 2} {
-			p := ckptPath(run, s)
-			data, _ := os.ReadFile(p)
-			data[len(data)-1] ^= 0xff
-			os.WriteFile(p, data, 0o644)
-		}
-		if _, _, _, _, err := LoadEncoder(testBackend(t), run, ""); err == nil || !strings.Contains(err.Error(), ckptPath(run, 1)) || !strings.Contains(err.Error(), "checksum") {
-			t.Errorf("LoadEncoder with only damaged checkpoints: %v", err)
-		}
-		_, err = Pretrain(gocontext.Background(), rcfg, run, PretrainOptions{Backend: testBackend(t), Resume: true})
-		if err == nil || !strings.Contains(err.Error(), "none is valid") || !strings.Contains(err.Error(), ckptPath(run, 2)) {
-			t.Errorf("resume with only damaged checkpoints: %v", err)
-		}
-	})
 }
 
 // A process killed after logging steps but before its first checkpoint leaves metrics
@@ -618,7 +399,7 @@ func TestReliabilityKilledBeforeFirstCheckpoint(t *testing.T) {
 	if err := os.WriteFile(tmp, []byte(rundir.CheckpointMagic+"\n{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Backend: testBackend(t), Resume: true})
+	res, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t), Resume: true})
 	if err != nil || res.Steps != 2 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -646,7 +427,7 @@ func TestReliabilityWriteErrorMarksFailed(t *testing.T) {
 			os.WriteFile(ckdir, []byte("not a folder"), 0o644)
 		}
 	})
-	_, err := Pretrain(gocontext.Background(), reliabilityConfig(t, "ip"), out, PretrainOptions{Backend: testBackend(t)})
+	_, err := Pretrain(gocontext.Background(), reliabilityConfig(t, "ip"), out, Options{Backend: testBackend(t)})
 	if err == nil || !strings.Contains(err.Error(), "checkpoint folder "+ckdir) {
 		t.Fatalf("want the checkpoint write error, got %v", err)
 	}

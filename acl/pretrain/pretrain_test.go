@@ -1,7 +1,8 @@
-package acl
+package pretrain
 
 import (
 	gocontext "context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 )
 
 // tinyConfig is a RoCL run small enough for a unit test: a width-4 CNN on 64 images.
-func tinyConfig(t *testing.T, variant string) PretrainConfig {
+func tinyConfig(t *testing.T, variant string) Config {
 	t.Helper()
 	cfg, err := Preset("rocl", variant, ScaleSmoke, testdirs.CIFAR10(t))
 	if err != nil {
@@ -27,7 +28,7 @@ func tinyConfig(t *testing.T, variant string) PretrainConfig {
 
 func TestPretrainWritesCompleteRunDir(t *testing.T) {
 	out := t.TempDir()
-	res, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{})
+	res, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +59,13 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 	if _, _, err := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir)); err != nil {
 		t.Fatal(err)
 	}
-	// The same folder without -resume must be refused: nothing is overwritten.
-	if _, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{}); err == nil || !strings.Contains(err.Error(), "-resume") {
-		t.Fatalf("rerun into a finished folder: want an error suggesting -resume, got %v", err)
+	// The same folder without Resume must be refused: nothing is overwritten.
+	if _, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, Options{}); !errors.Is(err, ErrRunExists) {
+		t.Fatalf("rerun into a finished folder: want ErrRunExists, got %v", err)
 	}
 	// Resuming a finished run trains nothing and rewrites nothing.
 	provBefore, _ := os.ReadFile(run.File(rundir.ProvenanceFile))
-	again, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, PretrainOptions{Resume: true})
+	again, err := Pretrain(gocontext.Background(), tinyConfig(t, "iphn"), out, Options{Resume: true})
 	if err != nil || !again.AlreadyDone || again.Steps != 8 || again.FinalLoss == 0 {
 		t.Fatalf("resuming a finished run: %+v, %v; want AlreadyDone after 8 steps with the last loss", again, err)
 	}
@@ -77,18 +78,18 @@ func TestPretrainWritesCompleteRunDir(t *testing.T) {
 // uninterrupted run.
 func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 	straight := t.TempDir()
-	if _, err := Pretrain(gocontext.Background(), tinyConfig(t, "ip"), straight, PretrainOptions{}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), tinyConfig(t, "ip"), straight, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	resumed := t.TempDir()
 	cfg := tinyConfig(t, "ip")
 	cfg.MaxSteps = 3 // stops mid-epoch
-	res, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{})
+	res, err := Pretrain(gocontext.Background(), cfg, resumed, Options{})
 	if err != nil || !res.Stopped || res.Steps != 3 {
 		t.Fatalf("first leg: %+v, %v", res, err)
 	}
 	cfg.MaxSteps = 0
-	if _, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{Resume: true}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), cfg, resumed, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
 	a, _, err := rundir.LatestCheckpoint(filepath.Join(straight, rundir.CheckpointsDir))
@@ -112,20 +113,20 @@ func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 }
 
 func TestPretrainRejectsBadConfigBeforeWork(t *testing.T) {
-	cases := map[string]func(*PretrainConfig){
-		"-batch":            func(c *PretrainConfig) { c.BatchSize = 1 },
-		"-width":            func(c *PretrainConfig) { c.Width = -3 },
-		"-subset":           func(c *PretrainConfig) { c.Subset = 8 },
-		"α":                 func(c *PretrainConfig) { c.Loss.Alpha = 1.5 },
-		"-method":           func(c *PretrainConfig) { c.Method = "simsiam" },
-		"-attack-objective": func(c *PretrainConfig) { c.AttackObjective = "training" },
-		"epsilon":           func(c *PretrainConfig) { c.Attack.Epsilon = -0.1 },
+	cases := map[string]func(*Config){
+		"batch_size":       func(c *Config) { c.BatchSize = 1 },
+		"width":            func(c *Config) { c.Width = -3 },
+		"subset":           func(c *Config) { c.Subset = 8 },
+		"α":                func(c *Config) { c.Loss.Alpha = 1.5 },
+		"method":           func(c *Config) { c.Method = "simsiam" },
+		"attack_objective": func(c *Config) { c.AttackObjective = "training" },
+		"epsilon":          func(c *Config) { c.Attack.Epsilon = -0.1 },
 	}
 	for want, mutate := range cases {
 		cfg := tinyConfig(t, "ip")
 		mutate(&cfg)
 		out := filepath.Join(t.TempDir(), "run")
-		_, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{})
+		_, err := Pretrain(gocontext.Background(), cfg, out, Options{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want an error naming it, got %v", want, err)
 		}

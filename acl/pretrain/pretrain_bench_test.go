@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 import (
 	gocontext "context"
@@ -46,7 +46,7 @@ func BenchmarkPretrainStep(b *testing.B) {
 			}
 			out := b.TempDir()
 			cpu := &cpuPerLine{}
-			if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{Progress: cpu}); err != nil {
+			if _, err := Pretrain(gocontext.Background(), cfg, out, Options{Progress: cpu}); err != nil {
 				b.Fatal(err)
 			}
 			metrics, err := (&rundir.Dir{Path: out}).ReadMetrics()

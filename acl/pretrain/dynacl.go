@@ -1,10 +1,13 @@
-package acl
+package pretrain
 
 import (
 	"fmt"
 	"math"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/field"
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/train"
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -16,7 +19,7 @@ import (
 
 // DynACL is Luo, Wang & Wang's DynACL (ICLR 2023; spec §10; PKU-ML/DYNACL
 // train_DynACL.py): ACL(DS) (see ACL) with an annealed augmentation strength and an
-// annealed weight of the adversarial stream, command-line name "dynacl":
+// annealed weight of the adversarial stream, configuration name "dynacl":
 //
 //   - views: two DynACLTransform(s) views, s = DynACLStrength (1 → weak as training goes,
 //     recomputed every ReloadEvery epochs, as the official loader reload);
@@ -30,11 +33,12 @@ import (
 //     through a key copy that is not trained but follows it, k ← m·k + (1 − m)·q after
 //     each step's forward passes (m = 0.99, resnet18_momentum; BN running statistics
 //     are each encoder's own). The key encoder lives in the usual encoder scope, so
-//     LoadEncoder and the probes read it, as the official evaluation reads encoder_k.
+//     the evaluations load it (finetune.LoadRun), as the official evaluation reads encoder_k.
 //     Off, both views go through one encoder (ACL(DS) with DynACL's annealing).
 //
 // The learning rate follows DynACLCosine ("dynacl-cosine"): DynACL steps ACL's cosine
-// scheduler once per epoch, not per iteration.
+// scheduler once per epoch, not per iteration. The host state (NewState) feeds the step
+// its epoch's w and s; it depends on the epoch only, so checkpoints store nothing more.
 type DynACL struct{}
 
 const dynaclName = "dynacl"
@@ -42,8 +46,6 @@ const dynaclName = "dynacl"
 // DynACLOnlineScope is the scope of DynACL's trained (online) encoder and head when the
 // momentum encoder is on; the key (momentum) encoder keeps the usual scopes.
 const DynACLOnlineScope = "online"
-
-func init() { RegisterMethod(DynACL{}) }
 
 // DynACLConfig holds DynACL's own settings (PKU-ML/DYNACL train_DynACL.py defaults in
 // brackets).
@@ -58,6 +60,12 @@ type DynACLConfig struct {
 	MomentumEncoder bool    `json:"momentum_encoder"`
 	Momentum        float64 `json:"momentum,omitempty"`
 }
+
+// method names the method that reads this section of a Config.
+func (*DynACLConfig) method() string { return dynaclName }
+
+// DefaultMomentum is the key encoder's EMA coefficient m of the official code (0.99).
+const DefaultMomentum = 0.99
 
 // DynACLStrength is the augmentation strength of the 0-based epoch of a run of epochs
 // epochs: s = 1 − (e_r − 1)/epochs with e_r the 1-based epoch of the latest reload
@@ -87,7 +95,7 @@ type DynACLCosine struct {
 	Min        float64 `json:"min"`
 }
 
-// LearningRate implements Schedule.
+// LearningRate implements optim.Schedule.
 func (s DynACLCosine) LearningRate(epoch, _, _ int) float64 {
 	if epoch < s.WarmEpochs {
 		return s.Base * float64(epoch+1) / float64(s.WarmEpochs)
@@ -96,34 +104,65 @@ func (s DynACLCosine) LearningRate(epoch, _, _ int) float64 {
 	return s.Base * (m + (1-m)*0.5*(1+math.Cos(float64(epoch-s.WarmEpochs)/float64(s.Epochs-s.WarmEpochs)*math.Pi)))
 }
 
-// FinetuneBranch is the BN branch evaluations read: DynACL evaluates with --bnNameCnt 1, the 'pgd' BN (test_LF.py, README), of the key encoder.
-func (DynACL) FinetuneBranch() string { return layers.BranchPGD }
+func init() {
+	optim.RegisterSchedule("dynacl-cosine", func(c optim.ScheduleConfig) (optim.Schedule, error) {
+		if err := c.CheckEpochs(true); err != nil {
+			return nil, err
+		}
+		return DynACLCosine{Base: c.Base, Epochs: c.Epochs, WarmEpochs: c.WarmEpochs, Min: c.Min}, nil
+	})
+}
 
 // Name implements Method.
 func (DynACL) Name() string { return dynaclName }
 
-// Views implements Method: the two views at the first epoch's strength.
-func (DynACL) Views(cfg *PretrainConfig) ([]datasets.View, []int) {
-	return datasets.DynACLViews(1), []int{0, 1}
+// Preset implements Method: DynACL's official settings (spec §10; PKU-ML/DYNACL
+// train_DynACL.py defaults): ACL(DS)'s, with the per-epoch schedule, the annealing period
+// 50, swap 2/3 and the momentum encoder (m = 0.99).
+func (DynACL) Preset(cfg *Config) {
+	ACL{}.Preset(cfg)
+	cfg.Schedule.Kind = "dynacl-cosine"
+	cfg.DynACL = &DynACLConfig{ReloadEvery: 50, SwapParam: 2.0 / 3, MomentumEncoder: true, Momentum: DefaultMomentum}
 }
 
-// EpochViews implements EpochViewer: the views at the epoch's strength.
-func (DynACL) EpochViews(cfg *PretrainConfig, epoch int) []datasets.View {
-	return datasets.DynACLViews(DynACLStrength(epoch, cfg.Epochs, cfg.DynACL.ReloadEvery))
+// Rescale implements Method: the annealing keeps its number of steps per run (R/epochs
+// stays 50/1000).
+func (DynACL) Rescale(cfg *Config, frac float64) {
+	if d := cfg.DynACL; d != nil {
+		d.ReloadEvery = max(1, int(math.Round(float64(d.ReloadEvery)*frac)))
+	}
 }
 
-// ValidateConfig checks DynACL's own settings.
-func (DynACL) ValidateConfig(c *PretrainConfig) error {
+// Inputs implements Method: the two views at the epoch's strength (the official loader
+// is rebuilt every ReloadEvery epochs; batches stay a pure function of (seed, epoch,
+// batch), so resume is exact).
+func (DynACL) Inputs(cfg *Config, epoch int) Inputs {
+	s := 1.0
+	if d := cfg.DynACL; d != nil {
+		s = DynACLStrength(epoch, cfg.Epochs, d.ReloadEvery)
+	}
+	return Inputs{Views: datasets.DynACLViews(s), Used: []int{0, 1}}
+}
+
+// Evaluation implements Method: DynACL evaluates the 'pgd' BN (--bnNameCnt 1, test_LF.py)
+// of the key encoder; no official A-InfoNCE finetuning rate exists for it.
+func (DynACL) Evaluation(*Config) Evaluation {
+	lr := defaultFinetuneLR(dynaclName)
+	return Evaluation{Branch: layers.BranchPGD, LinearLR: lr, FullLR: lr}
+}
+
+// Validate implements Method: DynACL's own settings.
+func (DynACL) Validate(c *Config) error {
 	d := c.DynACL
 	switch {
 	case d == nil:
-		return fmt.Errorf("dynacl: the DynACL settings are missing (start from acl.Preset)")
+		return field.Errorf("dynacl", "{dynacl}: the DynACL settings are missing (start from pretrain.Preset)")
 	case d.ReloadEvery < 1:
-		return fmt.Errorf("dynacl reload_every = %d: must be ≥ 1 epoch", d.ReloadEvery)
+		return field.Errorf("dynacl.reload_every", "{dynacl.reload_every} = %d: must be ≥ 1 epoch", d.ReloadEvery)
 	case !(d.SwapParam >= 0) || math.IsInf(d.SwapParam, 0):
-		return fmt.Errorf("dynacl swap_param = %g: must be ≥ 0", d.SwapParam)
+		return field.Errorf("dynacl.swap_param", "{dynacl.swap_param} = %g: must be ≥ 0", d.SwapParam)
 	case d.MomentumEncoder && !(d.Momentum >= 0 && d.Momentum < 1):
-		return fmt.Errorf("dynacl momentum = %g: the key encoder's EMA coefficient must be in [0, 1)", d.Momentum)
+		return field.Errorf("dynacl.momentum", "{dynacl.momentum} = %g: the key encoder's EMA coefficient must be in [0, 1)", d.Momentum)
 	}
 	return nil
 }
@@ -133,18 +172,23 @@ const (
 	scalarStrength  = "dynacl_strength"
 )
 
-// ScalarNames implements ScalarProvider: the adversarial weight w and (for the logs) the
-// augmentation strength s of the step's epoch.
-func (DynACL) ScalarNames(*PretrainConfig) []string {
-	return []string{scalarAdvWeight, scalarStrength}
+// NewState implements Method: the state feeds the adversarial weight w and (for the
+// logs) the augmentation strength s of the step's epoch.
+func (DynACL) NewState(cfg *Config) (State, error) { return dynaclState{cfg: cfg}, nil }
+
+// dynaclState computes DynACL's step scalars from the epoch; it stores nothing.
+type dynaclState struct {
+	stateless
+	cfg *Config
 }
 
-// Scalars implements ScalarProvider.
-func (DynACL) Scalars(cfg *PretrainConfig, st *TrainState) ([]float64, error) {
-	d := cfg.DynACL
+func (s dynaclState) ScalarNames() []string { return []string{scalarAdvWeight, scalarStrength} }
+
+func (s dynaclState) Scalars(st train.State) ([]float64, error) {
+	d := s.cfg.DynACL
 	return []float64{
-		DynACLAdvWeight(st.Epoch, cfg.Epochs, d.ReloadEvery, d.SwapParam),
-		DynACLStrength(st.Epoch, cfg.Epochs, d.ReloadEvery),
+		DynACLAdvWeight(st.Epoch, s.cfg.Epochs, d.ReloadEvery, d.SwapParam),
+		DynACLStrength(st.Epoch, s.cfg.Epochs, d.ReloadEvery),
 	}, nil
 }
 
@@ -154,7 +198,7 @@ func (DynACL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 	w := in.Scalars[scalarAdvWeight]
 	var out *StepOutputs
 	if !cfg.DynACL.MomentumEncoder {
-		out = aclDSStep(ctx, in, func(x *Node, branch string) *Node { return aclEmbed(ctx, in.Encoder, x, branch) }, w)
+		out = aclDSStep(ctx, in, func(x *Node, branch string) *Node { return ACLEmbed(ctx, in.Encoder, x, branch) }, w)
 	} else {
 		out = dynaclMomentumStep(ctx, in, w)
 	}
@@ -172,10 +216,10 @@ func dynaclMomentumStep(ctx *context.Context, in *StepInputs, w *Node) *StepOutp
 	// Create every variable of both encoders and both BN branches (a 2-image eval pass
 	// that updates nothing), so that the key encoder can start as a copy of the online one.
 	probe := Slice(in.Views[0], AxisRange(0, 2))
-	inMode(ctx, g, false, false, func() {
+	layers.InMode(ctx, g, false, false, func() {
 		for _, c := range []*context.Context{online, ctx} {
 			for _, branch := range []string{layers.BranchNormal, layers.BranchPGD} {
-				aclEmbed(c, enc, probe, branch)
+				ACLEmbed(c, enc, probe, branch)
 			}
 		}
 	})
@@ -191,8 +235,8 @@ func dynaclMomentumStep(ctx *context.Context, in *StepInputs, w *Node) *StepOutp
 	}
 	embed := func(x *Node, branch string) *Node {
 		n := x.Shape().Dimensions[0] / 2
-		zq := aclEmbed(online, enc, Slice(x, AxisRange(0, n)), branch)
-		zk := aclEmbed(ctx, enc, Slice(x, AxisRange(n, 2*n)), branch)
+		zq := ACLEmbed(online, enc, Slice(x, AxisRange(0, n)), branch)
+		zk := ACLEmbed(ctx, enc, Slice(x, AxisRange(n, 2*n)), branch)
 		return Concatenate([]*Node{zq, zk}, 0)
 	}
 	out := aclDSStep(ctx, in, embed, w)
@@ -220,15 +264,15 @@ func momentumPairs(ctx *context.Context) []momentumPair {
 		keyScope := strings.TrimPrefix(v.Scope(), prefix)
 		k := ctx.InspectVariable(keyScope, v.Name())
 		if k == nil {
-			panic(fmt.Errorf("acl.DynACL: online variable %s has no key copy in %s", v.ScopeAndName(), keyScope))
+			panic(fmt.Errorf("pretrain.DynACL: online variable %s has no key copy in %s", v.ScopeAndName(), keyScope))
 		}
 		if !k.Shape().Equal(v.Shape()) {
-			panic(fmt.Errorf("acl.DynACL: online variable %s is %s but its key copy is %s", v.ScopeAndName(), v.Shape(), k.Shape()))
+			panic(fmt.Errorf("pretrain.DynACL: online variable %s is %s but its key copy is %s", v.ScopeAndName(), v.Shape(), k.Shape()))
 		}
 		pairs = append(pairs, momentumPair{online: v, key: k})
 	}
 	if len(pairs) == 0 {
-		panic(fmt.Errorf("acl.DynACL: no online encoder variables under %s", prefix))
+		panic(fmt.Errorf("pretrain.DynACL: no online encoder variables under %s", prefix))
 	}
 	return pairs
 }

@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 import (
 	"math"
@@ -17,10 +17,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// NormalizedEncoder feeds (x − mean)/std to the wrapped encoder, and EncoderFor wraps
+// layers.Normalized feeds (x − mean)/std to the wrapped encoder, and EncoderFor wraps
 // only when the configuration names a normalisation.
 func TestEncoderForInputNorm(t *testing.T) {
-	cfg := PretrainConfig{Encoder: "smallcnn", Width: 2}
+	cfg := Config{Encoder: "smallcnn", Width: 2}
 	if enc, err := EncoderFor(&cfg); err != nil || enc.String() != "smallcnn(width=2)" {
 		t.Fatalf("no normalisation: %v, %v", enc, err)
 	}
@@ -29,7 +29,7 @@ func TestEncoderForInputNorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ne, ok := enc.(NormalizedEncoder)
+	ne, ok := enc.(layers.Normalized)
 	if !ok {
 		t.Fatalf("imagenet: got %T", enc)
 	}
@@ -55,7 +55,7 @@ func TestEncoderForInputNorm(t *testing.T) {
 		t.Errorf("normalised features differ by %g", e)
 	}
 	// ResNet-18 keeps its type and normalises with its own fields.
-	r, err := EncoderFor(&PretrainConfig{Encoder: "resnet18", Width: 2, InputNorm: InputNormImageNet})
+	r, err := EncoderFor(&Config{Encoder: "resnet18", Width: 2, InputNorm: InputNormImageNet})
 	if rn, ok := r.(layers.ResNet18); err != nil || !ok || len(rn.InputMean) != 3 || rn.InputStd[2] != ne.Std[2] {
 		t.Errorf("resnet18: %#v, %v", r, err)
 	}
@@ -79,14 +79,14 @@ func TestACLPresetValues(t *testing.T) {
 		a.Order != attack.ProjectThenClip || !a.RandomStart || a.ClipStart || cfg.AttackObjective != "plain" || cfg.Loss.Temperature != 0.5 {
 		t.Errorf("ACL preset: %+v", cfg)
 	}
-	if _, ok := any(ACL{}).(ScalarProvider); ok {
-		t.Error("ACL feeds no step scalars")
+	if st, err := (ACL{}).NewState(&cfg); err != nil || len(st.ScalarNames()) != 0 {
+		t.Errorf("ACL feeds no step scalars: %v, %v", st, err)
 	}
 	// The dual BN must reach the projection head: 'pgd' and 'normal' parameter sets.
 	ctx := context.New().Checked(false)
 	exec, err := context.NewExec(testBackend(t), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		enc := layers.SmallCNN{Width: 2}
-		return graph.Add(aclEmbed(ctx, enc, x, layers.BranchNormal), aclEmbed(ctx, enc, x, layers.BranchPGD))
+		return graph.Add(ACLEmbed(ctx, enc, x, layers.BranchNormal), ACLEmbed(ctx, enc, x, layers.BranchPGD))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package acl
+package pretrain
 
 import (
 	gocontext "context"
@@ -61,7 +61,7 @@ func TestDynACLAnnealing(t *testing.T) {
 
 // tinyDynACL is a DynACL run with the momentum encoder for a unit test: width-4 CNN, 64
 // images, batch 16, 1 attack step, 2 epochs with the strength stepping every epoch.
-func tinyDynACL(t *testing.T, variant string) PretrainConfig {
+func tinyDynACL(t *testing.T, variant string) Config {
 	t.Helper()
 	cfg, err := Preset(dynaclName, variant, ScaleSmoke, testdirs.CIFAR10(t))
 	if err != nil {
@@ -81,7 +81,7 @@ func TestDynACLMomentumEncoder(t *testing.T) {
 	cfg := tinyDynACL(t, "base")
 	cfg.CheckpointEvery, cfg.KeepCheckpoints, cfg.MaxSteps = 1, 0, 6
 	out := t.TempDir()
-	if _, err := Pretrain(gocontext.Background(), cfg, out, PretrainOptions{}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), cfg, out, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	paths, err := rundir.CheckpointFiles(filepath.Join(out, rundir.CheckpointsDir))
@@ -148,17 +148,17 @@ func TestDynACLMomentumEncoder(t *testing.T) {
 // one: the views, which depend on the epoch's strength, and the key encoder resume too.
 func TestDynACLResumeMatchesUninterrupted(t *testing.T) {
 	straight := t.TempDir()
-	if _, err := Pretrain(gocontext.Background(), tinyDynACL(t, "iphn"), straight, PretrainOptions{}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), tinyDynACL(t, "iphn"), straight, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	resumed := t.TempDir()
 	cfg := tinyDynACL(t, "iphn")
 	cfg.MaxSteps = 6
-	if _, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), cfg, resumed, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.MaxSteps = 0
-	if _, err := Pretrain(gocontext.Background(), cfg, resumed, PretrainOptions{Resume: true}); err != nil {
+	if _, err := Pretrain(gocontext.Background(), cfg, resumed, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
 	a, _, errA := rundir.LatestCheckpoint(filepath.Join(straight, rundir.CheckpointsDir))

@@ -1,11 +1,13 @@
-package acl
+package pretrain
 
 import (
-	"fmt"
-	"math"
+	"encoding/json"
+	"errors"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
 
 	"github.com/ainfonce/goacl/acl/attack"
 
@@ -15,10 +17,11 @@ import (
 	"github.com/ainfonce/goacl/layers"
 )
 
-// PretrainConfig is the fully resolved configuration of a pretraining run: what a preset
-// fills in and flags override. It is stored as the run's config.json, so a run directory
-// says exactly how it was trained.
-type PretrainConfig struct {
+// Config is the fully resolved configuration of a pretraining run: what a preset fills in
+// and the command line's flags override. It is stored as the run's config.json (field
+// names unchanged since the first runs), so a run directory says exactly how it was
+// trained; validation errors name fields by their keys here (field.Error).
+type Config struct {
 	Method  string `json:"method"`
 	Variant string `json:"variant"`
 	Preset  string `json:"preset"`
@@ -72,109 +75,120 @@ type PretrainConfig struct {
 	MaxSteps int64 `json:"max_steps,omitempty"`
 }
 
-// Validate checks every field before any work starts and names the first bad one with
-// its allowed range.
-func (c *PretrainConfig) Validate() error {
+// Validate checks every field before any work starts and returns a *field.Error naming
+// the first bad one (by its config.json key) with its allowed range; the method checks
+// its own settings last (Method.Validate).
+func (c *Config) Validate() error {
 	m, err := MethodByName(c.Method)
 	if err != nil {
-		return fmt.Errorf("-method: %w", err)
+		return err
 	}
 	v, err := losses.ParseVariant(c.Variant)
 	if err != nil {
-		return fmt.Errorf("-variant: %w", err)
+		return field.Wrap("variant", err)
 	}
 	if v != c.Loss.Variant {
-		return fmt.Errorf("variant %q disagrees with loss.variant %q", c.Variant, c.Loss.Variant)
+		return field.Errorf("variant", "{variant} %q disagrees with {loss.variant} %q", c.Variant, c.Loss.Variant)
 	}
 	switch c.Dataset {
 	case datasets.CIFAR10, datasets.CIFAR100:
 	default:
-		return fmt.Errorf("-dataset %q: pretraining supports %s and %s", c.Dataset, datasets.CIFAR10, datasets.CIFAR100)
+		return field.Errorf("dataset", "{dataset} %q: pretraining supports %s and %s", c.Dataset, datasets.CIFAR10, datasets.CIFAR100)
 	}
 	if c.DataDir == "" {
-		return fmt.Errorf("-data: the folder with the %s binary files is required", c.Dataset)
+		return field.Errorf("data_dir", "{data_dir}: the folder with the %s binary files is required", c.Dataset)
 	}
 	if c.Subset < 0 {
-		return fmt.Errorf("-subset = %d: must be ≥ 0 (0 = the whole training split)", c.Subset)
+		return field.Errorf("subset", "{subset} = %d: must be ≥ 0 (0 = the whole training split)", c.Subset)
 	}
 	// The stored configuration always carries the resolved width (presets set it), so
 	// the zero value's "architecture default" of layers.NewEncoder is not accepted here.
 	if c.Width < 1 {
-		return fmt.Errorf("-width = %d: must be ≥ 1 (the encoder's base width: resnet18 64 = paper; the presets set it)", c.Width)
+		return field.Errorf("width", "{width} = %d: must be ≥ 1 (the encoder's base width: resnet18 64 = paper; the presets set it)", c.Width)
 	}
 	if _, err := layers.NewEncoder(c.Encoder, c.Width); err != nil {
-		return fmt.Errorf("-encoder: %w", err)
+		return field.Wrap("encoder", err)
 	}
 	if c.Epochs < 1 {
-		return fmt.Errorf("-epochs = %d: must be ≥ 1", c.Epochs)
+		return field.Errorf("epochs", "{epochs} = %d: must be ≥ 1", c.Epochs)
 	}
 	if c.BatchSize < 2 {
-		return fmt.Errorf("-batch = %d: must be ≥ 2 (contrastive losses need negatives)", c.BatchSize)
+		return field.Errorf("batch_size", "{batch_size} = %d: must be ≥ 2 (contrastive losses need negatives)", c.BatchSize)
 	}
 	if c.Subset > 0 && c.Subset < c.BatchSize {
-		return fmt.Errorf("-subset = %d is smaller than -batch = %d", c.Subset, c.BatchSize)
+		return field.Errorf("subset", "{subset} = %d is smaller than {batch_size} = %d", c.Subset, c.BatchSize)
 	}
 	if err := c.Loss.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", lossFlag(err), err)
+		return field.Within("loss", err)
 	}
 	if err := c.Attack.Validate(); err != nil {
-		return fmt.Errorf("attack: %w", err)
+		return field.Within("attack", err)
 	}
 	switch c.AttackObjective {
 	case "plain", "training":
 	default:
-		return fmt.Errorf("-attack-objective %q: use plain or training", c.AttackObjective)
+		return field.Errorf("attack_objective", "{attack_objective} %q: use plain or training", c.AttackObjective)
 	}
 	if _, _, err := InputNormalization(c.InputNorm); err != nil {
 		return err
 	}
-	if c.AdaptiveAlpha != nil && c.Method != advclName {
-		return fmt.Errorf("-adaptive-warmup/-d-min: adaptive α is AdvCL-IP's (-method %s); method %s has none", advclName, c.Method)
+	if a := c.AdaptiveAlpha; a != nil && a.method() != c.Method {
+		return field.Errorf("adaptive_alpha", "{adaptive_alpha}: adaptive α is AdvCL-IP's ({method} %s); method %s has none", a.method(), c.Method)
 	}
-	if c.DynACL != nil && c.Method != dynaclName {
-		return fmt.Errorf("-momentum-encoder/-reload-every: the dynacl settings are DynACL's (-method %s); method %s has none", dynaclName, c.Method)
+	if d := c.DynACL; d != nil && d.method() != c.Method {
+		return field.Errorf("dynacl", "{dynacl}: the dynacl settings are DynACL's ({method} %s); method %s has none", d.method(), c.Method)
 	}
-	if c.RegularizerWeight < 0 || c.CEWeight < 0 {
-		return fmt.Errorf("regularizer_weight = %g and ce_weight = %g must be ≥ 0", c.RegularizerWeight, c.CEWeight)
+	if c.RegularizerWeight < 0 {
+		return field.Errorf("regularizer_weight", "{regularizer_weight} = %g: must be ≥ 0", c.RegularizerWeight)
+	}
+	if c.CEWeight < 0 {
+		return field.Errorf("ce_weight", "{ce_weight} = %g: must be ≥ 0", c.CEWeight)
 	}
 	if err := c.Optimizer.Validate(); err != nil {
-		return err
+		return field.Within("optimizer", err)
 	}
 	if _, err := c.Schedule.Build(); err != nil {
-		if !(c.Schedule.Base > 0) || math.IsInf(c.Schedule.Base, 0) {
-			return fmt.Errorf("-lr: %w", err)
-		}
-		return err
+		return field.Within("schedule", err)
 	}
 	if c.LogEvery < 1 {
-		return fmt.Errorf("-log-every = %d: must be ≥ 1", c.LogEvery)
+		return field.Errorf("log_every", "{log_every} = %d: must be ≥ 1", c.LogEvery)
 	}
 	if c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.MaxSteps < 0 {
-		return fmt.Errorf("checkpoint_every, keep_checkpoints and max_steps must be ≥ 0")
+		return field.Errorf("checkpoint_every", "{checkpoint_every} (%d), {keep_checkpoints} (%d) and {max_steps} (%d) must be ≥ 0",
+			c.CheckpointEvery, c.KeepCheckpoints, c.MaxSteps)
 	}
-	if cv, ok := m.(interface{ ValidateConfig(*PretrainConfig) error }); ok {
-		if err := cv.ValidateConfig(c); err != nil {
-			return err
-		}
+	return m.Validate(c)
+}
+
+// RunName is a short name for the run, e.g. "rocl-ip-cifar10".
+func (c *Config) RunName() string {
+	return strings.Join([]string{c.Method, c.Variant, c.Dataset}, "-")
+}
+
+// SameTraining reports whether a resumed run's configuration computes the same training
+// as the stored one: only max_steps, the logging and the checkpoint settings may differ.
+func SameTraining(stored, now Config) error {
+	norm := func(c Config) string {
+		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints = 0, 0, 0, 0
+		b, _ := json.Marshal(c)
+		return string(b)
+	}
+	if norm(stored) != norm(now) {
+		return errors.New("the configuration differs from the stored config.json (only max_steps, log_every and the checkpoint settings may change on resume)")
 	}
 	return nil
 }
 
-// lossFlag names the command-line flag of the losses.Config field a losses.Config.Validate
-// error is about ("loss" for fields without a flag).
-func lossFlag(err error) string {
-	msg := err.Error()
-	for _, f := range []struct{ field, flag string }{
-		{"alpha", "-alpha"}, {"lambda", "-lambda"}, {"beta", "-beta"}, {"tau_plus", "-tau-plus"}, {"quirks", "-quirks"},
-	} {
-		if strings.HasPrefix(msg, f.field+" ") {
-			return f.flag
-		}
+// ReadConfig reads the configuration (config.json) of the pretraining run directory
+// runDir.
+func ReadConfig(runDir string) (*Config, error) {
+	run, err := rundir.Open(runDir)
+	if err != nil {
+		return nil, err
 	}
-	return "loss"
-}
-
-// RunName is a short name for the run, e.g. "rocl-ip-cifar10".
-func (c *PretrainConfig) RunName() string {
-	return strings.Join([]string{c.Method, c.Variant, c.Dataset}, "-")
+	var cfg Config
+	if err := run.ReadJSON(rundir.ConfigFile, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
 }

@@ -1,0 +1,236 @@
+package pretrain
+
+import (
+	gocontext "context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/acl/train"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TrainState is the host state every pretraining checkpoint stores: where the run is
+// (train.State: the next batch to train) and the method's host state (State.Save). Its
+// JSON is that of the checkpoints written before the restructure.
+type TrainState struct {
+	train.State
+	// Method holds method-specific host state (e.g. AdvCL's adaptive-α running mean).
+	Method json.RawMessage `json:"method,omitempty"`
+}
+
+// Options are how a pretraining is run, beyond what it computes.
+type Options struct {
+	// Backend runs the graphs; nil means engine.New().
+	Backend backends.Backend
+	// Resume continues from the newest checkpoint of the run directory. Without it, a
+	// run directory that already holds checkpoints is an error (ErrRunExists): nothing is
+	// overwritten.
+	Resume bool
+	// Progress receives the run's progress: a progress bar on a terminal, one line per
+	// logged step otherwise; nil means none.
+	Progress io.Writer
+}
+
+// Result summarises a finished (or stopped) pretraining.
+type Result struct {
+	RunDir    string
+	Steps     int64
+	FinalLoss float64
+	// Stopped is true when the run stopped early (interrupted or MaxSteps) and can be
+	// resumed.
+	Stopped bool
+	// AlreadyDone is true when Resume found the run already finished: nothing was trained
+	// or rewritten.
+	AlreadyDone bool
+}
+
+// ErrNonFinite is the error a run stops with when a loss becomes NaN or ±Inf, or a
+// variable holds NaN or ±Inf when a checkpoint is due (the training loop's).
+var ErrNonFinite = train.ErrNonFinite
+
+// ErrRunExists is wrapped by the error of a fresh pretraining into a run directory that
+// already holds checkpoints: resume it (Options.Resume) or choose another directory.
+var ErrRunExists = errors.New("run directory already holds checkpoints")
+
+// stepHook, when set (by tests only), sees each step's result and the model before the
+// loop checks them, and may alter them (to force a non-finite loss or corrupt a variable
+// deterministically).
+var stepHook func(step int64, ctx *context.Context, loss *float64, terms map[string]float64)
+
+// Pretrain runs (or resumes) the pretraining cfg describes into the run directory out:
+// it validates cfg, the data and the folder before any work, then trains with the
+// training loop of acl/train — metrics records every LogEvery steps, atomic checkpoints
+// at each epoch end and every CheckpointEvery steps, a clean stop when ctx is cancelled
+// or MaxSteps is reached (the run resumes exactly with Options.Resume). A NaN or infinite
+// loss stops the run with the step and the loss terms recorded in status.json; the last
+// good checkpoint stays, and no checkpoint is ever written from variables holding NaN or
+// ±Inf. Any other error during training also marks status.json failed, with the error.
+func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	method, _ := MethodByName(cfg.Method)
+	data, err := loadData(&cfg, method)
+	if err != nil {
+		return nil, err
+	}
+	run, err := rundir.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	progress := train.NewProgress(opts.Progress)
+
+	var start TrainState
+	latest, skipped, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
+	for _, s := range skipped {
+		progress.Printf("warning: skipping damaged checkpoint: %s\n", s)
+	}
+	switch {
+	case ckErr == nil && !opts.Resume:
+		return nil, fmt.Errorf("%w: %s (newest: step %d): resume it, or choose another run directory", ErrRunExists, out, latest.Step)
+	case ckErr != nil && !errors.Is(ckErr, rundir.ErrNoCheckpoint):
+		return nil, ckErr
+	case ckErr != nil && len(skipped) > 0:
+		// Checkpoint files exist but none verifies: never restart from scratch over them.
+		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another run directory",
+			out, strings.Join(skipped, "; "), run.File(rundir.CheckpointsDir))
+	case ckErr == nil:
+		var stored Config
+		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
+			return nil, fmt.Errorf("resuming %s: %w", out, err)
+		}
+		if err := SameTraining(stored, cfg); err != nil {
+			return nil, fmt.Errorf("resuming %s: %w", out, err)
+		}
+		if err := json.Unmarshal(latest.State, &start); err != nil {
+			return nil, fmt.Errorf("resuming %s: checkpoint state: %w", latest.Path, err)
+		}
+		if start.Epoch >= cfg.Epochs {
+			// Already finished: report it and touch nothing (config, provenance, status).
+			res := &Result{RunDir: out, Steps: start.Step, AlreadyDone: true}
+			if l, err := run.FinalLoss(); err == nil {
+				res.FinalLoss = l
+			}
+			return res, nil
+		}
+	default:
+		latest = nil
+	}
+	if err := run.WriteJSON(rundir.ConfigFile, cfg); err != nil {
+		return nil, err
+	}
+	backend := opts.Backend
+	if backend == nil {
+		if backend, err = engine.New(); err != nil {
+			return nil, err
+		}
+	}
+	prov, err := writeProvenance(run, backend, latest, start.Step, skipped)
+	if err != nil {
+		return nil, err
+	}
+	step, state, err := NewStep(&cfg, data.pseudoLabelSets())
+	if err != nil {
+		return nil, err
+	}
+	schedule, _ := cfg.Schedule.Build()
+	optimizer, _ := optim.New(cfg.Optimizer)
+
+	mctx := context.New().Checked(false)
+	if err := mctx.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
+		return nil, err
+	}
+	ckpts := &train.Checkpoints{Dir: run.File(rundir.CheckpointsDir), Every: int64(cfg.CheckpointEvery), Keep: cfg.KeepCheckpoints,
+		State: func(st train.State) (any, error) {
+			saved, err := state.Save()
+			return TrainState{State: st, Method: saved}, err
+		}}
+	if latest != nil {
+		if err := latest.Restore(mctx, rundir.RestoreOptions{}); err != nil {
+			return nil, err
+		}
+		if err := state.Load(start.Method); err != nil {
+			return nil, fmt.Errorf("resuming %s: %w", latest.Path, err)
+		}
+		if err := run.TruncateMetrics(start.Step); err != nil {
+			return nil, err
+		}
+		ckpts.Last = latest.Path
+		progress.Printf("resuming %s from step %d (epoch %d, batch %d)\n", out, start.Step, start.Epoch+1, start.Batch)
+	} else if err := run.TruncateMetrics(0); err != nil {
+		// A fresh start (possibly after a kill before the first checkpoint): the records
+		// of the earlier attempt describe steps that are trained again.
+		return nil, err
+	}
+	loop := &train.Loop{
+		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
+		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
+		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
+		Inputs: stepScalars(&cfg, step, state),
+		AfterStep: func(st train.State, r *train.Result) error {
+			return state.AfterStep(st, r.Size, r.Terms)
+		},
+		Done: func(train.State) error {
+			prov.End = time.Now().UTC()
+			return run.WriteJSON(rundir.ProvenanceFile, prov)
+		},
+	}
+	if stepHook != nil {
+		loop.Inspect = func(st train.State, model *context.Context, r *train.Result) {
+			stepHook(st.Step, model, &r.Loss, r.Terms)
+		}
+	}
+	sum, err := loop.Run(ctx, start.State)
+	res := &Result{RunDir: out, Steps: sum.Step, FinalLoss: sum.FinalLoss, Stopped: sum.Stopped != ""}
+	return res, err
+}
+
+// stepScalars returns the loop's Inputs hook feeding the method state's step scalars as
+// one [n] float32 tensor (nil when the method has none).
+func stepScalars(cfg *Config, step *Step, state State) func(st train.State) ([]any, error) {
+	if len(step.ScalarNames) == 0 {
+		return nil
+	}
+	return func(st train.State) ([]any, error) {
+		vals, err := state.Scalars(st)
+		if err != nil {
+			return nil, err
+		}
+		if len(vals) != len(step.ScalarNames) {
+			return nil, fmt.Errorf("method %s returned %d step scalars for %d names %v", cfg.Method, len(vals), len(step.ScalarNames), step.ScalarNames)
+		}
+		f := make([]float32, len(vals))
+		for i, v := range vals {
+			f[i] = float32(v)
+		}
+		return []any{tensors.FromFlatDataAndDimensions(f, len(f))}, nil
+	}
+}
+
+// writeProvenance writes provenance.json for a start or, when resuming from latest, keeps
+// the original start time and appends the resume (with any damaged checkpoint skipped).
+func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, skipped []string) (rundir.Provenance, error) {
+	prov := rundir.CollectProvenance(engine.Describe(backend))
+	if latest != nil {
+		var old rundir.Provenance
+		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
+			prov.Start = old.Start
+			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), step)
+			if len(skipped) > 0 {
+				resume += fmt.Sprintf(" (skipped damaged: %s)", strings.Join(skipped, "; "))
+			}
+			prov.Resumes = append(old.Resumes, resume)
+		}
+	}
+	return prov, run.WriteJSON(rundir.ProvenanceFile, prov)
+}
