@@ -16,7 +16,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// InstanceAttackResult is the outcome of RunModel.InstanceAttack on a batch of B images.
+// InstanceAttackResult is the outcome of Pretrained.InstanceAttack on a batch of B images.
 type InstanceAttackResult struct {
 	// Attack is the PGD configuration used.
 	Attack attack.PGDConfig `json:"attack"`
@@ -61,7 +61,7 @@ func meanFloat(v []float64) float64 {
 // x = target = the clean image attacks the representation of an image itself. The random
 // start comes from seed. The objective is recorded at every step (from the same graph
 // nodes PGD differentiates), so the trajectory is that of the attack itself.
-func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDConfig, seed uint64) (res *InstanceAttackResult, err error) {
+func (p *Pretrained) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDConfig, seed uint64) (res *InstanceAttackResult, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -73,31 +73,31 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDCo
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("instance attack on run %s: %v", m.RunDir, r)
+			res, err = nil, fmt.Errorf("instance attack on run %s: %v", p.RunDir, r)
 		}
 	}()
-	t := m.Config.Loss.Temperature
-	exec, err := context.NewExec(m.backend, m.ctx, func(ctx *context.Context, xs, ts *graph.Node) []*graph.Node {
+	t := p.Config.Loss.Temperature
+	exec, err := context.NewExec(p.Backend, p.Ctx, func(ctx *context.Context, xs, ts *graph.Node) []*graph.Node {
 		g := xs.Graph()
 		var adv, cosine *graph.Node
 		var objectives []*graph.Node
 		layers.InMode(ctx, g, false, false, func() {
-			tz := graph.StopGradient(m.embed(ctx, ts))
+			tz := graph.StopGradient(p.embed(ctx, ts))
 			objective := func(advs []*graph.Node) *graph.Node {
-				o := losses.RoCLTwoViewNTXent(m.embed(ctx, advs[0]), tz, t)
+				o := losses.RoCLTwoViewNTXent(p.embed(ctx, advs[0]), tz, t)
 				objectives = append(objectives, o)
 				return o
 			}
 			adv = attack.PGD(ctx, []*graph.Node{xs}, cfg, objective)[0]
 			objective([]*graph.Node{adv})
-			hx := m.Encoder.Features(ctx, xs, "")
-			ha := m.Encoder.Features(ctx, adv, "")
+			hx := p.Encoder.Features(ctx, xs, "")
+			ha := p.Encoder.Features(ctx, adv, "")
 			cosine = graph.Div(graph.ReduceSum(graph.Mul(hx, ha), 1),
 				graph.AddScalar(graph.Mul(l2Norm1(hx), l2Norm1(ha)), 1e-12))
 		})
 		var z *graph.Node
 		layers.InMode(ctx, g, true, false, func() {
-			z = m.embed(ctx, graph.Concatenate([]*graph.Node{xs, ts, adv}, 0))
+			z = p.embed(ctx, graph.Concatenate([]*graph.Node{xs, ts, adv}, 0))
 		})
 		traj := make([]*graph.Node, len(objectives))
 		for i, o := range objectives {
@@ -109,12 +109,12 @@ func (m *RunModel) InstanceAttack(x, target datasets.ViewBatch, cfg attack.PGDCo
 	if err != nil {
 		return nil, err
 	}
-	if err := m.ctx.SetRNGStateFromSeed(int64(seed)); err != nil {
+	if err := p.Ctx.SetRNGStateFromSeed(int64(seed)); err != nil {
 		return nil, err
 	}
 	outs, err := exec.Exec(viewTensor(x), viewTensor(target))
 	if err != nil {
-		return nil, fmt.Errorf("instance attack on run %s: %w", m.RunDir, err)
+		return nil, fmt.Errorf("instance attack on run %s: %w", p.RunDir, err)
 	}
 	advData := tensors.MustCopyFlatData[float32](outs[0])
 	res = &InstanceAttackResult{Attack: cfg, Features: outs[2],
@@ -144,74 +144,16 @@ func l2Norm1(x *graph.Node) *graph.Node { return graph.Sqrt(graph.ReduceSum(grap
 // result; its MeanFeatureCosine is a label-free robustness measure of the encoder (1: the
 // attack cannot move the features). It is not the paper's robust accuracy, which needs a
 // classifier (finetuning) and a label attack.
-func (m *RunModel) RepresentationRobustness(n int, seed uint64) (*InstanceAttackResult, error) {
-	b, err := m.ViewBatch(datasets.Test, n, seed)
+func (p *Pretrained) RepresentationRobustness(n int, seed uint64) (*InstanceAttackResult, error) {
+	b, err := p.ViewBatch(datasets.Test, n, seed)
 	if err != nil {
 		return nil, err
 	}
 	ori := b.Views[0]
-	return m.InstanceAttack(ori, ori, m.Config.Attack, seed)
+	return p.InstanceAttack(ori, ori, p.Config.Attack, seed)
 }
 
-// EpsilonStudy attacks the representation of x (x = target) at each radius in epsilons
-// ([0,1] pixel units) with steps PGD steps of 2.5·ε/steps (WithRadius of the run's
-// attack: its order and random start), all from the same seed.
-func (m *RunModel) EpsilonStudy(x datasets.ViewBatch, epsilons []float64, steps int, seed uint64) ([]*InstanceAttackResult, error) {
-	out := make([]*InstanceAttackResult, 0, len(epsilons))
-	for _, eps := range epsilons {
-		res, err := m.InstanceAttack(x, x, m.Config.Attack.WithRadius(eps, steps), seed)
-		if err != nil {
-			return nil, fmt.Errorf("ε = %g: %w", eps, err)
-		}
-		out = append(out, res)
-	}
-	return out, nil
-}
-
-// TrajectoryPlot draws each attack's objective against the PGD step (one series per ε).
-func TrajectoryPlot(results []*InstanceAttackResult) (*LinePlot, error) {
-	p := &LinePlot{Title: "PGD trajectories: attack objective per step", XLabel: "PGD step", YLabel: "contrastive objective (batch mean)", LegendLeft: true}
-	for _, r := range results {
-		xs := make([]float64, len(r.Trajectory))
-		for i := range xs {
-			xs[i] = float64(i)
-		}
-		if err := p.Add(fmt.Sprintf("ε = %g/255", roundTo(255*r.Attack.Epsilon, 3)), xs, r.Trajectory); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// EpsilonPlot draws the mean feature cosine (clean vs attacked) against ε, in 1/255 units.
-func EpsilonPlot(results []*InstanceAttackResult) (*LinePlot, error) {
-	p := &LinePlot{Title: "effect of ε on the representation", XLabel: "ε (×1/255)", YLabel: "mean cosine(h(x), h(x_adv))", YMin: 0, YMax: 1}
-	var xs, ys []float64
-	for _, r := range results {
-		xs = append(xs, roundTo(255*r.Attack.Epsilon, 3))
-		ys = append(ys, r.MeanFeatureCosine())
-	}
-	if err := p.Add("feature cosine", xs, ys); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// EpsilonTable lists the attacks: ε, steps, step size, objective at the start and at the
-// end, the largest perturbation and the mean feature cosine.
-func EpsilonTable(results []*InstanceAttackResult) *HTMLTable {
-	t := NewHTMLTable("attack-epsilon", "Instance-wise PGD at several radii",
-		"ε (×1/255)", "steps", "step size (×1/255)", "objective at start", "objective at end", "max |δ| (×1/255)", "mean feature cosine")
-	for _, r := range results {
-		_ = t.AddRow(HTMLNumber(roundTo(255*r.Attack.Epsilon, 3), "%g"), HTMLNumber(float64(r.Attack.Steps), "%g"),
-			HTMLNumber(255*r.Attack.StepSize, "%.3f"), HTMLNumber(r.Trajectory[0], "%.4f"), HTMLNumber(r.FinalObjective(), "%.4f"),
-			HTMLNumber(255*r.MaxPerturbation, "%.3f"), HTMLNumber(r.MeanFeatureCosine(), "%.4f"))
-	}
-	return t
-}
-
-// roundTo rounds v to digits decimals.
-func roundTo(v float64, digits int) float64 {
-	f := math.Pow(10, float64(digits))
-	return math.Round(v*f) / f
+// viewTensor turns a view batch into an [N,H,W,C] tensor.
+func viewTensor(v datasets.ViewBatch) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(v.Data, v.N, v.H, v.W, v.C)
 }

@@ -2,13 +2,14 @@ package acl
 
 import (
 	"bytes"
-	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ainfonce/goacl/acl/finetune"
+	"github.com/ainfonce/goacl/acl/report"
 
 	"github.com/ainfonce/goacl/acl/pretrain"
 
@@ -65,78 +66,6 @@ func TestOpenNotebookEnv(t *testing.T) {
 	}
 }
 
-func TestHTMLTable(t *testing.T) {
-	tb := NewHTMLTable("probe", "a <caption>", "run", "SA")
-	if err := tb.AddRow(HTMLText("a&b"), HTMLPercent(0.4375)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.AddRow(HTMLText("x")); err == nil {
-		t.Errorf("AddRow accepted a short row")
-	}
-	tb.AddNote("n<1>")
-	h := tb.HTML()
-	for _, want := range []string{`data-name="probe"`, "a &lt;caption&gt;", "<td>a&amp;b</td>", `data-value="0.4375">43.75 %</td>`, "n&lt;1&gt;"} {
-		if !strings.Contains(h, want) {
-			t.Errorf("table HTML lacks %q:\n%s", want, h)
-		}
-	}
-	if c := HTMLNumber(math.NaN(), "%.2f"); c.Text != "—" {
-		t.Errorf("NaN cell text %q", c.Text)
-	}
-}
-
-func TestImageGridAndHeatmapPNG(t *testing.T) {
-	img := datasets.NewImage(4, 5, 3)
-	for i := range img.Pix {
-		img.Pix[i] = float32(i%7) / 6
-	}
-	pert, err := Perturbation([]datasets.Image{img}, []datasets.Image{img}, 10)
-	if err != nil || pert[0].Pix[0] != 0.5 {
-		t.Fatalf("Perturbation of equal images: %v %v", pert, err)
-	}
-	data, err := ImageGridPNG([]ImageRow{{Label: "clean", Images: []datasets.Image{img, img}}, {Label: "p", Images: pert}}, []string{"cat", "dog"}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := im.Bounds(); b.Dx() < 2*15 || b.Dy() < 2*12 {
-		t.Errorf("grid is %v", b)
-	}
-	if _, err := ImageGridPNG(nil, nil, 1); err == nil {
-		t.Errorf("empty grid accepted")
-	}
-	hm, err := HeatmapPNG("terms", [][]float64{{0, 1}, {-1, 0.5}}, 4, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := png.Decode(bytes.NewReader(hm)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestLinePlotPNG(t *testing.T) {
-	p := &LinePlot{Title: "t", XLabel: "x", YLabel: "y", YMin: 0, YMax: 1}
-	if err := p.Add("a", []float64{0, 1, 2}, []float64{0.1, math.NaN(), 0.3}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Add("bad", []float64{0}, nil); err == nil {
-		t.Errorf("mismatched series accepted")
-	}
-	data, err := p.PNG(12, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := png.Decode(bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := (&LinePlot{}).PNG(10, 10); err == nil {
-		t.Errorf("empty plot rendered")
-	}
-}
-
 // TestNotebookRunReuseAndAttack trains a tiny notebook run, checks that a second call
 // reuses it, then attacks it and checks the attack's outputs and the cached measurements.
 func TestNotebookRunReuseAndAttack(t *testing.T) {
@@ -178,7 +107,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 		t.Errorf("Pretrain with a changed configuration: %v", err)
 	}
 
-	m, err := LoadRunModel(nil, dir)
+	m, err := LoadPretrained(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +115,8 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x1, err1 := BatchView(b, "x1")
-	x2, err2 := BatchView(b, "x2")
+	x1, err1 := b.View("x1")
+	x2, err2 := b.View("x2")
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
@@ -211,7 +140,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 	if err != nil || again.Trajectory[3] != res.Trajectory[3] {
 		t.Errorf("the attack is not reproducible from its seed: %v vs %v (%v)", again.Trajectory, res.Trajectory, err)
 	}
-	if _, err := losses.AnalyzePairs(m.backend, res.Features, losses.LayoutRoCL, m.Config.Loss); err != nil {
+	if _, err := losses.AnalyzePairs(m.Backend, res.Features, losses.LayoutRoCL, m.Config.Loss); err != nil {
 		t.Errorf("AnalyzePairs on attack features: %v", err)
 	}
 	pt, err := nb.measureSweepPoint(dir, nil)
@@ -242,50 +171,7 @@ func TestNotebookRunReuseAndAttack(t *testing.T) {
 	}
 }
 
-func TestRobustSSLReference(t *testing.T) {
-	refs := RobustSSLReference()
-	find := func(method, pre, down string, mode FinetuneMode) *ReferenceResult {
-		for i := range refs {
-			r := &refs[i]
-			if r.Method == method && r.Pretrain == pre && r.Downstream == down && r.Mode == mode {
-				return r
-			}
-		}
-		return nil
-	}
-	if r := find("A-InfoNCE", "cifar10", "cifar10", SLF); r == nil || r.RA != 42.72 || r.CA != 74.09 || r.SA != 83.70 {
-		t.Errorf("A-InfoNCE C10 SLF = %+v, want 42.72 / 74.09 / 83.70 (spec §7.2)", r)
-	}
-	if r := find("RoCL", "cifar10", "cifar10", ALF); r == nil || r.RA != 29.69 || !math.IsNaN(r.CA) || r.SA != 75.62 {
-		t.Errorf("RoCL C10 ALF = %+v, want 29.69 / – / 75.62", r)
-	}
-	if r := find("DynACL++", "cifar100", "cifar100", AFF); r == nil || r.RA != 25.21 || r.SA != 57.30 {
-		t.Errorf("DynACL++ C100 AFF = %+v", r)
-	}
-	for _, absent := range []struct {
-		m, pre, down string
-		mode         FinetuneMode
-	}{{"RoCL", "cifar100", "cifar100", ALF}, {"DeACL", "cifar100", "cifar100", SLF}, {"DynACL++", "cifar10", "stl10", AFF}} {
-		if r := find(absent.m, absent.pre, absent.down, absent.mode); r != nil {
-			t.Errorf("%+v: the leaderboard has no number there, got %+v", absent, r)
-		}
-	}
-	// 12 settings × 7 methods minus the empty cells of spec §7.2's table.
-	if len(refs) != 12*7-20 {
-		t.Errorf("%d reference results, want %d", len(refs), 12*7-20)
-	}
-	h := ReferenceHTML("cifar10", "cifar10", "A-InfoNCE", "RoCL").HTML()
-	for _, want := range []string{"<td>A-InfoNCE</td>", "<td>RoCL</td>", `data-value="0.4272"`, "AutoAttack standard"} {
-		if !strings.Contains(h, want) {
-			t.Errorf("reference table lacks %q", want)
-		}
-	}
-	if strings.Contains(h, "<td>AdvCL</td>") {
-		t.Errorf("reference table shows a method that was not asked for")
-	}
-}
-
-func TestAblationHTMLAndGridScript(t *testing.T) {
+func TestAblationHTML(t *testing.T) {
 	t.Setenv(NotebookScaleEnv, "smoke")
 	t.Setenv(NotebookRunsEnv, t.TempDir())
 	t.Setenv(NotebookDataEnv, "/data/cifar-10")
@@ -297,12 +183,14 @@ func TestAblationHTMLAndGridScript(t *testing.T) {
 	if len(runs) == 0 || runs[0].Name != "rocl-base" {
 		t.Fatalf("grid %v (unavailable %v)", runs, unavailable)
 	}
-	col := func(m FinetuneMode, metric string) TableColumn { return TableColumn{Mode: m, Metric: metric} }
-	tab := &Table{Columns: []TableColumn{col(SLF, MetricSA), col(SLF, MetricRA), col(SLF, MetricAA)},
-		Rows: []*TableRow{{Run: "/x/rocl-ip", Method: "rocl", Variant: "ip", Dataset: "cifar10",
-			Cells: map[TableColumn]*TableCell{col(SLF, MetricSA): {Value: 40, Notes: []int{1}}, col(SLF, MetricRA): {Value: 12.5}}}},
-		Shared: []string{"protocol: advcl"}, Common: map[TableColumn][]string{}, Footnotes: []string{"attack: other"}}
-	h := AblationHTML(tab, nb).HTML()
+	col := func(m finetune.Mode, metric string) report.TableColumn {
+		return report.TableColumn{Mode: m, Metric: metric}
+	}
+	tab := &report.Table{Columns: []report.TableColumn{col(finetune.SLF, report.MetricSA), col(finetune.SLF, report.MetricRA), col(finetune.SLF, report.MetricAA)},
+		Rows: []*report.TableRow{{Run: "/x/rocl-ip", Method: "rocl", Variant: "ip", Dataset: "cifar10",
+			Cells: map[report.TableColumn]*report.TableCell{col(finetune.SLF, report.MetricSA): {Value: 40, Notes: []int{1}}, col(finetune.SLF, report.MetricRA): {Value: 12.5}}}},
+		Shared: []string{"protocol: advcl"}, Common: map[report.TableColumn][]string{}, Footnotes: []string{"attack: other"}}
+	h := tab.HTML("ablation", "Scale "+nb.Scale.Describe()+".").HTML()
 	for _, want := range []string{"<td>rocl-ip</td>", "<td>RoCL</td>", "<td>IP</td>", `data-value="0.4">40.00 % [1]</td>`,
 		`data-value="0.125"`, "[1] attack: other", "protocol: advcl", "Scale smoke"} {
 		if !strings.Contains(h, want) {
@@ -313,26 +201,6 @@ func TestAblationHTMLAndGridScript(t *testing.T) {
 		t.Errorf("an AA column without any AA cell is shown")
 	}
 
-	script, err := nb.GridScript()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"-preset smoke", `-data "$DATA" -out "$RUNS/$run" -resume`, "finetune -run \"$RUNS/$run\" -mode \"$mode\" -epochs 1 -batch 32 -train-subset 64 -val-size 32 -test-subset 32 -eval-batch 32",
-		"eval -run \"$RUNS/$run\" -attack pgd20", "ALL=(rocl-base rocl-ip rocl-hn rocl-iphn", "table -runs"} {
-		if !strings.Contains(script, want) {
-			t.Errorf("grid script lacks %q:\n%s", want, script)
-		}
-	}
-	if strings.Contains(script, "autoattack") {
-		t.Errorf("the smoke grid script runs AutoAttack on every finetuning")
-	}
-	path, err := nb.WriteGridScript()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
-		t.Errorf("grid script is not valid bash: %v\n%s", err, out)
-	}
 }
 
 func TestNotebookFinetuneConfig(t *testing.T) {
@@ -355,18 +223,18 @@ func TestNotebookFinetuneConfig(t *testing.T) {
 	if err := run.WriteJSON(rundir.ConfigFile, pre); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range FinetuneModes {
+	for _, mode := range finetune.Modes {
 		c, err := nb.FinetuneConfig(run.Path, mode)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f := nb.Settings.Finetune
 		if c.Epochs != f.Epochs || c.BatchSize != f.BatchSize || c.TrainSubset != f.TrainSubset || c.ValSize != f.ValSize ||
-			c.TestSubset != f.TestSubset || c.EvalBatch != f.EvalBatch || c.Protocol != ProtocolAdvCL {
+			c.TestSubset != f.TestSubset || c.EvalBatch != f.EvalBatch || c.Protocol != finetune.ProtocolAdvCL {
 			t.Errorf("%s: finetune config %+v does not carry the smoke scale %+v", mode, c, f)
 		}
 		stored := c
-		stored.Branch = "" // what Finetune stores for a single-BN run
+		stored.Branch = "" // what finetune.Finetune stores for a single-BN run
 		if !sameFinetune(stored, c) {
 			t.Errorf("%s: a stored finetuning with the resolved branch is not recognised", mode)
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/benchmark"
+	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/train"
@@ -145,7 +147,7 @@ func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Back
 
 // buildOpInventory builds and compiles every graph the project runs, on backend (a
 // simplego-based one: "goacl"):
-//   - the benchmark workload (acl.NewBenchStep: ResNet-18 + RoCL projector, PGD attack in
+//   - the benchmark workload (benchmark.NewStep: ResNet-18 + RoCL projector, PGD attack in
 //     eval mode, 3-view NT-Xent in train mode with BN statistics, SGD with momentum and
 //     weight decay; the PGD-CE evaluation; the initialiser);
 //   - one pretraining step of every method × variant (base, IP, HN, IP+HN) with the
@@ -159,17 +161,15 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	inv := optrace.NewInventory()
 
 	// Benchmark workload.
-	bcfg := DefaultBenchConfig(invWidth, invBatch)
+	bcfg := benchmark.Default(invWidth, invBatch)
 	bcfg.AttackSteps, bcfg.EvalSteps = 2, 2
-	bs, err := NewBenchStep(backend, bcfg)
+	bs, err := benchmark.NewStep(backend, bcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The training graph last: it creates the optimizer's variables, which only its own
 	// execution initialises.
-	traceExec(t, inv, "bench/init", bs.init, bs.x1)
-	traceExec(t, inv, "bench/eval", bs.eval, bs.xEv, bs.labels)
-	traceExec(t, inv, "bench/train", bs.train, bs.x1, bs.x2)
+	bs.Graphs(func(name string, e *context.Exec, args ...any) { traceExec(t, inv, "bench/"+name, e, args...) })
 	bs.Finalize()
 
 	// Pretraining steps.
@@ -192,7 +192,7 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 		}
 	}
 
-	// Linear probe (probe.go builds these two graphs on encoder features).
+	// Linear probe (finetune/probe.go builds these two graphs on encoder features).
 	enc := layers.SmallCNN{Width: invWidth}
 	{
 		cfg, err := pretrain.Preset("rocl", "base", pretrain.ScaleSmoke, t.TempDir())
@@ -221,46 +221,40 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 		traceExec(t, inv, "probe/step", step, invTensor(dtypes.Float32, invBatch, dim), invTensor(dtypes.Int32, invBatch))
 	}
 
-	// Finetuning steps and the PGD evaluator.
-	for _, mode := range []FinetuneMode{SLF, ALF, AFF} {
+	// Finetuning steps (finetune.Loss through the training loop, as Finetune builds them)
+	// and the PGD evaluator.
+	for _, mode := range finetune.Modes {
 		pre, err := pretrain.Preset("rocl", "base", pretrain.ScaleSmoke, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		fc, err := DefaultFinetuneConfig(&pre, mode, ProtocolAdvCL)
+		fc, err := finetune.DefaultConfig(&pre, mode, finetune.ProtocolAdvCL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fc.TrainAttack.Steps, fc.EvalAttack.Steps = 2, 2
-		clf := &Classifier{Encoder: enc, NumClasses: 10, Ctx: context.New().Checked(false), Backend: backend}
+		clf := &finetune.Classifier{Encoder: enc, NumClasses: 10, Ctx: context.New().Checked(false), Backend: backend}
 		if err := clf.Ctx.SetRNGStateFromSeed(1); err != nil {
 			t.Fatal(err)
 		}
-		if mode == SLF {
-			ev, err := NewPGDEvaluator(clf, fc.EvalAttack, 1, invBatch, 1)
+		if mode == finetune.SLF {
+			ev, err := finetune.NewPGDEvaluator(clf, fc.EvalAttack, 1, invBatch, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			traceExec(t, inv, "eval/pgd", ev.exec, invImages(invBatch), invTensor(dtypes.Int32, invBatch))
-			ev.exec.Finalize()
+			traceExec(t, inv, "eval/pgd", ev.Exec(), invImages(invBatch), invTensor(dtypes.Int32, invBatch))
+			ev.Exec().Finalize()
 		}
 		optimizer, err := optim.New(fc.Optimizer)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// As Finetune's step (finetune.go).
-		step, err := context.NewExec(backend, clf.Ctx, func(ctx *context.Context, x, y *graph.Node) []*graph.Node {
-			loss, terms := FinetuneLoss(ctx, clf, &fc, x, y)
-			optimizer.UpdateGraph(ctx, x.Graph(), loss)
-			outs := []*graph.Node{graph.ConvertDType(loss, dtypes.Float64)}
-			names := make([]string, 0, len(terms))
-			for n := range terms {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				outs = append(outs, graph.ConvertDType(terms[n], dtypes.Float64))
-			}
+		loop := &train.Loop{Optimizer: optimizer, Step: func(ctx *context.Context, in []*graph.Node) train.Outputs {
+			loss, terms := finetune.Loss(ctx, clf, &fc, in[0], in[1])
+			return train.Outputs{Loss: loss, Terms: terms}
+		}}
+		step, err := context.NewExec(backend, clf.Ctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
+			outs, _ := loop.BuildStep(ctx, inputs)
 			return outs
 		})
 		if err != nil {
@@ -296,8 +290,9 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	return inv
 }
 
-// probeExecsForTrace builds LinearProbe's two graphs (probe.go: the SGD step on the
-// cross-entropy of a zero-initialised linear head, and the arg-max prediction).
+// probeExecsForTrace builds LinearProbe's two graphs (finetune/probe.go: the SGD step on
+// the cross-entropy of a zero-initialised linear head through the training loop, and the
+// arg-max prediction).
 func probeExecsForTrace(t testing.TB, backend backends.Backend, dim, numClasses int) (step, predict *context.Exec) {
 	t.Helper()
 	lctx := context.New().Checked(false)
@@ -311,10 +306,12 @@ func probeExecsForTrace(t testing.TB, backend backends.Backend, dim, numClasses 
 		b := c.VariableWithShape("biases", shapes.Make(f.DType(), numClasses)).ValueGraph(f.Graph())
 		return graph.Add(graph.MatMul(f, w), graph.InsertAxes(b, 0))
 	}
-	if step, err = context.NewExec(backend, lctx, func(ctx *context.Context, f, y *graph.Node) *graph.Node {
-		loss := losses.CrossEntropy(logits(ctx, f), y)
-		opt.UpdateGraph(ctx, f.Graph(), loss)
-		return loss
+	loop := &train.Loop{Optimizer: opt, Step: func(ctx *context.Context, in []*graph.Node) train.Outputs {
+		return train.Outputs{Loss: losses.CrossEntropy(logits(ctx, in[0]), in[1])}
+	}}
+	if step, err = context.NewExec(backend, lctx, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
+		outs, _ := loop.BuildStep(ctx, inputs)
+		return outs
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/report"
+
 	"github.com/ainfonce/goacl/acl/pretrain"
 
 	"github.com/ainfonce/goacl/acl/rundir"
@@ -189,7 +191,7 @@ func (nb *Notebook) measureSweepPoint(dir string, progress io.Writer) (SweepPoin
 	if err != nil {
 		return pt, err
 	}
-	progressf(progress, "%s: probe clean accuracy %.2f%%, feature cosine under attack %.3f\n", filepath.Base(dir), 100*pr.TestAccuracy, rob.MeanFeatureCosine())
+	say(progress, "%s: probe clean accuracy %.2f%%, feature cosine under attack %.3f\n", filepath.Base(dir), 100*pr.TestAccuracy, rob.MeanFeatureCosine())
 	pt.CleanAccuracy, pt.FeatureCosine, pt.FinalLoss = pr.TestAccuracy, rob.MeanFeatureCosine(), loss
 	return pt, nil
 }
@@ -203,7 +205,7 @@ func (nb *Notebook) RepresentationRobustness(runDir string) (*InstanceAttackResu
 		Seed   uint64 `json:"seed"`
 	}{nb.Settings.AttackImages, 1}
 	return cachedResult(runDir, "notebook-robustness.json", key, func() (*InstanceAttackResult, error) {
-		m, err := nb.loadRunModel(runDir)
+		m, err := nb.Pretrained(runDir)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +233,7 @@ func FinalLoss(runDir string) (float64, error) {
 
 // SensitivityPlot draws one parameter's sweep: probe clean accuracy and feature cosine
 // under attack against the parameter's value.
-func SensitivityPlot(points []SweepPoint, p SweepParam) (*LinePlot, error) {
+func SensitivityPlot(points []SweepPoint, p SweepParam) (*report.LinePlot, error) {
 	var xs, acc, cos []float64
 	for _, pt := range points {
 		if pt.Param == p {
@@ -245,7 +247,7 @@ func SensitivityPlot(points []SweepPoint, p SweepParam) (*LinePlot, error) {
 	}
 	// The plot font has no superscript plus; YMax leaves headroom for the legend.
 	sym := strings.ReplaceAll(p.Symbol(), "⁺", "+")
-	pl := &LinePlot{Title: fmt.Sprintf("sensitivity to %s (%s variant)", sym, p.Variant()), XLabel: sym, YLabel: "value", YMin: 0, YMax: 1.3}
+	pl := &report.LinePlot{Title: fmt.Sprintf("sensitivity to %s (%s variant)", sym, p.Variant()), XLabel: sym, YLabel: "value", YMin: 0, YMax: 1.3}
 	if err := pl.Add("probe clean accuracy", xs, acc); err != nil {
 		return nil, err
 	}
@@ -257,16 +259,16 @@ func SensitivityPlot(points []SweepPoint, p SweepParam) (*LinePlot, error) {
 
 // SensitivityTable lists the sweep points: parameter, value (official marked), run,
 // probe clean accuracy, feature cosine under attack and final pretraining loss.
-func SensitivityTable(points []SweepPoint, scale NotebookScale) *HTMLTable {
-	t := NewHTMLTable("sensitivity", fmt.Sprintf("Sensitivity sweeps at scale %s", scale),
+func SensitivityTable(points []SweepPoint, scale NotebookScale) *report.HTMLTable {
+	t := report.NewHTMLTable("sensitivity", fmt.Sprintf("Sensitivity sweeps at scale %s", scale),
 		"parameter", "value", "run", "probe clean accuracy", "feature cosine under attack", "final loss")
 	for _, pt := range points {
-		v := HTMLNumber(pt.Value, "%g")
+		v := report.HTMLNumber(pt.Value, "%g")
 		if pt.Official {
 			v.Text += " (official)"
 		}
-		_ = t.AddRow(HTMLText(pt.Param.Symbol()), v, HTMLText(pt.Run), HTMLPercent(pt.CleanAccuracy),
-			HTMLNumber(pt.FeatureCosine, "%.4f"), HTMLNumber(pt.FinalLoss, "%.4f"))
+		_ = t.AddRow(report.HTMLText(pt.Param.Symbol()), v, report.HTMLText(pt.Run), report.HTMLPercent(pt.CleanAccuracy),
+			report.HTMLNumber(pt.FeatureCosine, "%.4f"), report.HTMLNumber(pt.FinalLoss, "%.4f"))
 	}
 	t.AddNote("Probe clean accuracy: linear probe on frozen features (clean images). Feature cosine: mean cosine between clean and attacked test features under the run's own pretraining attack (1 = unmoved); a label-free robustness measure, not the paper's robust accuracy.")
 	return t

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/benchmark"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -56,19 +56,19 @@ type sideStat struct {
 
 // benchReport is what `acl bench -out` writes.
 type benchReport struct {
-	Command    string          `json:"command"`
-	Start      time.Time       `json:"start"`
-	Host       string          `json:"host"`
-	CPU        string          `json:"cpu"`
-	GoVersion  string          `json:"go_version"`
-	Threads    int             `json:"threads"`
-	Backend    string          `json:"backend"`
-	Config     acl.BenchConfig `json:"config"`
-	TrainGFLOP float64         `json:"train_step_nominal_gflop"`
-	EvalGFLOP  float64         `json:"eval_batch_nominal_gflop"`
-	Rounds     int             `json:"rounds"`
-	Go         *benchSide      `json:"go"`
-	PyTorch    *benchSide      `json:"pytorch,omitempty"`
+	Command    string           `json:"command"`
+	Start      time.Time        `json:"start"`
+	Host       string           `json:"host"`
+	CPU        string           `json:"cpu"`
+	GoVersion  string           `json:"go_version"`
+	Threads    int              `json:"threads"`
+	Backend    string           `json:"backend"`
+	Config     benchmark.Config `json:"config"`
+	TrainGFLOP float64          `json:"train_step_nominal_gflop"`
+	EvalGFLOP  float64          `json:"eval_batch_nominal_gflop"`
+	Rounds     int              `json:"rounds"`
+	Go         *benchSide       `json:"go"`
+	PyTorch    *benchSide       `json:"pytorch,omitempty"`
 	// Baseline is the same Go step on -baseline's backend configuration.
 	Baseline               *benchSide `json:"baseline,omitempty"`
 	BaselineBackend        string     `json:"baseline_backend,omitempty"`
@@ -111,7 +111,7 @@ func runBench(args []string) int {
 		runtime.GOMAXPROCS(*threads)
 	}
 	nThreads := runtime.GOMAXPROCS(0)
-	cfg := acl.DefaultBenchConfig(*width, *batch)
+	cfg := benchmark.Default(*width, *batch)
 	cfg.Seed = *seed
 	cfg.AttackSteps = *attackSteps
 	if err := cfg.Validate(); err != nil {
@@ -291,18 +291,18 @@ type sideRunner interface {
 	eval(n int) error
 }
 
-// goRunner times acl.BenchStep on one backend.
+// goRunner times benchmark.Step on one backend.
 type goRunner struct {
 	label   string
 	short   string
 	side    *benchSide
-	step    *acl.BenchStep
+	step    *benchmark.Step
 	profile *os.File
 	started bool
 }
 
-func newGoRunner(b backends.Backend, cfg acl.BenchConfig, label, short string) (*goRunner, error) {
-	step, err := acl.NewBenchStep(b, cfg)
+func newGoRunner(b backends.Backend, cfg benchmark.Config, label, short string) (*goRunner, error) {
+	step, err := benchmark.NewStep(b, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +415,7 @@ func benchFail(err error) int {
 	return 1
 }
 
-func summarize(s *benchSide, cfg acl.BenchConfig) *sideStat {
+func summarize(s *benchSide, cfg benchmark.Config) *sideStat {
 	st := &sideStat{TrainMedianSeconds: median(s.TrainSeconds)}
 	st.TrainImagesPerSec = float64(cfg.Batch) / st.TrainMedianSeconds
 	st.TrainGFLOPs = cfg.TrainFLOPs() / st.TrainMedianSeconds / 1e9
@@ -500,7 +500,7 @@ func findPython(flagValue string) (string, error) {
 	return "", errors.New("no python3 with torch found (Debian: apt-get install python3-torch; or pass -pytorch /path/to/python)")
 }
 
-func startTorchPeer(pythonFlag, script, device string, cfg acl.BenchConfig, threads int) (*torchPeer, error) {
+func startTorchPeer(pythonFlag, script, device string, cfg benchmark.Config, threads int) (*torchPeer, error) {
 	return startPeer(pythonFlag, script, "--serve", "--width", fmt.Sprint(cfg.Width), "--batch", fmt.Sprint(cfg.Batch),
 		"--attack-steps", fmt.Sprint(cfg.AttackSteps), "--eval-steps", fmt.Sprint(cfg.EvalSteps),
 		"--threads", fmt.Sprint(threads), "--device", device, "--seed", fmt.Sprint(cfg.Seed))
@@ -607,11 +607,11 @@ func tail(s string, n int) string {
 }
 
 // runParity exports the Go weights, batch and losses and has the PyTorch peer recompute
-// them (acl.BenchStep.ExportParity, pytorch_step.py --parity).
-func runParity(b backends.Backend, cfg acl.BenchConfig, dir, pythonFlag, script, device string, threads int) int {
+// them (benchmark.Step.ExportParity, pytorch_step.py --parity).
+func runParity(b backends.Backend, cfg benchmark.Config, dir, pythonFlag, script, device string, threads int) int {
 	cfg.NoRandomStart = true
 	backend := engine.Describe(b)
-	step, err := acl.NewBenchStep(b, cfg)
+	step, err := benchmark.NewStep(b, cfg)
 	if err != nil {
 		return benchFail(err)
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ainfonce/goacl/acl"
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/eval"
+	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
 )
@@ -54,17 +55,17 @@ func runEval(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl eval: -run:", err)
 		return 2
 	}
-	var modes []acl.FinetuneMode
+	var modes []finetune.Mode
 	if *modeName != "" {
-		m, err := acl.ParseFinetuneMode(*modeName)
+		m, err := finetune.ParseMode(*modeName)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "acl eval: -mode:", err)
 			return 2
 		}
-		modes = []acl.FinetuneMode{m}
+		modes = []finetune.Mode{m}
 	} else {
-		for _, m := range acl.FinetuneModes {
-			if _, err := os.Stat(run.File(acl.FinetuneDir(m), acl.FinetuneResultFile)); err == nil {
+		for _, m := range finetune.Modes {
+			if _, err := os.Stat(run.File(finetune.Dir(m), finetune.ResultFile)); err == nil {
 				modes = append(modes, m)
 			}
 		}
@@ -86,20 +87,20 @@ func runEval(args []string) int {
 		return 1
 	}
 	for _, mode := range modes {
-		opts := acl.EvalOptions{Backend: backend, Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
+		opts := eval.Options{Backend: backend, Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
 			Epsilon: *eps, StepSize: *step, Steps: *steps}
-		var rec *acl.EvalRecord
+		var rec *eval.Record
 		if preset == "" {
-			rec, err = acl.EvaluateFinetunedPGD(*runDir, mode, opts)
+			rec, err = eval.PGD(*runDir, mode, opts)
 		} else {
-			rec, _, err = acl.EvaluateFinetunedAutoAttack(*runDir, mode, preset, opts, os.Stdout)
+			rec, _, err = eval.AutoAttack(*runDir, mode, preset, opts, os.Stdout)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "acl eval: %s: %v\n", mode, err)
 			return 1
 		}
 		fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images — %s [%s]; wrote %s\n", mode, 100*rec.Accuracy.Clean, 100*rec.Accuracy.Robust,
-			rec.Accuracy.Images, rec.AttackLabel, rec.SelectionLabel, run.File(acl.EvalFile(mode, rec.Attack.Name)))
+			rec.Accuracy.Images, rec.AttackLabel, rec.SelectionLabel, run.File(eval.File(mode, rec.Attack.Name)))
 	}
 	return 0
 }

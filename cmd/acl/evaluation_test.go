@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ainfonce/goacl/acl"
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/eval"
+	"github.com/ainfonce/goacl/acl/finetune"
 )
 
 // run invokes a subcommand in-process and fails the test on a non-zero exit code.
@@ -39,9 +40,9 @@ func TestEvaluationPipelineToyScale(t *testing.T) {
 	// A second finetuning of a mode is refused without -force.
 	runCommand(t, 1, append([]string{"finetune", "-run", run, "-mode", "slf"}, scale...)...)
 	runCommand(t, 0, "eval", "-run", run, "-attack", "pgd20")
-	for _, mode := range acl.FinetuneModes {
-		var rec acl.EvalRecord
-		b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(mode, attack.NamePGD20)))
+	for _, mode := range finetune.Modes {
+		var rec eval.Record
+		b, err := os.ReadFile(filepath.Join(run, eval.File(mode, attack.NamePGD20)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,15 +50,15 @@ func TestEvaluationPipelineToyScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		if rec.Accuracy.Images != 32 || rec.Accuracy.Robust > rec.Accuracy.Clean || rec.Attack.Steps != 20 ||
-			rec.Attack.StepSize != 2.0/255 || rec.Selection != acl.SelectValRA || rec.Checkpoint == "" {
+			rec.Attack.StepSize != 2.0/255 || rec.Selection != finetune.SelectValRA || rec.Checkpoint == "" {
 			t.Errorf("%s evaluation record: %+v", mode, rec)
 		}
 	}
 	// AutoAttack (standard) of the SLF model on 16 test images: against a toy model the
 	// first attack already fools every point, so the later ones are skipped.
 	runCommand(t, 0, "eval", "-run", run, "-attack", attack.NameAutoAttack, "-mode", "slf", "-test-subset", "16")
-	var aa acl.EvalRecord
-	if b, err := os.ReadFile(filepath.Join(run, acl.EvalFile(acl.SLF, attack.NameAutoAttack))); err != nil {
+	var aa eval.Record
+	if b, err := os.ReadFile(filepath.Join(run, eval.File(finetune.SLF, attack.NameAutoAttack))); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &aa); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 )
@@ -35,9 +36,9 @@ func runFinetune(args []string) int {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), finetuneUsage); fs.PrintDefaults() }
 	runDir := fs.String("run", "", "pretraining run directory (required)")
 	modeName := fs.String("mode", "", "slf | alf | aff (required)")
-	protocol := fs.String("protocol", acl.ProtocolAdvCL, "finetuning protocol: advcl (spec §5.1, default for every method) | rocl (spec §5.2: RoCL's schedules, no augmentation, PGD-20 step 0.00314 at ε 0.0314)")
-	selection := fs.String("select", string(acl.SelectValRA), "epoch selection: val-ra (best PGD RA on the held-out validation split) | test-ra (official: best RA on the test set, labelled as such) | last")
-	branch := fs.String("branch", acl.BranchAuto, "encoder BN branch: auto (pgd for multi-BN runs, none for single-BN runs) | pgd | normal | \"\"")
+	protocol := fs.String("protocol", finetune.ProtocolAdvCL, "finetuning protocol: advcl (spec §5.1, default for every method) | rocl (spec §5.2: RoCL's schedules, no augmentation, PGD-20 step 0.00314 at ε 0.0314)")
+	selection := fs.String("select", string(finetune.SelectValRA), "epoch selection: val-ra (best PGD RA on the held-out validation split) | test-ra (official: best RA on the test set, labelled as such) | last")
+	branch := fs.String("branch", finetune.BranchAuto, "encoder BN branch: auto (pgd for multi-BN runs, none for single-BN runs) | pgd | normal | \"\"")
 	force := fs.Bool("force", false, "replace an existing finetuning of this mode")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
 	// Scale and hyperparameter overrides (applied only when given).
@@ -58,9 +59,9 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run and -mode are required (e.g. acl finetune -run runs/rocl-ip -mode slf)")
 		return 2
 	}
-	mode, err := acl.ParseFinetuneMode(*modeName)
+	mode, err := finetune.ParseMode(*modeName)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl finetune: -mode:", err)
+		fmt.Fprintln(os.Stderr, "acl finetune:", phrase(err, finetuneFlags))
 		return 2
 	}
 	run, err := rundir.Open(*runDir)
@@ -73,13 +74,13 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run:", err)
 		return 2
 	}
-	cfg, err := acl.DefaultFinetuneConfig(&pre, mode, *protocol)
+	cfg, err := finetune.DefaultConfig(&pre, mode, *protocol)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl finetune:", err)
+		fmt.Fprintln(os.Stderr, "acl finetune:", phrase(err, finetuneFlags))
 		return 2
 	}
-	cfg.Selection = acl.Selection(*selection)
-	if cfg.Selection != acl.SelectValRA {
+	cfg.Selection = finetune.Selection(*selection)
+	if cfg.Selection != finetune.SelectValRA {
 		cfg.ValSize = 0 // the official runs train on the whole training split
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -114,12 +115,16 @@ func runFinetune(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("finetuning %s of %s (%s, protocol %s, lr %g: %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.LR, cfg.LRSource)
-	res, err := acl.Finetune(ctx, *runDir, cfg, acl.FinetuneOptions{Force: *force, Progress: os.Stdout})
+	res, err := finetune.Finetune(ctx, *runDir, cfg, finetune.Options{Force: *force, Progress: os.Stdout})
+	if errors.Is(err, finetune.ErrFinetuningExists) {
+		fmt.Fprintf(os.Stderr, "acl finetune: %v\n(pass -force to replace it)\n", err)
+		return 1
+	}
 	if err != nil {
 		return trainingFailed("acl finetune", err, finetuneFlags)
 	}
 	fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images (epoch %d, %s; %s)\n", mode, 100*res.Test.Clean, 100*res.Test.Robust,
 		res.Test.Images, res.SelectedEpoch, res.SelectionLabel, res.AttackLabel)
-	fmt.Printf("wrote %s\n", run.File(acl.FinetuneDir(mode), acl.FinetuneResultFile))
+	fmt.Printf("wrote %s\n", run.File(finetune.Dir(mode), finetune.ResultFile))
 	return 0
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/acl/pretrain"
 )
@@ -209,14 +209,14 @@ func runPretrain(args []string) int {
 		fmt.Printf("done: %d steps, final loss %.4f\n", res.Steps, res.FinalLoss)
 	}
 	if *probe {
-		pc := acl.DefaultProbeConfig()
+		pc := finetune.DefaultProbeConfig()
 		pc.Epochs = *probeEpochs
 		pc.TrainSubset = *probeTrain
 		if pc.TrainSubset == 0 {
 			pc.TrainSubset = cfg.Subset
 		}
 		pc.TestSubset = *probeTest
-		pr, err := acl.LinearProbe(nil, *out, pc, os.Stdout)
+		pr, err := finetune.LinearProbe(nil, *out, pc, os.Stdout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "acl pretrain: linear probe:", err)
 			return 1

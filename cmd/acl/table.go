@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/report"
 )
 
 func init() {
@@ -53,7 +53,7 @@ func runTable(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl table: give the run directories with -runs DIR [DIR...]")
 		return 2
 	}
-	t, err := acl.BuildTable(dirs)
+	t, err := report.BuildTable(dirs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acl table:", err)
 		return 1

@@ -2,7 +2,7 @@
 // (acl.Notebook.AblationRuns) at the notebook's scale, through the same acl functions the
 // notebook calls, with only the epoch counts reduced: pretraining (pretrain.Pretrain with the
 // notebook's PretrainConfig, 1 epoch or -pretrain-steps steps), the linear probe
-// (Notebook.Probe, as configured) and each finetuning mode (acl.Finetune with
+// (Notebook.Probe, as configured) and each finetuning mode (finetune.Finetune with
 // Notebook.FinetuneConfig, 1 epoch: training, PGD-20 on the validation split, PGD-20 on
 // the test split). For every piece it prints wall and process CPU seconds and the load
 // average, as JSON lines on stdout; progress goes to stderr. Results say nothing about
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
@@ -191,7 +192,7 @@ func run() error {
 
 	if slices.Contains(want, "finetune") {
 		for _, m := range strings.Split(*modes, ",") {
-			mode, err := acl.ParseFinetuneMode(m)
+			mode, err := finetune.ParseMode(m)
 			if err != nil {
 				return err
 			}
@@ -203,7 +204,7 @@ func run() error {
 			cfg.Epochs = 1 // milestones stay the full run's
 			rec := &recorder{out: os.Stderr}
 			load0, s0 := loadAvg(), now()
-			res, err := acl.Finetune(gocontext.Background(), dir, cfg, acl.FinetuneOptions{Backend: backend, Force: true, Progress: rec})
+			res, err := finetune.Finetune(gocontext.Background(), dir, cfg, finetune.Options{Backend: backend, Force: true, Progress: rec})
 			s1 := now()
 			if err != nil {
 				return err
@@ -214,7 +215,7 @@ func run() error {
 			// Lines: the epoch's (after training and the validation PGD-20), then the
 			// result's (after the test PGD-20 of the selected checkpoint).
 			epoch, final := rec.marks[len(rec.marks)-2], rec.marks[len(rec.marks)-1]
-			fdir, err := rundir.Open(filepath.Join(dir, acl.FinetuneDir(mode)))
+			fdir, err := rundir.Open(filepath.Join(dir, finetune.Dir(mode)))
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,166 @@
+package eval
+
+import (
+	"io"
+	"math"
+	"time"
+
+	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/finetune"
+	"github.com/ainfonce/goacl/datasets"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// Options are the settings of PGD and AutoAttack (which reads Backend, Epsilon,
+// TestSubset, BatchSize and Seed); zero fields take the finetuning's own evaluation
+// settings.
+type Options struct {
+	Backend backends.Backend
+	// Attack replaces the finetuning protocol's PGD (e.g. attack.PGD20RoCL()); Epsilon,
+	// StepSize and Steps, when > 0, then override single fields.
+	Attack   *attack.PGDConfig
+	Epsilon  float64
+	StepSize float64
+	Steps    int
+	// Restarts of the attack (0: 1).
+	Restarts int
+	// TestSubset evaluates on this many test images (0: the finetuning's test subset;
+	// −1: all).
+	TestSubset int
+	BatchSize  int
+	// Seed of the subset and the attack (0: the finetuning's seed).
+	Seed uint64
+}
+
+// PGD evaluates the mode finetuning of a run with PGD (by default the protocol's PGD-20
+// on the finetuning's test subset and seed; see Options) on the checkpoint the finetuning
+// selected, and writes the record to DIR/results/eval-<mode>-pgd20.json.
+func PGD(runDir string, mode finetune.Mode, opts Options) (*Record, error) {
+	m, err := finetune.Load(opts.Backend, runDir, finetune.LoadOptions{Finetuned: mode})
+	if err != nil {
+		return nil, err
+	}
+	atk := m.Finetuning.Config.EvalAttack
+	if opts.Attack != nil {
+		atk = *opts.Attack
+	}
+	if opts.Epsilon > 0 {
+		atk.Epsilon = opts.Epsilon
+	}
+	if opts.StepSize > 0 {
+		atk.StepSize = opts.StepSize
+	}
+	if opts.Steps > 0 {
+		atk.Steps = opts.Steps
+	}
+	rec, test, err := newRecord(m, opts.TestSubset, opts.Seed, opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := finetune.NewPGDEvaluator(m.Classifier, atk, max(opts.Restarts, 1), rec.BatchSize, rec.Seed)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	acc, err := ev.Evaluate(test)
+	if err != nil {
+		return nil, err
+	}
+	rec.Attack = ev.Settings()
+	rec.Accuracy = *acc
+	rec.Seconds = time.Since(start).Seconds()
+	return rec, Write(runDir, rec)
+}
+
+// AutoAttack runs an AutoAttack preset (attack.AutoAttackStandardPreset or
+// attack.AutoAttackAPGDPreset; L∞, opts.Epsilon or 8/255; batch opts.BatchSize or 128)
+// on the checkpoint the mode finetuning of a run selected, through its oracle in eval
+// mode, on the finetuning's test images (opts.TestSubset and opts.Seed as PGD), and
+// writes the record to DIR/results/eval-<mode>-<attack>.json with the per-attack robust
+// accuracies in Extra["autoattack"]. Per-batch lines go to log. The third-party protocol
+// (RobustSSL, spec §5.3) is the "standard" preset at ε = 8/255.
+func AutoAttack(runDir string, mode finetune.Mode, preset string, opts Options, log io.Writer) (*Record, *attack.AutoAttackResult, error) {
+	name, err := attack.AutoAttackName(preset)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := finetune.Load(opts.Backend, runDir, finetune.LoadOptions{Finetuned: mode})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, test, err := newRecord(m, opts.TestSubset, opts.Seed, opts.BatchSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps := opts.Epsilon
+	if eps == 0 {
+		eps = 8.0 / 255
+	}
+	aa, err := attack.AutoAttackPreset(preset, eps)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.BatchSize > 0 {
+		aa.BatchSize = opts.BatchSize
+	}
+	aa.Seed, aa.Log = rec.Seed, log
+	oracle, err := m.Classifier.Oracle()
+	if err != nil {
+		return nil, nil, err
+	}
+	idx := make([]int, test.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	x, y, err := test.Float32Batch(idx)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	res, err := aa.Run(oracle, x, y, attack.ImageShape{H: test.Height, W: test.Width, C: test.Channels})
+	if err != nil {
+		return nil, nil, err
+	}
+	robust := 0
+	for _, r := range res.Robust {
+		if r {
+			robust++
+		}
+	}
+	rec.Attack = attack.Settings{Name: name, Norm: "Linf", Epsilon: eps, Restarts: 1, Version: preset}
+	rec.Accuracy = finetune.Accuracy{Images: res.Images, CleanCorrect: int(math.Round(res.CleanAccuracy * float64(res.Images))),
+		RobustCorrect: robust, Clean: res.CleanAccuracy, Robust: res.RobustAccuracy}
+	rec.BatchSize = aa.BatchSize
+	rec.Extra = map[string]any{"autoattack": res}
+	rec.Seconds = time.Since(start).Seconds()
+	return rec, res, Write(runDir, rec)
+}
+
+// newRecord starts the record of an evaluation of the finetuned model m (attack and
+// accuracy left for the caller) and returns the test images it covers: testSubset images
+// (0: the finetuning's own test subset, −1: all), seed (0: the finetuning's), batch size
+// (0: the finetuning's evaluation batch).
+func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*Record, *datasets.Dataset, error) {
+	res := m.Finetuning
+	if testSubset == 0 {
+		testSubset = res.Config.TestSubset
+	} else if testSubset < 0 {
+		testSubset = 0
+	}
+	if seed == 0 {
+		seed = res.Config.Seed
+	}
+	if batchSize <= 0 {
+		batchSize = res.Config.EvalBatch
+	}
+	test, err := finetune.TestSplit(m.Config.Dataset, m.Config.DataDir, testSubset, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := &Record{Run: m.RunDir, Mode: res.Config.Mode, Method: m.Config.Method, Variant: m.Config.Variant,
+		Dataset: m.Config.Dataset, Protocol: res.Config.Protocol, Selection: res.Config.Selection,
+		SelectionLabel: res.Config.Selection.Label(), Checkpoint: res.Checkpoint, TestSubset: testSubset, Seed: seed,
+		BatchSize: batchSize, Backend: engine.Describe(m.Backend)}
+	return rec, test, nil
+}

@@ -1,0 +1,268 @@
+package finetune
+
+import (
+	gocontext "context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/acl/train"
+
+	"github.com/ainfonce/goacl/acl/optim"
+	"github.com/ainfonce/goacl/acl/rundir"
+
+	"github.com/ainfonce/goacl/acl/attack"
+
+	"github.com/ainfonce/goacl/datasets"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Finetuning result layout inside a pretraining run directory.
+const (
+	// ResultFile is the result of a finetuning, in its folder.
+	ResultFile = "result.json"
+	// BestDir holds the selected checkpoint, in the finetuning's folder.
+	BestDir = "best"
+)
+
+// Dir is the folder of mode's finetuning, relative to the pretraining run
+// (results/finetune-<mode>).
+func Dir(mode Mode) string {
+	return filepath.Join(rundir.ResultsDir, "finetune-"+string(mode))
+}
+
+// Result is what a finetuning reports (its result.json).
+type Result struct {
+	Config Config `json:"config"`
+	// Method, Variant, Dataset and Encoder come from the pretraining run.
+	Method     string `json:"method"`
+	Variant    string `json:"variant"`
+	Dataset    string `json:"dataset"`
+	Encoder    string `json:"encoder"`
+	NumClasses int    `json:"num_classes"`
+	// SelectionLabel says how SelectedEpoch (1-based) was chosen; SelectionClean and
+	// SelectionRobust are the accuracies it was chosen on (validation or test split).
+	SelectionLabel  string  `json:"selection_label"`
+	SelectedEpoch   int     `json:"selected_epoch"`
+	SelectionClean  float64 `json:"selection_clean_accuracy,omitempty"`
+	SelectionRobust float64 `json:"selection_robust_accuracy,omitempty"`
+	// Test holds the reported SA and RA of the selected epoch on the test images.
+	Test        Accuracy        `json:"test"`
+	EvalAttack  attack.Settings `json:"eval_attack"`
+	AttackLabel string          `json:"attack_label"`
+	// TrainImages, ValImages: the split sizes actually used.
+	TrainImages int `json:"train_images"`
+	ValImages   int `json:"val_images"`
+	// Checkpoint is the selected checkpoint, relative to the pretraining run directory.
+	Checkpoint  string       `json:"checkpoint"`
+	EncoderLoad *EncoderLoad `json:"encoder_load"`
+	Backend     string       `json:"backend"`
+	Seconds     float64      `json:"seconds"`
+}
+
+// Options are how a finetuning is run, beyond what it computes.
+type Options struct {
+	// Backend runs the graphs; nil means engine.New().
+	Backend backends.Backend
+	// Force replaces an existing finetuning of the same mode; without it an existing one
+	// is an error (ErrFinetuningExists: nothing is overwritten).
+	Force bool
+	// Progress receives one line per epoch (and a progress bar on a terminal); nil means
+	// none.
+	Progress io.Writer
+}
+
+// ErrFinetuningExists is wrapped by the error of a finetuning whose folder already exists
+// without Options.Force.
+var ErrFinetuningExists = errors.New("finetuning already exists")
+
+// Finetune finetunes the encoder of the pretraining run runDir in cfg.Mode with the
+// training loop of acl/train and writes DIR/results/finetune-<mode>/ (config.json,
+// provenance.json, metrics.jsonl with one record per epoch, status.json, best/ with the
+// selected checkpoint, result.json). After every epoch it measures SA and RA
+// (cfg.EvalAttack) on the selection split (validation, or test for SelectTestRA) and
+// keeps the best-RA checkpoint; the selected checkpoint's test SA and RA are the reported
+// numbers. Cancelling ctx stops between batches (status "interrupted"; a finetuning does
+// not resume: run it again with Force).
+func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	run, err := rundir.Open(runDir)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := pretrain.ReadConfig(runDir)
+	if err != nil {
+		return nil, err
+	}
+	progress := train.NewProgress(opts.Progress)
+	var st rundir.Status
+	if run.ReadJSON(rundir.StatusFile, &st) == nil && st.State != rundir.StateDone {
+		progress.Printf("warning: pretraining run %s is %q (step %d); finetuning its newest checkpoint\n", runDir, st.State, st.Step)
+	}
+	trainSet, val, test, err := splits(&cfg, pre.Dataset, pre.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	backend := opts.Backend
+	if backend == nil {
+		if backend, err = engine.New(); err != nil {
+			return nil, err
+		}
+	}
+	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed})
+	if err != nil {
+		return nil, err
+	}
+	clf := m.NewClassifier(trainSet.NumClasses)
+	cfg.Branch = clf.Branch
+	clf.SetEncoderTrainable(cfg.Mode == AFF)
+
+	out := run.File(Dir(cfg.Mode))
+	if _, err := os.Stat(out); err == nil {
+		if !opts.Force {
+			return nil, fmt.Errorf("%w: %s (replace this %s finetuning with Force)", ErrFinetuningExists, out, cfg.Mode)
+		}
+		// Never delete a finetuning another process is writing: take its lock first.
+		busy, err := rundir.Create(out)
+		if err != nil {
+			return nil, err
+		}
+		busy.Close()
+		if err := os.RemoveAll(out); err != nil {
+			return nil, err
+		}
+	}
+	fdir, err := rundir.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	defer fdir.Close()
+	res := &Result{Config: cfg, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Encoder: clf.Encoder.String(),
+		NumClasses: trainSet.NumClasses, SelectionLabel: cfg.Selection.Label(), TrainImages: trainSet.Len(), EncoderLoad: m.EncoderLoad,
+		Backend: engine.Describe(backend)}
+	if val != nil {
+		res.ValImages = val.Len()
+	}
+	if err := fdir.WriteJSON(rundir.ConfigFile, struct {
+		Config
+		Run         string       `json:"run"`
+		TrainImages int          `json:"train_images"`
+		ValImages   int          `json:"val_images"`
+		TestImages  int          `json:"test_images"`
+		EncoderLoad *EncoderLoad `json:"encoder_load"`
+	}{cfg, runDir, res.TrainImages, res.ValImages, test.Len(), m.EncoderLoad}); err != nil {
+		return nil, err
+	}
+	prov := rundir.CollectProvenance(res.Backend)
+	if err := fdir.WriteJSON(rundir.ProvenanceFile, prov); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	setupFailed := func(err error) (*Result, error) {
+		_ = fdir.SetStatus(rundir.Status{State: rundir.StateFailed, Reason: err.Error()})
+		return nil, err
+	}
+	views := datasets.EvalViews()
+	if cfg.Augment {
+		views = datasets.FinetuneViews()
+	}
+	loader, err := datasets.NewLoader(trainSet, views, datasets.LoaderConfig{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Shuffle: true})
+	if err != nil {
+		return setupFailed(err)
+	}
+	optimizer, err := optim.New(cfg.Optimizer)
+	if err != nil {
+		return setupFailed(err)
+	}
+	evaluator, err := NewPGDEvaluator(clf, cfg.EvalAttack, 1, cfg.EvalBatch, cfg.Seed)
+	if err != nil {
+		return setupFailed(err)
+	}
+	res.EvalAttack = evaluator.Settings()
+	res.AttackLabel = res.EvalAttack.Label()
+	sel := &selection{cfg: &cfg, res: res, evaluator: evaluator, split: val, name: "val", runDir: runDir,
+		bestDir: filepath.Join(out, BestDir), ctx: clf.Ctx}
+	if cfg.Selection == SelectTestRA {
+		sel.split, sel.name = test, "test"
+	}
+	loop := &train.Loop{
+		Name: string(cfg.Mode), Backend: backend, Model: clf.Ctx, Optimizer: optimizer,
+		Step: func(ctx *context.Context, in []*graph.Node) train.Outputs {
+			loss, terms := Loss(ctx, clf, &cfg, in[0], in[1])
+			return train.Outputs{Loss: loss, Terms: terms}
+		},
+		Schedule: optim.StepDecay{Base: cfg.LR, Milestones: cfg.Milestones, Gamma: cfg.Gamma},
+		Data:     imageData{loader}, Epochs: cfg.Epochs, RunDir: fdir, Progress: progress,
+		EndEpoch: func(st train.State, e train.Epoch) error {
+			rec, err := sel.endEpoch(st, e)
+			if err != nil {
+				return err
+			}
+			if err := fdir.LogMetrics(rec); err != nil {
+				return err
+			}
+			line := fmt.Sprintf("%s epoch %d/%d  loss %.4f  lr %.4g", cfg.Mode, e.Index+1, cfg.Epochs, e.Loss, e.LR)
+			if cfg.Selection != SelectLast {
+				line += fmt.Sprintf("  %s SA %.2f%% RA %.2f%%", sel.name, 100*rec[sel.name+"_clean_accuracy"].(float64), 100*rec[sel.name+"_robust_accuracy"].(float64))
+			}
+			progress.Printf("%s\n", line)
+			return nil
+		},
+		Done: func(train.State) error {
+			// The reported numbers: the selected checkpoint on the test images.
+			if cfg.Selection == SelectTestRA {
+				res.Test = *sel.best
+			} else {
+				acc, err := testSelected(backend, run, res, clf, test)
+				if err != nil {
+					return err
+				}
+				res.Test = *acc
+			}
+			res.Seconds = time.Since(start).Seconds()
+			if err := fdir.WriteJSON(ResultFile, res); err != nil {
+				return err
+			}
+			prov.End = time.Now().UTC()
+			_ = fdir.WriteJSON(rundir.ProvenanceFile, prov)
+			progress.Printf("%s: epoch %d %s; test SA %.2f%%, RA %.2f%% (%s, %d images)\n", cfg.Mode, res.SelectedEpoch,
+				res.SelectionLabel, 100*res.Test.Clean, 100*res.Test.Robust, res.AttackLabel, res.Test.Images)
+			return nil
+		},
+	}
+	sum, err := loop.Run(ctx, train.State{})
+	if err != nil {
+		return nil, err
+	}
+	if sum.Stopped != "" {
+		return nil, fmt.Errorf("finetuning stopped at epoch %d: %w; it does not resume: run it again with Force", sum.Epoch+1, ctx.Err())
+	}
+	return res, nil
+}
+
+// testSelected evaluates the checkpoint the finetuning selected, reloaded strictly, on the
+// test images with the protocol's attack.
+func testSelected(backend backends.Backend, run *rundir.Dir, res *Result, clf *Classifier, test *datasets.Dataset) (*Accuracy, error) {
+	ckpt, err := rundir.ReadCheckpoint(run.File(res.Checkpoint))
+	if err != nil {
+		return nil, err
+	}
+	selected, err := restoreClassifier(backend, ckpt, clf.Encoder, clf.Branch, clf.NumClasses)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := NewPGDEvaluator(selected, res.Config.EvalAttack, 1, res.Config.EvalBatch, res.Config.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return ev.Evaluate(test)
+}

@@ -1,0 +1,145 @@
+package acl
+
+import (
+	gocontext "context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/ainfonce/goacl/acl/eval"
+	"github.com/ainfonce/goacl/acl/finetune"
+
+	"github.com/ainfonce/goacl/acl/pretrain"
+
+	"github.com/ainfonce/goacl/acl/rundir"
+
+	"github.com/ainfonce/goacl/acl/attack"
+)
+
+// This file is the notebooks' side of finetuning and evaluation (finetune*.go, eval.go,
+// autoattack.go): the finetunings and AutoAttack evaluations a notebook needs at its scale,
+// each computed once and reused from the run directory afterwards, exactly as `acl
+// finetune` and `acl eval` write them (so `acl table` reads the same files).
+
+// FinetuneConfig returns the finetuning of mode for a run at the notebook's scale: the
+// official AdvCL-protocol configuration (DefaultFinetuneConfig, spec §5.1) shrunk by
+// Settings.Finetune.
+func (nb *Notebook) FinetuneConfig(runDir string, mode finetune.Mode) (finetune.Config, error) {
+	pre, err := pretrain.ReadConfig(runDir)
+	if err != nil {
+		return finetune.Config{}, err
+	}
+	c, err := finetune.DefaultConfig(pre, mode, finetune.ProtocolAdvCL)
+	if err != nil {
+		return c, err
+	}
+	f := nb.Settings.Finetune
+	if f.Epochs > 0 {
+		c.ScaleEpochs(f.Epochs)
+	}
+	for _, kv := range []struct {
+		dst *int
+		v   int
+	}{{&c.BatchSize, f.BatchSize}, {&c.TrainSubset, f.TrainSubset}, {&c.ValSize, f.ValSize}, {&c.TestSubset, f.TestSubset}, {&c.EvalBatch, f.EvalBatch}} {
+		if kv.v > 0 {
+			*kv.dst = kv.v
+		}
+	}
+	return c, c.Validate()
+}
+
+// sameFinetune reports whether a stored finetuning configuration is the one cfg asks for
+// (the stored Branch holds the resolved branch where cfg may say BranchAuto).
+func sameFinetune(stored, cfg finetune.Config) bool {
+	if cfg.Branch == finetune.BranchAuto {
+		cfg.Branch = stored.Branch
+	}
+	a, _ := json.Marshal(stored)
+	b, _ := json.Marshal(cfg)
+	return string(a) == string(b)
+}
+
+// Finetune finetunes a run in mode at the notebook's scale (FinetuneConfig), or reuses it:
+// a finished finetuning with the same configuration is returned as is, an unfinished one
+// is redone, and a finished one with another configuration is an error naming the folder to
+// remove. Progress lines (one per epoch) go to progress.
+func (nb *Notebook) Finetune(runDir string, mode finetune.Mode, progress io.Writer) (*finetune.Result, error) {
+	cfg, err := nb.FinetuneConfig(runDir, mode)
+	if err != nil {
+		return nil, err
+	}
+	run, err := rundir.Open(runDir)
+	if err != nil {
+		return nil, err
+	}
+	resFile := filepath.Join(finetune.Dir(mode), finetune.ResultFile)
+	var stored finetune.Result
+	force := false
+	switch err := run.ReadJSON(resFile, &stored); {
+	case err == nil && sameFinetune(stored.Config, cfg):
+		say(progress, "reusing finetuning %s of %s (selected epoch %d: SA %.2f%%, RA %.2f%%)\n",
+			mode, nb.DisplayPath(runDir), stored.SelectedEpoch, 100*stored.Test.Clean, 100*stored.Test.Robust)
+		return &stored, nil
+	case err == nil:
+		return nil, fmt.Errorf("run %s holds a %s finetuning with another configuration: remove %s to redo it at this scale",
+			runDir, mode, run.File(finetune.Dir(mode)))
+	case errors.Is(err, fs.ErrNotExist):
+		force = true // nothing finished: start (again) from scratch
+	default:
+		return nil, err
+	}
+	backend, err := nb.Backend()
+	if err != nil {
+		return nil, err
+	}
+	say(progress, "finetuning %s of %s: %d epochs, batch %d, %s\n", mode, nb.DisplayPath(runDir), cfg.Epochs, cfg.BatchSize, cfg.Selection.Label())
+	return finetune.Finetune(gocontext.Background(), runDir, cfg, finetune.Options{Backend: backend, Force: force, Progress: progress})
+}
+
+// PGD20 returns the PGD-20 evaluation of the mode finetuning of a run (the protocol's
+// attack on the finetuning's test images, EvaluateFinetunedPGD), computing it once.
+func (nb *Notebook) PGD20(runDir string, mode finetune.Mode) (*eval.Record, error) {
+	ft, err := nb.Finetune(runDir, mode, nil)
+	if err != nil {
+		return nil, err
+	}
+	if rec, ok, err := eval.Read(runDir, mode, attack.NamePGD20); err != nil {
+		return nil, err
+	} else if ok && rec.Covers(ft) {
+		return rec, nil
+	}
+	backend, err := nb.Backend()
+	if err != nil {
+		return nil, err
+	}
+	return eval.PGD(runDir, mode, eval.Options{Backend: backend})
+}
+
+// AutoAttack returns the AutoAttack evaluation (Settings.Finetune.AutoAttackPreset) of the
+// mode finetuning of a run on the finetuning's test images, computing it once; log
+// receives the attack's progress lines when it runs.
+func (nb *Notebook) AutoAttack(runDir string, mode finetune.Mode, log io.Writer) (*eval.Record, *attack.AutoAttackResult, error) {
+	preset := nb.Settings.Finetune.AutoAttackPreset
+	name, err := attack.AutoAttackName(preset)
+	if err != nil {
+		return nil, nil, err
+	}
+	ft, err := nb.Finetune(runDir, mode, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec, ok, err := eval.Read(runDir, mode, name); err != nil {
+		return nil, nil, err
+	} else if ok && rec.Covers(ft) {
+		res, err := rec.AutoAttackDetails()
+		return rec, res, err
+	}
+	backend, err := nb.Backend()
+	if err != nil {
+		return nil, nil, err
+	}
+	return eval.AutoAttack(runDir, mode, preset, eval.Options{Backend: backend}, log)
+}
