@@ -409,9 +409,11 @@ func execute(ctx context.Context, tl tools, nbPath, outDir string, env []string)
 }
 
 // renderMarkdown converts an executed notebook to markdown in dir (images in
-// <name>_files/).
+// <name>_files/). An output that carries both an interactive HTML form and a PNG (the
+// plots: acl.ShowPlot) is rendered as its PNG, since markdown viewers run no scripts.
 func renderMarkdown(ctx context.Context, tl tools, executed, dir string, env []string) error {
-	cmd := exec.CommandContext(ctx, tl.jupyter, "nbconvert", "--to", "markdown", "--output-dir", dir, executed)
+	cmd := exec.CommandContext(ctx, tl.jupyter, "nbconvert", "--to", "markdown", "--output-dir", dir,
+		`--NbConvertBase.display_data_priority=["image/png","text/html","text/markdown","image/svg+xml","image/jpeg","text/plain"]`, executed)
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("nbconvert --to markdown %s: %v: %s", executed, err, tail(string(out), 2000))

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"math"
 	"strings"
@@ -124,5 +125,39 @@ func TestRobustSSLReference(t *testing.T) {
 	}
 	if strings.Contains(h, "<td>AdvCL</td>") {
 		t.Errorf("reference table shows a method that was not asked for")
+	}
+}
+
+// The interactive plot carries every finite point of every series and keeps the static
+// PNG inside its <div> as the fallback.
+func TestLinePlotPlotly(t *testing.T) {
+	p := &LinePlot{Title: "t", XLabel: "x", YLabel: "y", YMin: 0, YMax: 1}
+	if err := p.Add("a", []float64{0, 1, 2}, []float64{0.5, math.NaN(), 0.25}); err != nil {
+		t.Fatal(err)
+	}
+	fig, err := p.PlotlyFigure()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Data []struct {
+			Name string
+			X, Y []float64
+		}
+		Layout struct{ YAxis struct{ Range []float64 } }
+	}
+	if err := json.Unmarshal(fig, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Data) != 1 || got.Data[0].Name != "a" || len(got.Data[0].X) != 2 || got.Data[0].Y[1] != 0.25 || len(got.Layout.YAxis.Range) != 2 {
+		t.Errorf("figure %s", fig)
+	}
+	h, err := p.PlotlyHTML("plot-1", []byte{1, 2, 3})
+	if err != nil || !strings.Contains(h, `<div id="plot-1" class="acl-plot"><img src="data:image/png;base64,AQID"`) ||
+		!strings.Contains(h, "newPlot") || !strings.Contains(h, PlotlySrc) {
+		t.Errorf("plotly HTML %v:\n%s", err, h)
+	}
+	if _, err := (&LinePlot{Title: "empty"}).PlotlyFigure(); err == nil {
+		t.Error("a plot without series was accepted")
 	}
 }
