@@ -2,32 +2,18 @@ package layers
 
 import (
 	"math"
-	"sync"
 	"testing"
 
-	"github.com/ainfonce/goacl/engine"
+	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  backends.Backend
-	backendErr  error
-)
-
 // testBackend returns the process backend (engine.New: GOMLX_BACKEND or the repaired
 // pure-Go one), created once.
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = engine.New() })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+func testBackend(t testing.TB) backends.Backend { return testbackend.Get(t) }
 
 // newCtx returns an unchecked context with a fixed RNG seed.
 func newCtx(t testing.TB) *context.Context {

@@ -8,27 +8,6 @@ import (
 	"time"
 )
 
-// Attack is one attack of AutoAttack (Croce & Hein 2020; spec §10): APGD, APGDT, FABT,
-// SquareAttack. Each is host-driven: Go loops over float32 images that query a Oracle.
-type Attack interface {
-	// Name is the official name ("apgd-ce", "apgd-t", "fab-t", "square").
-	Name() string
-	// Perturb returns, for each of the b.N images, either a point of the L∞ ball of
-	// radius b.Epsilon around it, inside [0,1], that the attack found misclassified, or
-	// the clean image itself. rng is the only source of randomness.
-	Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error)
-}
-
-// Batch is what an attack sees: N clean images X (N×H×W×C, NHWC, in [0,1]), their
-// labels Y and the L∞ radius.
-type Batch struct {
-	X       []float32
-	Y       []int32
-	N       int
-	Shape   ImageShape
-	Epsilon float64
-}
-
 // AutoAttack runs its Attacks in order, each on the points still classified correctly
 // (fra31/auto-attack autoattack.py:run_standard_evaluation), and reports the clean
 // accuracy, the robust accuracy after each attack and the final one.

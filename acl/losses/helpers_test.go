@@ -5,14 +5,21 @@ import (
 	"testing"
 
 	"github.com/ainfonce/goacl/internal/testbackend"
-	"github.com/gomlx/gomlx/backends"
+	"github.com/ainfonce/goacl/internal/testvals"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// testBackend returns the project's default backend, shared by all tests of the package.
-func testBackend(t testing.TB) backends.Backend { return testbackend.Get(t) }
+// The shared test helpers: the default backend, float tensor values, the golden README's
+// error measures, seeded data.
+var (
+	testBackend = testbackend.Get
+	toF64       = testvals.Float64s
+	maxRelErr   = testvals.MaxRelErr
+	relErr      = testvals.RelErr
+	randomData  = testvals.RandomData
+)
 
 // lossFn builds a scalar loss from one features node.
 type lossFn func(x *graph.Node) *graph.Node
@@ -49,7 +56,7 @@ func lossAndGrad(t testing.TB, fn lossFn, dtype dtypes.DType, data []float64, di
 	return toF64(t, outs[0])[0], toF64(t, outs[1])
 }
 
-// evalNodes runs fn on the inputs (float64 flat data with dims) and returns every output
+// lossAndGrad evaluates fn and its gradient at the given flat data/dims in dtype,
 // as float64 flat data.
 func evalNodes(t testing.TB, fn func(xs []*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) [][]float64 {
 	t.Helper()
@@ -70,65 +77,6 @@ func evalNodes(t testing.TB, fn func(xs []*graph.Node) []*graph.Node, inputs ...
 		res[i] = toF64(t, o)
 	}
 	return res
-}
-
-func toF64(t testing.TB, x *tensors.Tensor) []float64 {
-	t.Helper()
-	switch x.DType() {
-	case dtypes.Float64:
-		v, err := tensors.CopyFlatData[float64](x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	case dtypes.Float32:
-		v, err := tensors.CopyFlatData[float32](x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]float64, len(v))
-		for i, f := range v {
-			out[i] = float64(f)
-		}
-		return out
-	}
-	t.Fatalf("unexpected dtype %s", x.DType())
-	return nil
-}
-
-// maxRelErr returns max|a−b| / max(max|b|, 1e-12) (the golden README's array criterion).
-func maxRelErr(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d, m := 0.0, 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(a[i]-b[i]))
-		m = math.Max(m, math.Abs(b[i]))
-	}
-	if math.IsNaN(d) {
-		return math.NaN()
-	}
-	return d / math.Max(m, 1e-12)
-}
-
-// relErr returns |a−b| / |b| (the golden README's loss criterion; absolute when b = 0).
-func relErr(a, b float64) float64 {
-	if b == 0 {
-		return math.Abs(a)
-	}
-	return math.Abs(a-b) / math.Abs(b)
-}
-
-// randomData returns n deterministic pseudo-random values in [-1, 1) from seed.
-func randomData(seed uint64, n int) []float64 {
-	data := make([]float64, n)
-	state := seed*6364136223846793005 + 1442695040888963407
-	for i := range data {
-		state = state*6364136223846793005 + 1442695040888963407
-		data[i] = float64(state>>11)/float64(1<<53)*2 - 1
-	}
-	return data
 }
 
 // normalizedAdvCL returns [B][V][d] random features with unit-norm rows.

@@ -90,7 +90,7 @@ type Table struct {
 // row of empty cells.
 func BuildTable(runDirs []string) (*Table, error) {
 	if len(runDirs) == 0 {
-		return nil, errors.New("table: no run directories given (-runs DIR...)")
+		return nil, errors.New("table: no run directories given")
 	}
 	t := &Table{Common: map[TableColumn][]string{}}
 	for _, m := range finetune.Modes {

@@ -32,7 +32,7 @@ func lockRunDir(path string) (*os.File, error) {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(holder))); perr == nil {
 				who = fmt.Sprintf("another writer (pid %d)", pid)
 			}
-			return nil, fmt.Errorf("run directory %s is in use by %s: wait for it to finish or stop it, or choose another -out", path, who)
+			return nil, fmt.Errorf("run directory %s is in use by %s: wait for it to finish or stop it, or choose another run directory", path, who)
 		}
 		return nil, fmt.Errorf("run directory %s: locking %s: %w", path, p, err)
 	}

@@ -54,7 +54,7 @@ type Status struct {
 	// non-finite value ("NaN", "+Inf" and "-Inf" are written as strings).
 	Loss  any            `json:"loss,omitempty"`
 	Terms map[string]any `json:"terms,omitempty"`
-	// Checkpoint is the newest checkpoint the run kept, the one -resume continues from
+	// Checkpoint is the newest checkpoint the run kept, the one a resume continues from
 	// ("" when none was written yet).
 	Checkpoint string    `json:"checkpoint,omitempty"`
 	Updated    time.Time `json:"updated"`
