@@ -28,9 +28,11 @@ var AblationVariants = []string{losses.Base.String(), losses.IP.String(), losses
 // GridRun is one pretraining run of the ablation grid; Name is its run directory's name
 // ("<method>-<variant>"), the same at every scale and on the command line.
 type GridRun struct {
+	// Method and Variant select the pretraining (pretrain.Methods, losses.Variant names).
 	Method  string `json:"method"`
 	Variant string `json:"variant"`
-	Name    string `json:"name"`
+	// Name is the run directory's name, "<method>-<variant>".
+	Name string `json:"name"`
 }
 
 // AblationGrid returns the grid's runs for the methods this build can pretrain at the

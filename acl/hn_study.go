@@ -11,6 +11,7 @@ import (
 
 // HNPoint is NegativeWeights summarised for one HN setting.
 type HNPoint struct {
+	// Beta and TauPlus are HN's β and τ⁺ (spec §3.4).
 	Beta, TauPlus float64
 	// Quirks are the loss's quirk settings (Official or Corrected).
 	Quirks losses.Quirks

@@ -78,6 +78,9 @@ func (nb *Notebook) PairFeatures(runDir string) (*tensors.Tensor, error) {
 // the gradient norm reaching the clean rows, for the whole loss and for the
 // clean/adversarial pairs alone, with the Base loss as reference.
 type ShareCurve struct {
+	// Alpha are the α values; for each, CleanShare is the share of the whole loss's
+	// gradient norm reaching the clean rows, CrossCleanShare the same for the
+	// clean/adversarial pairs alone, and Loss the loss value.
 	Alpha           []float64 `json:"alpha"`
 	CleanShare      []float64 `json:"clean_share"`
 	CrossCleanShare []float64 `json:"cross_clean_share"`

@@ -31,6 +31,7 @@ const (
 // directories are, and the settings of the scale. Every GoNB cell is a new process, so
 // cells call OpenNotebook again and find earlier cells' work in the run directories.
 type Notebook struct {
+	// Scale is the notebook's scale (ACL_NOTEBOOK_SCALE).
 	Scale NotebookScale `json:"scale"`
 	// Preset is the pretraining preset of the scale (smoke, cpu or paper).
 	Preset string `json:"preset"`
@@ -58,6 +59,7 @@ func OpenNotebook() (*Notebook, error) {
 // NotebookPlaces are what OpenNotebook reads from the environment: the scale's name, the
 // CIFAR-10 folder and the runs folder; "" takes the default of each.
 type NotebookPlaces struct {
+	// Scale is the scale's name, DataDir the CIFAR-10 folder and Runs the runs folder.
 	Scale, DataDir, Runs string
 }
 

@@ -85,6 +85,7 @@ func (p SweepParam) set(c *losses.Config, v float64) error {
 
 // Sweep is one sensitivity sweep: a parameter and the values it takes.
 type Sweep struct {
+	// Param is the swept parameter and Values the values it takes.
 	Param  SweepParam `json:"param"`
 	Values []float64  `json:"values"`
 }
@@ -127,6 +128,7 @@ func (nb *Notebook) SweepRun(method string, p SweepParam, value float64) (string
 
 // SweepPoint is the outcome of one sweep point's run.
 type SweepPoint struct {
+	// Param is the swept parameter and Value the value of this point.
 	Param SweepParam `json:"param"`
 	Value float64    `json:"value"`
 	// Official is true for the method's official value of the parameter.

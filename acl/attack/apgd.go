@@ -21,7 +21,9 @@ import (
 // iterate is returned.
 type APGD struct {
 	// Loss is LossCE (default) or LossDLR.
-	Loss       string  `json:"loss"`
+	Loss string `json:"loss"`
+	// Iterations per restart (AutoAttack standard: 100), Restarts (1), and Rho, the
+	// checkpoints' success-fraction threshold ρ (0.75, autopgd_base.py:thr_decr).
 	Iterations int     `json:"iterations"`
 	Restarts   int     `json:"restarts"`
 	Rho        float64 `json:"rho"`
@@ -90,6 +92,8 @@ func (a APGD) Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error) {
 // targets × 1 restart × 100 iterations. Targets is capped at K−1 for a K-class model
 // (the official code would index out of range).
 type APGDT struct {
+	// Iterations and Restarts per target (AutoAttack standard: 100 and 1); Targets the
+	// number of target classes (9); Rho and FixFirstCheckpoint as in APGD.
 	Iterations         int     `json:"iterations"`
 	Restarts           int     `json:"restarts"`
 	Targets            int     `json:"targets"`

@@ -25,9 +25,12 @@ type Attack interface {
 // Batch is what an attack sees: N clean images X (N×H×W×C, NHWC, in [0,1]), their
 // labels Y and the L∞ radius.
 type Batch struct {
-	X       []float32
-	Y       []int32
-	N       int
-	Shape   ImageShape
+	// X holds the N images (N·Shape.Size() values), Y their labels.
+	X []float32
+	Y []int32
+	// N is the number of images, Shape the shape of one.
+	N     int
+	Shape ImageShape
+	// Epsilon is the L∞ radius of the allowed perturbation.
 	Epsilon float64
 }

@@ -83,6 +83,7 @@ func (aa AutoAttack) Validate() error {
 
 // Report is the outcome of one attack of an AutoAttack run.
 type Report struct {
+	// Name is the attack's name in AutoAttack's order (apgd-ce, apgd-t, fab-t, square).
 	Name string `json:"name"`
 	// Settings are the attack's parameters, as Go prints them.
 	Settings string `json:"settings"`
@@ -92,11 +93,15 @@ type Report struct {
 	Fooled   int `json:"fooled"`
 	// RobustAccuracy is the fraction of all images still robust after this attack.
 	RobustAccuracy float64 `json:"robust_accuracy"`
-	Seconds        float64 `json:"seconds"`
+	// Seconds is the attack's wall time.
+	Seconds float64 `json:"seconds"`
 }
 
 // AutoAttackResult is the outcome of AutoAttack.Run.
 type AutoAttackResult struct {
+	// Preset is the attack list run ("standard" or a named subset), Epsilon the L∞
+	// radius, Seed the source of every attack's randomness, BatchSize the oracle's batch
+	// and Images the number of images attacked.
 	Preset    string  `json:"preset"`
 	Epsilon   float64 `json:"epsilon"`
 	Seed      uint64  `json:"seed"`

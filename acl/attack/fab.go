@@ -21,6 +21,8 @@ import (
 // the iterations a point counts as fooled only if its best example is within ε.
 // Restarts after the first start at x + min(best, ε)·t/(2‖t‖∞), t ~ U(−1,1).
 type FABT struct {
+	// Iterations per target (AutoAttack standard: 100), Restarts per target (1) and
+	// Targets, the number of target classes (9).
 	Iterations int `json:"iterations"`
 	Restarts   int `json:"restarts"`
 	Targets    int `json:"targets"`

@@ -44,6 +44,7 @@ const (
 
 // ImageShape is the H×W×C of one NHWC image.
 type ImageShape struct {
+	// H, W and C are the height, width and number of channels.
 	H, W, C int
 }
 

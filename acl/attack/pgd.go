@@ -21,6 +21,8 @@ const (
 
 // PGDConfig configures an L∞ projected-gradient-ascent attack (Madry et al.).
 type PGDConfig struct {
+	// Epsilon is the L∞ radius ε, StepSize the step a of x ← x + a·sign ∇, Steps their
+	// number, Order whether a step clips to [0,1] before or after projecting on the ball.
 	Epsilon  float64  `json:"epsilon"`
 	StepSize float64  `json:"step_size"`
 	Steps    int      `json:"steps"`

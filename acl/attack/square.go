@@ -19,6 +19,8 @@ import (
 // position and one sign per channel are drawn per query and shared by every example
 // still being attacked in the batch.
 type SquareAttack struct {
+	// Queries is the query budget per restart (AutoAttack standard: 5000), PInit the
+	// initial fraction p of pixels a square covers (0.8), Restarts their number (1).
 	Queries  int     `json:"queries"`
 	PInit    float64 `json:"p_init"`
 	Restarts int     `json:"restarts"`

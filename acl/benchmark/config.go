@@ -27,6 +27,9 @@ import (
 // head on the encoder features, in eval mode, followed by a clean forward on the
 // adversarial images.
 type Config struct {
+	// Width is the ResNet-18 width, Batch the number of images per view, AttackSteps the
+	// PGD steps of the training step and EvalSteps those of the evaluation workload,
+	// Epsilon and StepSize both attacks' L∞ radius and step, Temperature the NT-Xent's t.
 	Width       int     `json:"width"`
 	Batch       int     `json:"batch"`
 	AttackSteps int     `json:"attack_steps"`

@@ -15,12 +15,14 @@ import (
 // --parity: the workload, the files of the batch and of the initial variables, and the
 // losses of the Go steps.
 type ParityManifest struct {
+	// Config is the workload; X1 and X2 the .npy files of the batch's two views.
 	Config    Config            `json:"config"`
 	X1        string            `json:"x1"`
 	X2        string            `json:"x2"`
 	Variables map[string]string `json:"variables"` // scope path (e.g. /resnet18/stem/conv/weights) -> file
 	Losses    []float64         `json:"losses"`    // loss of each train step, before its update
-	Backend   string            `json:"backend"`
+	// Backend is the GoMLX backend that ran the Go steps.
+	Backend string `json:"backend"`
 }
 
 // ExportParity checks that the PyTorch peer computes the same step: on a fresh Step

@@ -21,6 +21,7 @@ import (
 // Step holds the compiled workload and a fixed synthetic batch (uniform [0,1]
 // images, uniform labels) drawn from the seed; data loading is not part of the timings.
 type Step struct {
+	// Config is the workload the step was built for.
 	Config      Config
 	ctx         *context.Context
 	train, eval *context.Exec

@@ -16,6 +16,7 @@ import (
 // TestSubset, BatchSize and Seed); zero fields take the finetuning's own evaluation
 // settings.
 type Options struct {
+	// Backend runs the evaluation (nil: the default backend).
 	Backend backends.Backend
 	// Attack replaces the finetuning protocol's PGD (e.g. attack.PGD20RoCL()); Epsilon,
 	// StepSize and Steps, when > 0, then override single fields.
@@ -28,7 +29,8 @@ type Options struct {
 	// TestSubset evaluates on this many test images (0: the finetuning's test subset;
 	// −1: all).
 	TestSubset int
-	BatchSize  int
+	// BatchSize is the evaluation batch (0: the finetuning's).
+	BatchSize int
 	// Seed of the subset and the attack (0: the finetuning's seed).
 	Seed uint64
 }

@@ -85,12 +85,15 @@ const BranchAuto = "auto"
 // Config is the fully resolved configuration of one finetuning, stored as the
 // finetuning's config.json; validation errors name its keys (field.Error).
 type Config struct {
+	// Mode is SLF, ALF or AFF; Protocol the pretraining method whose finetuning recipe is
+	// followed (its loss, attack and learning rates, spec §4.4).
 	Mode     Mode   `json:"mode"`
 	Protocol string `json:"protocol"`
 	// Branch is the encoder BN branch used: BranchAuto (the default) resolves to
 	// ProtocolBranch when the encoder is loaded, and the stored config holds the result.
 	Branch string `json:"branch"`
 
+	// Epochs and BatchSize of the finetuning (the protocols: 25 and 128).
 	Epochs    int `json:"epochs"`
 	BatchSize int `json:"batch_size"`
 	// LR is the base learning rate; LRSource says where it came from (the official

@@ -14,6 +14,9 @@ import (
 
 // Accuracy is the outcome of evaluating a classifier on a set of images.
 type Accuracy struct {
+	// Images is the number of images evaluated; CleanCorrect and RobustCorrect how many
+	// were classified correctly without and under the attack; Clean and Robust the same as
+	// fractions of Images.
 	Images        int     `json:"images"`
 	CleanCorrect  int     `json:"clean_correct"`
 	RobustCorrect int     `json:"robust_correct"`

@@ -40,6 +40,7 @@ func Dir(mode Mode) string {
 
 // Result is what a finetuning reports (its result.json).
 type Result struct {
+	// Config is the finetuning's resolved configuration.
 	Config Config `json:"config"`
 	// Method, Variant, Dataset and Encoder come from the pretraining run.
 	Method     string `json:"method"`

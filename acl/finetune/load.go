@@ -40,10 +40,14 @@ type LoadOptions struct {
 // from it (pretrain.EncoderFor: the input normalisation is in config.json, not in the
 // checkpoint), the checkpoint chosen and the variables restored into Ctx.
 type Model struct {
-	RunDir     string
-	Config     *pretrain.Config
-	Encoder    layers.Encoder
-	Branch     string
+	// RunDir is the pretraining run directory and Config its config.json; Encoder is built
+	// from it and reads BN branch Branch ("" for a single BN).
+	RunDir  string
+	Config  *pretrain.Config
+	Encoder layers.Encoder
+	Branch  string
+	// Checkpoint is the checkpoint restored, Ctx the context holding its variables and
+	// Backend the backend they live on.
 	Checkpoint *rundir.Checkpoint
 	Ctx        *context.Context
 	Backend    backends.Backend
@@ -154,6 +158,7 @@ var bnVariableNames = []string{"gamma", "beta", "running_mean", "running_var"}
 
 // EncoderLoad reports what a strict encoder load took from a pretraining checkpoint.
 type EncoderLoad struct {
+	// Checkpoint is the file loaded, Step its training step, Branch the BN branch read.
 	Checkpoint string `json:"checkpoint"`
 	Step       int64  `json:"step"`
 	Branch     string `json:"branch"`

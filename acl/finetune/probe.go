@@ -49,6 +49,9 @@ func DefaultProbeConfig() ProbeConfig {
 
 // ProbeResult is the outcome of LinearProbe.
 type ProbeResult struct {
+	// Config is the probe's configuration and Checkpoint the encoder's checkpoint;
+	// TrainImages and TestImages count the images the head was trained and tested on, and
+	// TrainAccuracy and TestAccuracy are its accuracies on them.
 	Config        ProbeConfig `json:"config"`
 	Checkpoint    string      `json:"checkpoint"`
 	TrainImages   int         `json:"train_images"`

@@ -19,6 +19,7 @@ import (
 // reweights it by e^{βS_rc}/w̄ and the τ⁺ debiasing, and sets a row's negatives to 0
 // where the clamp floor binds.
 type NegativeReport struct {
+	// Variant is the loss variant measured.
 	Variant Variant `json:"variant"`
 	// Loss is the loss value on the features.
 	Loss float64 `json:"loss"`

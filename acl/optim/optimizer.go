@@ -37,6 +37,8 @@ const (
 // learning rate is not part of it: it lives in a context variable the training loop sets
 // from the host before each step, from a Schedule.
 type Config struct {
+	// Kind is the optimizer (SGD or LARS), Momentum its heavy-ball momentum and WeightDecay
+	// its L2 weight decay (coupled, added to the gradient as PyTorch does).
 	Kind        Kind    `json:"kind"`
 	Momentum    float64 `json:"momentum"`
 	WeightDecay float64 `json:"weight_decay"`

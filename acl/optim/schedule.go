@@ -26,6 +26,8 @@ func (c ConstantLR) LearningRate(int, int, int) float64 { return float64(c) }
 // counts the milestones m with epoch ≥ m (epoch from 0). The finetuning protocols use
 // milestones 15 and 20 with Gamma 0.1 over 25 epochs (epochs 1–15, 16–20, 21–25).
 type StepDecay struct {
+	// Base is the initial learning rate, Milestones the epochs (from 0) at which it is
+	// multiplied by Gamma.
 	Base       float64 `json:"base"`
 	Milestones []int   `json:"milestones"`
 	Gamma      float64 `json:"gamma"`

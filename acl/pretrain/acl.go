@@ -127,6 +127,8 @@ func aclDSStep(ctx *context.Context, in *StepInputs, embed func(x *Node, branch 
 // base·(m + (1−m)(1 + cos(π(t−W)/(T−W)))/2) with m = Min/base, T = Epochs·stepsPerEpoch and
 // W = WarmEpochs·stepsPerEpoch. Schedule kind "acl-cosine".
 type ACLCosine struct {
+	// Base is the peak learning rate, Epochs the training length, WarmEpochs the warm-up
+	// length and Min the final learning rate.
 	Base       float64 `json:"base"`
 	Epochs     int     `json:"epochs"`
 	WarmEpochs int     `json:"warm_epochs"`

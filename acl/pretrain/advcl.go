@@ -54,6 +54,8 @@ const advclName = "advcl"
 // (`--stop_grad_adaptive`, ≥ 0) and d_min (`--d_min`); α₀ is losses.Config.Alpha
 // (`--stpg_degree`). It is AdvCL's section of Config ("adaptive_alpha").
 type AdaptiveAlphaConfig struct {
+	// WarmupEpochs is E_w, the epochs α stays α₀; DMin is d_min, the floor of the
+	// normalised distance d̄ (spec §3.3).
 	WarmupEpochs int     `json:"warmup_epochs"`
 	DMin         float64 `json:"d_min"`
 }
@@ -335,6 +337,8 @@ func (AdvCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 // (pretraining_advCL.py: adjust_learning_rate / warmup_learning_rate). Schedule kind
 // "advcl-cosine".
 type AdvCLCosine struct {
+	// Base is the peak learning rate, Epochs the training length, WarmEpochs the warm-up
+	// length and WarmFrom the learning rate the warm-up starts from.
 	Base       float64 `json:"base"`
 	Epochs     int     `json:"epochs"`
 	WarmEpochs int     `json:"warm_epochs"`

@@ -22,6 +22,8 @@ import (
 // names unchanged since the first runs), so a run directory says exactly how it was
 // trained; validation errors name fields by their keys here (field.Error).
 type Config struct {
+	// Method is the pretraining method's name (Methods), Variant the A-InfoNCE variant
+	// (losses.Variant's name) and Preset the preset the configuration started from.
 	Method  string `json:"method"`
 	Variant string `json:"variant"`
 	Preset  string `json:"preset"`
@@ -41,6 +43,7 @@ type Config struct {
 	BatchSize int    `json:"batch_size"`
 	Seed      uint64 `json:"seed"`
 
+	// Loss is the A-InfoNCE configuration: variant, τ, α, β, τ⁺, λ and quirks.
 	Loss losses.Config `json:"loss"`
 	// Attack is the PGD that makes the adversarial views during pretraining.
 	Attack attack.PGDConfig `json:"attack"`
@@ -60,6 +63,7 @@ type Config struct {
 	// DynACL holds DynACL's annealing and momentum-encoder settings (spec §10). DynACL only.
 	DynACL *DynACLConfig `json:"dynacl,omitempty"`
 
+	// Optimizer and Schedule are the update rule and the learning-rate schedule.
 	Optimizer optim.Config         `json:"optimizer"`
 	Schedule  optim.ScheduleConfig `json:"schedule"`
 

@@ -89,6 +89,8 @@ func DynACLAdvWeight(epoch, epochs, reloadEvery int, swap float64) float64 {
 // lr = Base·(e+1)/WarmEpochs for e < WarmEpochs, then
 // Base·(m + (1−m)·½(1 + cos(π(e − WarmEpochs)/(Epochs − WarmEpochs)))).
 type DynACLCosine struct {
+	// Base is the peak learning rate, Epochs the training length, WarmEpochs the warm-up
+	// length and Min the final learning rate.
 	Base       float64 `json:"base"`
 	Epochs     int     `json:"epochs"`
 	WarmEpochs int     `json:"warm_epochs"`

@@ -58,6 +58,7 @@ type Inputs struct {
 
 // StepInputs are what a Method's BuildStep receives.
 type StepInputs struct {
+	// Config is the run's configuration and Encoder the model the step trains.
 	Config  *Config
 	Encoder layers.Encoder
 	// Views are the used views of the batch, each [B,H,W,C] in [0,1].
@@ -71,6 +72,7 @@ type StepInputs struct {
 // StepOutputs is what BuildStep returns: the loss to minimise and named scalar terms to
 // log (each a scalar node; they become metrics.jsonl fields).
 type StepOutputs struct {
+	// Loss is the scalar minimised; Metrics the named terms logged.
 	Loss    *graph.Node
 	Metrics map[string]*graph.Node
 }
@@ -107,6 +109,7 @@ type Evaluation struct {
 
 // LR is a learning rate and where its value comes from.
 type LR struct {
+	// Value is the learning rate; Source names the script or table it comes from.
 	Value  float64
 	Source string
 }

@@ -42,6 +42,8 @@ type Options struct {
 
 // Result summarises a finished (or stopped) pretraining.
 type Result struct {
+	// RunDir is the run directory, Steps the steps trained in total (resumed legs
+	// included) and FinalLoss the loss of the last step.
 	RunDir    string
 	Steps     int64
 	FinalLoss float64

@@ -129,6 +129,8 @@ func (RoCL) BuildStep(ctx *context.Context, in *StepInputs) *StepOutputs {
 // (the warm-up scheduler hands over at the cosine's own step 0, so the first epoch after
 // the warm-up trains at the peak). Schedule kind "rocl-warmup-cosine".
 type RoCLWarmupCosine struct {
+	// Base is the initial learning rate, Multiplier the warm-up's peak factor, WarmEpochs
+	// the warm-up length and Epochs the cosine's T_max.
 	Base       float64 `json:"base"`
 	Multiplier float64 `json:"multiplier"`
 	WarmEpochs int     `json:"warm_epochs"`

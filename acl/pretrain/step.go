@@ -12,6 +12,8 @@ import (
 // Step is a method's training step for one configuration, as the training loop runs it:
 // which inputs the step graph takes and how the method's BuildStep reads them.
 type Step struct {
+	// Config is the run's configuration, Method its method and Encoder the model built
+	// for it.
 	Config  *Config
 	Method  Method
 	Encoder layers.Encoder

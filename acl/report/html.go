@@ -15,6 +15,7 @@ import (
 
 // HTMLCell is one cell of an HTMLTable: its text, and for numbers the exact value.
 type HTMLCell struct {
+	// Text is what the cell shows.
 	Text string
 	// Value is the number the cell shows when IsNumber (written as data-value).
 	Value    float64
@@ -45,6 +46,8 @@ func HTMLPercent(v float64) HTMLCell {
 // can find it in an executed notebook), a caption, column headers, rows and notes shown
 // under it.
 type HTMLTable struct {
+	// Name is written as data-name; Caption above the table; Columns are the headers,
+	// Rows the cells and Notes the lines shown under it.
 	Name    string
 	Caption string
 	Columns []string

@@ -17,6 +17,7 @@ import (
 
 // ImageRow is one labelled row of an image grid: images of the same size, [0,1] floats.
 type ImageRow struct {
+	// Label is shown left of the row; Images are its images, left to right.
 	Label  string
 	Images []datasets.Image
 }

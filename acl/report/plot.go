@@ -13,6 +13,7 @@ import (
 
 // PlotSeries is one curve of a LinePlot: points (X[i], Y[i]); NaN points are skipped.
 type PlotSeries struct {
+	// Name is the curve's legend entry; X and Y its points' coordinates.
 	Name string    `json:"name"`
 	X    []float64 `json:"x"`
 	Y    []float64 `json:"y"`
@@ -21,6 +22,7 @@ type PlotSeries struct {
 // LinePlot is a line chart with markers: the plot data of a notebook figure, rendered to
 // PNG by gonum/plot (static, so it shows in markdown renderings and offline).
 type LinePlot struct {
+	// Title, XLabel and YLabel label the chart and its axes; Series are its curves.
 	Title  string       `json:"title"`
 	XLabel string       `json:"x_label"`
 	YLabel string       `json:"y_label"`

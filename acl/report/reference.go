@@ -21,6 +21,9 @@ const RobustSSLProvenance = "RobustSSL leaderboard (RobustSSL/RobustSSL.github.i
 // one data set, finetuned on another with one mode, and its RA, CA and SA in % (NaN where
 // the leaderboard has none).
 type ReferenceResult struct {
+	// Method is the leaderboard's method name, Pretrain and Downstream the pretraining and
+	// finetuning data sets, Mode the finetuning mode; RA, CA and SA the robust (AutoAttack),
+	// clean and standard accuracies in %.
 	Method     string        `json:"method"`
 	Pretrain   string        `json:"pretrain"`
 	Downstream string        `json:"downstream"`

@@ -39,6 +39,7 @@ var TableMetrics = []string{MetricSA, MetricRA, MetricAA}
 
 // TableColumn is one column of the grid.
 type TableColumn struct {
+	// Mode is the finetuning mode and Metric one of TableMetrics.
 	Mode   finetune.Mode
 	Metric string
 }
@@ -66,6 +67,8 @@ type TableCell struct {
 
 // TableRow is one pretraining run.
 type TableRow struct {
+	// Run is the run directory; Method, Variant and Dataset come from its config.json;
+	// Cells are the row's numbers by column (absent: not measured).
 	Run     string
 	Method  string
 	Variant string
@@ -75,6 +78,7 @@ type TableRow struct {
 
 // Table is the built grid.
 type Table struct {
+	// Columns and Rows are the grid in display order.
 	Columns []TableColumn
 	Rows    []*TableRow
 	// Shared lists the settings every cell of the table shares ("name: value");

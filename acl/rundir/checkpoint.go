@@ -31,6 +31,8 @@ const CheckpointMagic = "GOACL-CHECKPOINT v1"
 
 // CheckpointVar describes one stored variable.
 type CheckpointVar struct {
+	// Scope and Name locate the variable in the context; DType and Dims are its shape;
+	// Offset and Size place its bytes in the checkpoint's data.
 	Scope  string `json:"scope"`
 	Name   string `json:"name"`
 	DType  string `json:"dtype"`
@@ -55,6 +57,8 @@ type checkpointHeader struct {
 // Checkpoint is a checkpoint read from disk: its step, the host state saved with it and
 // its variables (values loaded lazily by Restore).
 type Checkpoint struct {
+	// Path is the file, Step the training step it was written after, State the host
+	// state saved with it (e.g. pretrain.TrainState as JSON) and Variables its index.
 	Path      string
 	Step      int64
 	State     json.RawMessage

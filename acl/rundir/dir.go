@@ -24,6 +24,7 @@ import (
 //	checkpoints/     atomic checkpoints (see SaveCheckpoint), the newest resumable
 //	results/         evaluation results written by later stages (finetune, eval)
 type Dir struct {
+	// Path is the run directory.
 	Path string
 
 	mu      sync.Mutex

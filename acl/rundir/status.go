@@ -26,6 +26,9 @@ const (
 
 // Provenance says where and how a run was produced.
 type Provenance struct {
+	// GitCommit and GitDirty identify the source that ran; Backend, GoVersion, Host and
+	// NumCPU the machine; Command the command line; Start and End the run's wall-clock
+	// span (End zero while it runs).
 	GitCommit string    `json:"git_commit"`
 	GitDirty  bool      `json:"git_dirty"`
 	Backend   string    `json:"backend"`

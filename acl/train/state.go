@@ -29,6 +29,7 @@ type State struct {
 // Outputs is what a step builder returns: the loss to minimise (a scalar) and named
 // scalar terms to log.
 type Outputs struct {
+	// Loss is the scalar minimised; Terms the named scalars logged.
 	Loss  *graph.Node
 	Terms map[string]*graph.Node
 }
@@ -48,6 +49,8 @@ type Result struct {
 // Epoch summarises a finished epoch: its 0-based index, the mean loss and terms over its
 // steps, the learning rate of its last step and its training time.
 type Epoch struct {
+	// Index is the epoch from 0 and Steps its number of steps; Loss and Terms are means
+	// over them; LR is its last step's learning rate and Seconds its training time.
 	Index   int
 	Steps   int
 	Loss    float64
@@ -59,6 +62,7 @@ type Epoch struct {
 // Batch is one step's data: the step graph's inputs (tensors, or anything context.Exec
 // accepts), in the order the step builder reads them, and the number of images.
 type Batch struct {
+	// Inputs are the step graph's inputs; Size the number of images.
 	Inputs []any
 	Size   int
 }
