@@ -73,7 +73,7 @@ func find() (*Python, error) {
 	if old := os.Getenv("PYTHONPATH"); old != "" {
 		pythonPath += string(os.PathListSeparator) + old
 	}
-	env := append(os.Environ(), "PYTHONPATH="+pythonPath, "PYTHONDONTWRITEBYTECODE=1", "OMP_NUM_THREADS=2")
+	env := append(os.Environ(), "PYTHONPATH="+pythonPath, "PYTHONDONTWRITEBYTECODE=1", "OMP_NUM_THREADS=1")
 	p := &Python{Exe: exe, Env: env}
 	if _, err := p.output("-c", "import torch, safetensors.torch"); err != nil {
 		return nil, err
