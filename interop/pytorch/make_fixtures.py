@@ -9,7 +9,8 @@ OUTDIR receives:
                       "module." prefix, every dtype, non-contiguous and shared-storage views,
                       a Parameter, an empty tensor), "optim", and plain Python values}
   proto4.pt           nested.pt's content saved with pickle protocol 4
-  legacy.pt           a state dict in the pre-1.6 (non-zip) torch.save format
+  legacy.pt           plain.pt's state dict in the pre-1.6 (non-zip) torch.save format
+  legacy_nested.pt    nested.pt's content in the pre-1.6 format
   evil.pt             a torch-format zip whose data.pkl calls os.system when unpickled
   expected.safetensors  nested.pt's state dict as contiguous tensors, written by the
                       reference safetensors library (also the safetensors reader's fixture)
@@ -108,6 +109,7 @@ def main():
     torch.save(ckpt, os.path.join(out, "nested.pt"))
     torch.save(ckpt, os.path.join(out, "proto4.pt"), pickle_protocol=4)
     torch.save(tiny_model_state(), os.path.join(out, "legacy.pt"), _use_new_zipfile_serialization=False)
+    torch.save(ckpt, os.path.join(out, "legacy_nested.pt"), _use_new_zipfile_serialization=False)
     write_evil(os.path.join(out, "evil.pt"))
     flat = {k: v.detach().contiguous().clone() for k, v in sd.items()}
     save_file(flat, os.path.join(out, "expected.safetensors"), metadata={"source": "make_fixtures.py"})

@@ -1,7 +1,10 @@
-// Package torchpickle reads PyTorch checkpoints written by torch.save (the zip format of
-// PyTorch ≥ 1.6: <archive>/data.pkl, the pickled object, and <archive>/data/<key>, one
-// raw record per storage, plus <archive>/byteorder since PyTorch 2.1) without executing
-// any of the file's pickled code.
+// Package torchpickle reads PyTorch checkpoints written by torch.save without executing
+// any of the file's pickled code: the zip format of PyTorch ≥ 1.6 (<archive>/data.pkl,
+// the pickled object, and <archive>/data/<key>, one raw record per storage, plus
+// <archive>/byteorder since PyTorch 2.1) and the legacy format of PyTorch 0.4–1.5 (a magic
+// number, version and system-info pickle, the object's pickle, the list of storage keys,
+// then each storage's size and bytes), in which checkpoints such as ACL's released one were
+// saved.
 //
 // Pickle is a program for Python's unpickler, which may call any function it names; a
 // checkpoint from elsewhere is untrusted. This package's own unpickler only understands
@@ -61,10 +64,9 @@ func Load(path string) (*Checkpoint, error) {
 func Parse(data []byte) (*Checkpoint, error) {
 	if !bytes.HasPrefix(data, []byte("PK\x03\x04")) {
 		if len(data) >= 2 && data[0] == 0x80 && data[1] <= 5 {
-			return nil, fmt.Errorf("this is the legacy torch.save format of PyTorch < 1.6, which is not supported: " +
-				"re-save it with a newer PyTorch (torch.save(torch.load(f), f2)) or convert it to safetensors")
+			return parseLegacy(data)
 		}
-		return nil, fmt.Errorf("not a torch.save checkpoint (no zip archive)")
+		return nil, fmt.Errorf("not a torch.save checkpoint (neither a zip archive nor the legacy pickle format)")
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {

@@ -36,12 +36,19 @@ type unpickler struct {
 // persistent ids; nil rejects them. The result is built only from nil, bool, int64,
 // *big.Int, float64, string, []byte, Tuple, *List, *Dict, *Tensor and what persist returns.
 func Unpickle(data []byte, persist func(pid any) (any, error)) (any, error) {
-	u := &unpickler{data: data, memo: map[uint64]any{}, persist: persist}
+	v, _, err := unpickleAt(data, 0, persist)
+	return v, err
+}
+
+// unpickleAt decodes the pickle starting at data[pos] and returns it with the position
+// after its STOP: the legacy format is several pickles in a row.
+func unpickleAt(data []byte, pos int, persist func(pid any) (any, error)) (any, int, error) {
+	u := &unpickler{data: data, pos: pos, memo: map[uint64]any{}, persist: persist}
 	v, err := u.run()
 	if err != nil {
-		return nil, fmt.Errorf("pickle byte %d: %w", u.pos, err)
+		return nil, u.pos, fmt.Errorf("pickle byte %d: %w", u.pos, err)
 	}
-	return v, nil
+	return v, u.pos, nil
 }
 
 var errTruncated = errors.New("truncated pickle")

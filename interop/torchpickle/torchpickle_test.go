@@ -388,8 +388,8 @@ func TestRejectsBadArchives(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"legacy", readFixture(t, "legacy.pt"), "legacy torch.save format"},
 		{"not a checkpoint", []byte("hello"), "not a torch.save checkpoint"},
+		{"pickle without magic", []byte("\x80\x02K\x01."), "no legacy magic number"},
 		{"broken zip", []byte("PK\x03\x04garbage"), "zip archive"},
 		{"compressed", rezip(t, src, nil, nil, zip.Deflate), "compressed"},
 		{"torchscript", rezip(t, src, nil, map[string][]byte{"plain/constants.pkl": {0x80, 2, '.'}}, zip.Store), "TorchScript"},
@@ -423,6 +423,56 @@ func TestRejectsBadArchives(t *testing.T) {
 	}
 }
 
+// TestLegacyFormat reads the pre-1.6 torch.save format (ACL's released checkpoint was saved
+// by PyTorch 1.5): the same tensors as the zip format, and the same refusals.
+func TestLegacyFormat(t *testing.T) {
+	for _, pair := range [][2]string{{"legacy.pt", "plain.pt"}, {"legacy_nested.pt", "nested.pt"}} {
+		legacy, err := Load(fixture(pair[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zipped, err := Load(fixture(pair[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, ka, err1 := legacy.StateDict()
+		b, kb, err2 := zipped.StateDict()
+		if err1 != nil || err2 != nil || ka != kb {
+			t.Fatalf("%s: %q %v, %q %v", pair[0], ka, err1, kb, err2)
+		}
+		sameStateDict(t, a, b)
+	}
+	src := readFixture(t, "legacy.pt")
+	// The header pickles (magic, version, system info) end before the object's pickle.
+	_, pos, _ := unpickleAt(src, 0, nil)
+	_, pos, _ = unpickleAt(src, pos, nil)
+	_, header, _ := unpickleAt(src, pos, nil)
+	evilZip := readFixture(t, "evil.pt")
+	zr, err := zip.NewReader(bytes.NewReader(evilZip), int64(len(evilZip)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := zr.File[0].Open()
+	evilPickle, _ := io.ReadAll(rc)
+	rc.Close()
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated", src[:len(src)-3], "storage"},
+		{"trailing bytes", append(slices.Clone(src), 0), "after the last storage"},
+		{"bad version", append(append(slices.Clone(src[:15]), "\x80\x02M\xea\x03."...), src[21:]...), "version 1002"},
+		{"os.system", append(slices.Clone(src[:header]), evilPickle...), "posix.system"},
+	}
+	for _, c := range cases {
+		_, err := Parse(c.data)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
 // TestFixturesMatchPyTorch regenerates the fixtures with the installed PyTorch and checks
 // that they decode to what the committed ones do (the zip bytes themselves may differ).
 func TestFixturesMatchPyTorch(t *testing.T) {
@@ -448,8 +498,21 @@ func TestFixturesMatchPyTorch(t *testing.T) {
 	if _, err := Load(filepath.Join(dir, "evil.pt")); !errors.Is(err, ErrRejected) {
 		t.Errorf("fresh evil.pt: %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "legacy.pt")); err == nil || !strings.Contains(err.Error(), "legacy") {
-		t.Errorf("fresh legacy.pt: %v", err)
+	for _, pair := range [][2]string{{"legacy.pt", "plain.pt"}, {"legacy_nested.pt", "nested.pt"}} {
+		legacy, err := Load(filepath.Join(dir, pair[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zipped, err := Load(fixture(pair[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, err1 := legacy.StateDict()
+		b, _, err2 := zipped.StateDict()
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		sameStateDict(t, a, b)
 	}
 }
 
@@ -530,7 +593,7 @@ func FuzzUnpickle(f *testing.F) {
 // FuzzCheckpoint: arbitrary archives (mutated real ones) never panic, and whatever loads
 // yields only allowed types and a state dict or an error.
 func FuzzCheckpoint(f *testing.F) {
-	for _, name := range []string{"nested.pt", "proto4.pt", "plain.pt", "evil.pt"} {
+	for _, name := range []string{"nested.pt", "proto4.pt", "plain.pt", "evil.pt", "legacy.pt", "legacy_nested.pt"} {
 		data, err := os.ReadFile(fixture(name))
 		if err != nil {
 			f.Fatal(err)
