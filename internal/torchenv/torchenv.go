@@ -22,8 +22,9 @@ import (
 
 // Python runs scripts with PyTorch.
 type Python struct {
-	// Exe is the interpreter; Env the environment scripts run with.
+	// Exe is the interpreter.
 	Exe string
+	// Env is the environment scripts run with (PYTHONPATH includes ToolsDir).
 	Env []string
 }
 

@@ -19,9 +19,10 @@ const (
 	LinearWeight
 	// BatchCount: PyTorch's BN num_batches_tracked, an int64 scalar goacl does not keep.
 	BatchCount
-	// InputMean and InputStd: the buffers normalize.mean and normalize.std, the layout's
-	// InputMean and InputStd (goacl keeps them in the run configuration).
+	// InputMean: the buffer normalize.mean, the layout's InputMean (goacl keeps the input
+	// normalisation in the run configuration, not in variables).
 	InputMean
+	// InputStd: the buffer normalize.std, the layout's InputStd.
 	InputStd
 )
 
@@ -53,7 +54,8 @@ type Entry struct {
 	Var string
 	// Shape is the goacl shape, TorchShape PyTorch's.
 	Shape, TorchShape []int
-	Kind              Kind
+	// Kind says how the tensor converts.
+	Kind Kind
 }
 
 // Entries lists every tensor of the layout in PyTorch's state-dict order.

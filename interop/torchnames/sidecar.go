@@ -15,11 +15,12 @@ const SidecarFormat = "goacl-torch-layout/1"
 type Sidecar struct {
 	// Format is SidecarFormat.
 	Format string `json:"format"`
-	// Arch is "resnet18" or "smallcnn"; Width its base width; InChannels the image
-	// channels.
-	Arch       string `json:"arch"`
-	Width      int    `json:"width"`
-	InChannels int    `json:"in_channels"`
+	// Arch is "resnet18" or "smallcnn".
+	Arch string `json:"arch"`
+	// Width is the base width W (the features have 8·W values).
+	Width int `json:"width"`
+	// InChannels is the number of image channels (3).
+	InChannels int `json:"in_channels"`
 	// Scheme is the state-dict naming: "cifar", "torchvision" or "multibn".
 	Scheme Scheme `json:"scheme"`
 	// BNNames are the PyTorch model's bn_names for the multibn scheme (goacl's branch
@@ -28,10 +29,11 @@ type Sidecar struct {
 	// Branch is, for a single-BN scheme, the goacl BN branch whose parameters the file
 	// holds ("" for an unbranched model).
 	Branch string `json:"branch"`
-	// InputMean and InputStd are the per-channel input normalisation (x − mean)/std the
-	// model applies to its [0,1] input (normalize.mean/std in the file); null for none.
+	// InputMean is the per-channel mean of the input normalisation (x − mean)/std the
+	// model applies to its [0,1] input (normalize.mean in the file); null for none.
 	InputMean []float64 `json:"input_mean"`
-	InputStd  []float64 `json:"input_std"`
+	// InputStd is the per-channel std of that normalisation (normalize.std); null for none.
+	InputStd []float64 `json:"input_std"`
 	// NumClasses is the size of the linear classifier on the features; 0 for an encoder
 	// alone (the model then returns the 8·width features).
 	NumClasses int `json:"num_classes"`

@@ -12,6 +12,7 @@ import (
 // checked against allowedGlobals.
 type global struct{ module, name string }
 
+// String returns "module.name".
 func (g global) String() string { return g.module + "." + g.name }
 
 // Globals the unpickler implements. Each is a pure Go function of its decoded arguments.

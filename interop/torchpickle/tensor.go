@@ -28,25 +28,29 @@ var storageDTypes = map[string]dtypes.DType{
 // stored in the archive as data/<Key>. Its bytes are read when a tensor over it is
 // materialised.
 type Storage struct {
+	// DType is the element type, from the storage class (torch.FloatStorage: Float32).
 	DType dtypes.DType
 	// Key names the storage's record in the archive (data/<Key>).
 	Key string
 	// Location is the device it was saved from ("cpu", "cuda:0", …); tensors are always
 	// read to the host.
 	Location string
-	NumEl    int64
+	// NumEl is the number of elements.
+	NumEl int64
 	// load returns the storage's NumEl·DType.Size() little-endian bytes.
 	load func() ([]byte, error)
 }
 
 // Tensor is a torch tensor of a checkpoint: a strided view of a storage, not yet copied.
 type Tensor struct {
+	// Storage holds the elements.
 	Storage *Storage
 	// Offset is the storage offset of element [0,…,0], in elements.
 	Offset int64
 	// Size and Stride are the tensor's shape and per-axis strides in elements, as in
 	// PyTorch; a contiguous tensor has Stride[i] = Size[i+1]·…·Size[n−1].
 	Size, Stride []int64
+	// RequiresGrad is the saved tensor's flag (true for an nn.Parameter); informational.
 	RequiresGrad bool
 }
 

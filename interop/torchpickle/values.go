@@ -22,6 +22,7 @@ type List struct {
 
 // DictEntry is one key/value pair of a Dict.
 type DictEntry struct {
+	// Key is the entry's key (a string for state dicts), Value its value.
 	Key, Value any
 }
 
