@@ -113,10 +113,14 @@ def _check(scheme, bn_names):
 
 
 class _Encoder(nn.Module):
-    """Shared parts: normalisation, BN-name check, pooling and classifier."""
+    """Shared parts: input normalisation, BN-name check, pooling and classifier."""
 
-    def _setup_head(self, scheme, bn_names, input_mean, input_std, features, num_classes):
+    def _setup(self, scheme, bn_names, input_mean, input_std, features, num_classes):
         _check(scheme, bn_names)
+        if (input_mean is None) != (input_std is None):
+            raise ValueError("give both input_mean and input_std, or neither")
+        if input_mean is not None:
+            self.normalize = Normalize(input_mean, input_std)
         self.scheme, self.bn_names, self.feature_dim = scheme, bn_names, features
         self.classifier_name = None
         if num_classes:
@@ -145,9 +149,7 @@ class ResNet18(_Encoder):
     def __init__(self, width=64, scheme="cifar", bn_names=None, input_mean=None, input_std=None,
                  num_classes=0, in_channels=3):
         super().__init__()
-        self._setup_head(scheme, bn_names, input_mean, input_std, 8 * width, num_classes)
-        if input_mean is not None:
-            self.normalize = Normalize(input_mean, input_std)
+        self._setup(scheme, bn_names, input_mean, input_std, 8 * width, num_classes)
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = _bn(width, bn_names)
         cin = width
@@ -178,9 +180,7 @@ class SmallCNN(_Encoder):
     def __init__(self, width=16, scheme="cifar", bn_names=None, input_mean=None, input_std=None,
                  num_classes=0, in_channels=3):
         super().__init__()
-        self._setup_head(scheme, bn_names, input_mean, input_std, 8 * width, num_classes)
-        if input_mean is not None:
-            self.normalize = Normalize(input_mean, input_std)
+        self._setup(scheme, bn_names, input_mean, input_std, 8 * width, num_classes)
         cin = in_channels
         for k in range(4):
             cout = width << k
