@@ -6,6 +6,7 @@ require (
 	github.com/gomlx/gomlx v0.26.0
 	github.com/janpfeifer/gonb v0.11.1
 	github.com/schollz/progressbar/v3 v3.18.0
+	github.com/x448/float16 v0.8.4
 	golang.org/x/image v0.26.0
 	golang.org/x/sys v0.39.0
 	golang.org/x/term v0.38.0
@@ -28,7 +29,6 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/exp v0.0.0-20250819193227-8b4c13bb791b // indirect
 	golang.org/x/text v0.28.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect

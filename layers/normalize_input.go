@@ -8,6 +8,15 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
+// ImageNetMean and ImageNetStd are the per-channel (RGB) input normalisation of the
+// official ACL and DynACL models (NormalizeByChannelMeanStd in models/resnet_multi_bn.py,
+// stored in their state dicts as normalize.mean and normalize.std). Treat them as
+// constants: copy before changing.
+var (
+	ImageNetMean = []float64{0.485, 0.456, 0.406}
+	ImageNetStd  = []float64{0.229, 0.224, 0.225}
+)
+
 // Normalized is an Encoder whose Features first normalises its input per channel,
 // (x − Mean)/Std, then runs the wrapped encoder: the model-internal normalisation layer of
 // the official ACL and DynACL models (NormalizeByChannelMeanStd, models/resnet_multi_bn.py)

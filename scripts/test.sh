@@ -5,6 +5,8 @@
 #
 # Test data is read from ../shared (next to the repository) unless ACL_CIFAR10_DIR,
 # ACL_GOLDEN_DIR, ACL_GOLDEN_LAYERS_DIR or ACL_PSEUDO_LABELS_DIR point elsewhere.
+# PyTorch comparisons use /usr/bin/python3 (ACL_TORCH_PYTHON) with the packages in
+# ACL_PYTHON_TOOLS (see scripts/install-python-tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,12 @@ fi
 if [ -d notebooks ] && ls notebooks/*.ipynb >/dev/null 2>&1; then
   bash scripts/install-notebook-tools.sh
 fi
+
+# The interop tests check goacl against PyTorch: Debian's python3-torch and PyPI's
+# safetensors, installed once (about 50 s) and found again in a few seconds. Under
+# ACL_REQUIRE_TORCH=1 those tests fail instead of skipping when PyTorch is missing.
+ACL_PYTHON_TOOLS="$(bash scripts/install-python-tools.sh)"
+export ACL_PYTHON_TOOLS ACL_REQUIRE_TORCH=1
 
 go vet ./...
 go test -count=1 -timeout 80m ./...

@@ -1,6 +1,8 @@
 package pretrain
 
 import (
+	"slices"
+
 	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/layers"
 )
@@ -10,8 +12,8 @@ const (
 	// InputNormNone feeds the [0,1] images to the encoder as they are (RoCL, AdvCL).
 	InputNormNone = ""
 	// InputNormImageNet normalises each channel with the ImageNet statistics inside the
-	// model, as the official ACL and DynACL models do (NormalizeByChannelMeanStd with mean
-	// (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) as their first layer,
+	// model, as the official ACL and DynACL models do (layers.ImageNetMean and
+	// layers.ImageNetStd in NormalizeByChannelMeanStd, their first layer,
 	// models/resnet_multi_bn.py). Attacks still perturb and clip the [0,1] pixels.
 	InputNormImageNet = "imagenet"
 )
@@ -24,7 +26,7 @@ func InputNormalization(name string) (mean, std []float64, err error) {
 	case InputNormNone:
 		return nil, nil, nil
 	case InputNormImageNet:
-		return []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}, nil
+		return slices.Clone(layers.ImageNetMean), slices.Clone(layers.ImageNetStd), nil
 	}
 	return nil, nil, field.Errorf("input_norm", "{input_norm} %q: use %q or none (\"\" in a config)", name, InputNormImageNet)
 }
