@@ -91,9 +91,9 @@ func cachedResult[T any](runDir, name string, key any, compute func() (T, error)
 	if err != nil {
 		return zero, err
 	}
-	ckpt, _, err := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
+	ckpt, err := finetune.PretrainedCheckpoint(runDir)
 	if err != nil {
-		return zero, fmt.Errorf("run %s: %w", runDir, err)
+		return zero, err
 	}
 	keyJSON, err := json.Marshal(key)
 	if err != nil {

@@ -91,7 +91,7 @@ func Load(backend backends.Backend, runDir string, opts LoadOptions) (*Model, er
 	if opts.Finetuned != "" {
 		return m, m.loadFinetuned(opts.Finetuned)
 	}
-	if m.Checkpoint, err = newestCheckpoint(runDir); err != nil {
+	if m.Checkpoint, err = PretrainedCheckpoint(runDir); err != nil {
 		return nil, err
 	}
 	m.Ctx = context.New().Checked(false)
@@ -111,8 +111,11 @@ func Load(backend backends.Backend, runDir string, opts LoadOptions) (*Model, er
 	return m, nil
 }
 
-// newestCheckpoint is the pretraining's newest checkpoint that verifies.
-func newestCheckpoint(runDir string) (*rundir.Checkpoint, error) {
+// PretrainedCheckpoint is the checkpoint Load reads a pretraining run's model from: the
+// newest one of runDir that verifies (damaged newer files are skipped). Code that only
+// needs to know which checkpoint a run's model is (e.g. to key cached results) asks here,
+// so that the choice is made in one place.
+func PretrainedCheckpoint(runDir string) (*rundir.Checkpoint, error) {
 	ckpt, skipped, err := rundir.LatestCheckpoint(filepath.Join(runDir, rundir.CheckpointsDir))
 	if err != nil {
 		return nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
