@@ -20,7 +20,7 @@ import (
 
 // PairFeatures returns the RoCL-layout features [3B, d] (float64) of B =
 // Settings.AnalysisBatch training images of a run: projections of [x¹; x²; x^adv] with
-// x^adv made by the run's own attack (RunModel.InstanceAttack with the run's attack,
+// x^adv made by the run's own attack (Pretrained.InstanceAttack with the run's attack,
 // seed 7), as the training loss sees them. The features are cached in the run's
 // results/notebook-pair-features.json.
 func (nb *Notebook) PairFeatures(runDir string) (*tensors.Tensor, error) {

@@ -137,7 +137,7 @@ type SweepPoint struct {
 	// CleanAccuracy is the linear probe's clean test accuracy (SA of a probe, ∈ [0,1]).
 	CleanAccuracy float64 `json:"clean_accuracy"`
 	// FeatureCosine is the mean cosine between clean and attacked test features under the
-	// run's own pretraining attack (RunModel.RepresentationRobustness, ∈ [−1,1]).
+	// run's own pretraining attack (Pretrained.RepresentationRobustness, ∈ [−1,1]).
 	FeatureCosine float64 `json:"feature_cosine"`
 	// FinalLoss is the last logged pretraining loss.
 	FinalLoss float64 `json:"final_loss"`
@@ -198,7 +198,7 @@ func (nb *Notebook) measureSweepPoint(dir string, progress io.Writer) (SweepPoin
 	return pt, nil
 }
 
-// RepresentationRobustness returns RunModel.RepresentationRobustness of a run on
+// RepresentationRobustness returns Pretrained.RepresentationRobustness of a run on
 // Settings.AttackImages test images (seed 1), cached in the run's
 // results/notebook-robustness.json.
 func (nb *Notebook) RepresentationRobustness(runDir string) (*InstanceAttackResult, error) {

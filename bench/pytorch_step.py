@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer of goacl's standard adversarial-contrastive benchmark step.
 
-It computes exactly what acl.NewBenchStep (acl/bench_step.go) computes, so that
+It computes exactly what benchmark.NewStep (acl/benchmark/step.go) computes, so that
 `acl bench` can time both frameworks on the same machine in the same run:
 
   * encoder: CIFAR ResNet-18 at base width W (3x3 stem, BN, ReLU, no max-pool, stages of

@@ -25,7 +25,7 @@ import (
 //     recomputed every ReloadEvery epochs, as the official loader reload);
 //   - model, attack: as ACL (dual BN in backbone and head, ImageNet input normalisation,
 //     joint eval-mode PGD of both views through 'pgd' on the adversarial NT-Xent);
-//   - loss: ½[(2 − w)·NT(clean) + w·NT(adv)] with w = DynACLAdvWeight (ACLDSLoss; the
+//   - loss: ½[(2 − w)·NT(clean) + w·NT(adv)] with w = DynACLAdvWeight (losses.AnnealedACLDS; the
 //     IP/HN/IPHN variants add this project's A-InfoNCE cross term, spec §4.3);
 //   - momentum encoder (DynACLConfig.MomentumEncoder, on in the presets as in the
 //     official code, which the spec's summary omits): the first view of every pair goes
