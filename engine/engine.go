@@ -23,11 +23,11 @@
 //     ones split over the workers (kernels_binary.go, kernels_ops.go and the files it
 //     installs). Every one of them falls back to simplego's executor for cases it does
 //     not handle. docs/performance.md has the measurements against PyTorch.
-//   - The Dot/DotGeneral gradients are replaced, on pure-Go graphs only, by two matmuls
+//   - The Dot/DotGeneral gradients are replaced, on every backend, by two matmuls
 //     (see dotgrad.go), and with fast kernels the Max/Min (ReLU) gradient by one
 //     comparison and two selects (minmaxgrad.go) and the Mul/Div gradients of broadcast
 //     operands by products that do not broadcast them first (broadcastgrad.go); XLA
-//     graphs keep GoMLX's own gradients.
+//     graphs keep GoMLX's own gradients for those.
 //   - Conv2D emits the native convolution on XLA and on the fast pure-Go backend, and
 //     lowers it to im2col in the graph on simplego's own kernels (see conv.go).
 //

@@ -7,8 +7,51 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ainfonce/goacl/acl"
+	"github.com/ainfonce/goacl/engine/hlo"
 	"github.com/ainfonce/goacl/internal/xlatest"
 )
+
+// TestHLOCensusEveryMethod builds every method's pretraining step (each variant) and the
+// PGD-20 evaluation graph at width 16, batch 16 for XLA and checks that no intermediate
+// tensor XLA is given exceeds 4× the largest activation. GoMLX v0.26.0's own matmul
+// gradient (broadcast × multiply → reduce) puts [48,128,2048] outer products, 16× the
+// largest activation, into every step; engine/dotgrad.go's two-matmul gradient removes
+// them on every backend.
+func TestHLOCensusEveryMethod(t *testing.T) {
+	rec, err := hlo.NewRecorder(xlatest.Backend(t), hlo.CaptureOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, p *hlo.Program, err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		c := p.Census()
+		t.Logf("%s: %d ops (%d live), %d convolution groups, %s", name, c.Ops, c.Live, len(c.Convolutions), c.Summary())
+		if c.Ratio > 4 || c.Ratio <= 0 {
+			t.Errorf("%s: %s (largest: %s %s); want ≤ 4", name, c.Summary(), c.Largest[0].Kind, c.Largest[0].Shape)
+		}
+	}
+	for _, method := range acl.MethodNames() {
+		for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+			cfg, err := censusConfig(method, variant, "resnet18", 16, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := recordStep(rec, cfg)
+			check(method+"-"+variant+" step", p, err)
+		}
+	}
+	cfg, err := censusConfig("rocl", "base", "resnet18", 16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := recordEval(rec, cfg)
+	check("PGD-20 eval", p, err)
+}
 
 // TestHLOCommand runs `acl hlo` and checks its output: the census sections and, as the
 // last line, the ratio of the largest intermediate tensor to the largest activation.
