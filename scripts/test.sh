@@ -3,11 +3,13 @@
 # go vet and go test over every package, then the loss and layer golden cases again on
 # XLA CPU. This is the README's test command and what CI (.ci/run) calls.
 #
-# It installs the XLA CPU PJRT plugin (scripts/install-xla-cpu.sh, PyPI xla-cpu-pjrt)
-# into .cache/ and sets GOACL_REQUIRE_XLA=1, so that the XLA tests (internal/xlatest: the
-# HLO census, the bench step's parity with the pure-Go engine, kill-and-resume on XLA)
-# fail, rather than skip, when the plugin does not work. A plain `go test ./...` without
-# it skips those tests with a message saying how to enable them.
+# It installs the XLA CPU PJRT plugin (scripts/install-xla-cpu.sh, PyPI xla-cpu-pjrt) and
+# JAX (scripts/install-jax.sh, PyPI jax/jaxlib) into .cache/, and sets
+# GOACL_REQUIRE_XLA=1 and GOACL_JAX_PYTHON, so that the XLA tests (internal/xlatest: the
+# HLO census, the bench step's parity with the pure-Go engine, kill-and-resume on XLA) and
+# the JAX peer's parity check fail, rather than skip, when what they need does not work.
+# A plain `go test ./...` without them skips those tests with a message saying how to
+# enable them.
 #
 # Test data is read from ../shared (next to the repository) unless ACL_CIFAR10_DIR,
 # ACL_GOLDEN_DIR, ACL_GOLDEN_LAYERS_DIR or ACL_PSEUDO_LABELS_DIR point elsewhere.
@@ -28,6 +30,9 @@ fi
 plugin=$(bash scripts/install-xla-cpu.sh | tail -n1)
 [ -f "$plugin" ] || { echo "scripts/test.sh: the XLA CPU plugin was not installed" >&2; exit 1; }
 export GOACL_REQUIRE_XLA=1
+# The JAX peer of the benchmark (bench/jax_step.py), checked against the Go step.
+GOACL_JAX_PYTHON=$(bash scripts/install-jax.sh | tail -n1)
+export GOACL_JAX_PYTHON
 
 go vet ./...
 go test -count=1 -timeout 80m ./...

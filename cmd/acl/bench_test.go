@@ -56,3 +56,22 @@ func TestBenchParity(t *testing.T) {
 		t.Fatalf("parity check exited %d", code)
 	}
 }
+
+// TestBenchJAXParity checks the JAX peer (bench/jax_step.py) against the Go step: same
+// weights and batch, two steps, losses within the peer's tolerance. It runs when JAX is
+// installed (scripts/install-jax.sh); with GOACL_JAX_PYTHON set (scripts/test.sh sets it
+// after installing JAX) a peer that does not run is a failure, not a skip.
+func TestBenchJAXParity(t *testing.T) {
+	script := filepath.Join("..", "..", "bench", "jax_step.py")
+	python := os.Getenv("GOACL_JAX_PYTHON")
+	if python == "" {
+		var err error
+		if python, err = findJAXPython("auto", script); err != nil {
+			t.Skipf("JAX peer not checked: %v", err)
+		}
+	}
+	if code := runBench([]string{"-parity", t.TempDir(), "-peer", "jax", "-width", "2", "-batch", "2", "-attack-steps", "1",
+		"-jax-python", python, "-jax-script", script}); code != 0 {
+		t.Fatalf("JAX parity check exited %d", code)
+	}
+}
