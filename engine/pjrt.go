@@ -32,7 +32,8 @@ var pluginKinds = map[string]struct {
 }{
 	"cpu": {files: []string{"pjrt_c_api_cpu_plugin.so", "xla_cpu_pjrt.so"},
 		install: "bash scripts/install-xla-cpu.sh", pkg: "PyPI package xla-cpu-pjrt"},
-	"cuda": {files: []string{"pjrt_c_api_cuda_plugin.so", "xla_cuda_plugin.so"},
+	"cuda": {files: []string{"pjrt_c_api_cuda_plugin.so", "xla_cuda_plugin.so",
+		"site/jax_plugins/xla_cuda13/xla_cuda_plugin.so", "site/jax_plugins/xla_cuda12/xla_cuda_plugin.so"},
 		install: "bash scripts/install-xla-cuda.sh", pkg: "PyPI package jax-cuda13-pjrt or jax-cuda12-pjrt"},
 }
 
@@ -140,11 +141,25 @@ func (e *PluginNotFoundError) Is(target error) bool { return target == ErrPlugin
 func matchesKind(path string, files []string) bool {
 	base := filepath.Base(path)
 	for _, f := range files {
-		if base == f {
+		if base == filepath.Base(f) {
 			return true
 		}
 	}
 	return false
+}
+
+// cudaDataDir returns the folder holding ptxas (bin/) and libdevice (nvvm/) installed from
+// PyPI next to a CUDA plugin laid out as in site-packages (<site>/jax_plugins/xla_cudaNN/
+// with <site>/nvidia/cu13 or <site>/nvidia/cuda_nvcc), or "".
+func cudaDataDir(plugin string) string {
+	site := filepath.Dir(filepath.Dir(filepath.Dir(plugin)))
+	for _, d := range []string{"nvidia/cu13", "nvidia/cuda_nvcc"} {
+		dir := filepath.Join(site, d)
+		if _, err := os.Stat(filepath.Join(dir, "bin", "ptxas")); err == nil {
+			return dir
+		}
+	}
+	return ""
 }
 
 // searchRoots are the folders whose ancestors may hold PluginDir: the working directory
@@ -205,6 +220,13 @@ func resolveXLAConfig(config string) (string, error) {
 		// XLA_FLAGS (go-xla v0.1.4, pjrt/cuda_linux.go).
 		if _, set := os.LookupEnv("GOPJRT_CUDA_CHECKS"); !set {
 			_ = os.Setenv("GOPJRT_CUDA_CHECKS", "0")
+		}
+		// XLA compiles its kernels with ptxas and libdevice: point it at the ones
+		// scripts/install-xla-cuda.sh (or JAX's pip packages) put next to the plugin.
+		if flags := os.Getenv("XLA_FLAGS"); !strings.Contains(flags, "--xla_gpu_cuda_data_dir") {
+			if dir := cudaDataDir(path); dir != "" {
+				_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --xla_gpu_cuda_data_dir="+dir))
+			}
 		}
 		return name + ":" + path + rest, nil
 	case filepath.IsAbs(plugin):

@@ -118,3 +118,30 @@ func TestPureGoSilentParallelism(t *testing.T) {
 		var _ *simplego.Backend = sg
 	}
 }
+
+// TestFindCUDAPlugin: the layout scripts/install-xla-cuda.sh makes (a private
+// site-packages folder) is found, and XLA is pointed at the ptxas installed next to it.
+func TestFindCUDAPlugin(t *testing.T) {
+	repo := t.TempDir()
+	t.Chdir(repo)
+	t.Setenv(PluginPathEnv, "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+	t.Setenv("GOPJRT_CUDA_CHECKS", "")
+	site := filepath.Join(repo, PluginDir, "cuda", "site")
+	plugin := filepath.Join(site, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	writeFile(t, plugin)
+	writeFile(t, filepath.Join(site, "nvidia", "cu13", "bin", "ptxas"))
+	got, err := FindPlugin("cuda")
+	if err != nil || got != plugin {
+		t.Fatalf("FindPlugin(cuda) = %q, %v; want %q", got, err, plugin)
+	}
+	resolved, err := resolveXLAConfig("xla:cuda")
+	if err != nil || resolved != "xla:"+plugin {
+		t.Fatalf("resolveXLAConfig(xla:cuda) = %q, %v", resolved, err)
+	}
+	want := "--xla_dump_to=/tmp/x --xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia", "cu13")
+	if got := os.Getenv("XLA_FLAGS"); got != want {
+		t.Errorf("XLA_FLAGS = %q, want %q", got, want)
+	}
+}
