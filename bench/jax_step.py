@@ -58,8 +58,19 @@ BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
 
-def import_jax():
-    """Imports jax (float32 only, as goacl's step)."""
+# XLA flags the peer adds for itself (never for goacl's process). jaxlib 0.10.2's XLA CPU
+# runs dots and convolutions through XNNPACK by default, on one thread on this project's
+# 2-core machine: the W16/B16 step took 0.42-0.65 s against 0.27 s with XLA's own
+# multi-threaded kernels (measured, see docs/performance.md). The peer runs
+# JAX at its best, as the PyTorch peer runs with OpenBLAS; --xla-flags "" keeps XLA's
+# defaults.
+DEFAULT_XLA_FLAGS = "--xla_cpu_use_xnnpack=false"
+
+
+def import_jax(extra_flags):
+    """Imports jax (float32 only, as goacl's step) with extra_flags added to XLA_FLAGS."""
+    if extra_flags:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + extra_flags).strip()
     import jax
     jax.config.update("jax_enable_x64", False)
     return jax
@@ -348,9 +359,11 @@ def main():
     p.add_argument("--parity", default="", help="folder written by `acl bench -parity -peer jax`: recompute Go's losses")
     p.add_argument("--parity-tol", type=float, default=5e-4,
                    help="largest relative loss difference accepted (PGD sign flips of near-zero gradients give ~1e-4)")
+    p.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS,
+                   help="flags added to XLA_FLAGS in this process (default %(default)s: XLA's multi-threaded CPU kernels, see DEFAULT_XLA_FLAGS)")
     p.add_argument("--compile-only", action="store_true", help="print the train step's trace/lower and XLA compile seconds as JSON")
     a = p.parse_args()
-    jax = import_jax()
+    jax = import_jax(a.xla_flags)
     if a.parity:
         parity(jax, a)
         return
