@@ -36,6 +36,8 @@ Usage:
   jax_step.py --width 16 --batch 16 --serve            # line protocol of `acl bench`
   jax_step.py --parity DIR                             # recompute Go's losses (acl bench -parity DIR -peer jax)
   jax_step.py --width 64 --batch 512 --compile-only    # time jit lowering and XLA compile of the train step
+  jax_step.py --width 16 --batch 16 --stablehlo F      # write the train step's StableHLO (acl hlo -run F times it on goacl's XLA)
+  jax_step.py --run-stablehlo F --steps 5              # compile and time a StableHLO file (e.g. acl hlo -stablehlo's) on JAX's XLA
 
 Serve protocol (one JSON object per output line): after start-up it prints
 {"ready": true, ...}; then reads "train N", "eval N" and "quit" on stdin and answers
@@ -65,6 +67,18 @@ BN_MOMENTUM = 0.1
 # JAX at its best, as the PyTorch peer runs with OpenBLAS; --xla-flags "" keeps XLA's
 # defaults.
 DEFAULT_XLA_FLAGS = "--xla_cpu_use_xnnpack=false"
+
+
+def default_xla_flags():
+    """DEFAULT_XLA_FLAGS where JAX will run on the CPU (no CUDA plugin installed), else ""."""
+    import importlib.util
+    for name in ("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12", "jax_cuda13_plugin", "jax_cuda12_plugin"):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return ""
+        except ImportError:
+            continue
+    return DEFAULT_XLA_FLAGS
 
 
 def import_jax(extra_flags):
@@ -309,6 +323,53 @@ class Workload:
         return t1 - t0, t2 - t1
 
 
+def lowered_text(w):
+    """The train step's program as JAX hands it to XLA (StableHLO text)."""
+    key = w.jax.random.PRNGKey(0)
+    return w._train.lower(w.params, w.stats, w.momentum_buf, w.x1, w.x2, key).as_text()
+
+
+def run_stablehlo(path, reps, xla_flags):
+    """Compiles the StableHLO file with this jaxlib's XLA and times it: uniform [0,1)
+    floats and zero integers as inputs, no donation (aliasing attributes removed), one
+    untimed run, then reps timed ones. The same file runs on goacl's XLA plugin with
+    `acl hlo -run FILE`: the pair separates the program from the compiler."""
+    import re
+    jax = import_jax(xla_flags)
+    jax.config.update("jax_enable_x64", True)  # goacl's programs carry a u64 RNG state
+    from jax.extend import backend as jb
+    from jax._src.lib import xla_client as xc
+    text = re.sub(r" \{tf\.aliasing_output = \d+ : i32\}", "", open(path).read())
+    sig = re.search(r"func\.func (?:public )?@main\((.*?)\)\s*(?:->|\{)", text, re.S)
+    if not sig:
+        sys.exit("%s: no func.func @main" % path)
+    types = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "ui32": np.uint32, "ui64": np.uint64, "i1": np.bool_}
+    b = jb.get_backend()
+    dev = b.devices()[0]
+    rng = np.random.default_rng(1)
+    ins = []
+    for t in re.findall(r"%[\w.]+: tensor<([^>]*)>", sig.group(1)):
+        parts = t.split("x")
+        dims = [int(d) for d in parts[:-1]]
+        dt = types[parts[-1]]
+        a = rng.random(dims, dtype=dt) if parts[-1] in ("f32", "f64") else np.zeros(dims, dt)
+        ins.append(jax.device_put(a, dev))
+    t0 = time.perf_counter()
+    exe = b.compile_and_load(text, xc.DeviceList((dev,)), xc.CompileOptions())
+    compile_s = time.perf_counter() - t0
+    walls, cpus = [], []
+    for r in range(reps + 1):
+        w0, c0 = time.perf_counter(), time.process_time()
+        for o in exe.execute(ins):
+            o.block_until_ready()
+        if r:
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+    med = lambda v: sorted(v)[len(v) // 2]
+    print(json.dumps(dict(info(jax), file=path, inputs=len(ins), compile_seconds=compile_s, run_seconds=walls,
+                          run_cpu_seconds=cpus, median_run_seconds=med(walls), median_run_cpu_seconds=med(cpus))))
+
+
 def info(jax):
     import jaxlib
     d = jax.devices()[0]
@@ -359,10 +420,17 @@ def main():
     p.add_argument("--parity", default="", help="folder written by `acl bench -parity -peer jax`: recompute Go's losses")
     p.add_argument("--parity-tol", type=float, default=5e-4,
                    help="largest relative loss difference accepted (PGD sign flips of near-zero gradients give ~1e-4)")
-    p.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS,
-                   help="flags added to XLA_FLAGS in this process (default %(default)s: XLA's multi-threaded CPU kernels, see DEFAULT_XLA_FLAGS)")
+    p.add_argument("--xla-flags", default=None,
+                   help="flags added to XLA_FLAGS in this process (default: %s without a CUDA plugin, i.e. XLA's multi-threaded CPU kernels, see DEFAULT_XLA_FLAGS; none with one)" % DEFAULT_XLA_FLAGS)
+    p.add_argument("--stablehlo", default="", help="write the train step's lowered program (StableHLO text) to this file and exit")
+    p.add_argument("--run-stablehlo", default="", help="compile this StableHLO file with JAX's XLA, time --steps runs and exit (see run_stablehlo)")
     p.add_argument("--compile-only", action="store_true", help="print the train step's trace/lower and XLA compile seconds as JSON")
     a = p.parse_args()
+    if a.xla_flags is None:
+        a.xla_flags = default_xla_flags()
+    if a.run_stablehlo:
+        run_stablehlo(a.run_stablehlo, a.steps, a.xla_flags)
+        return
     jax = import_jax(a.xla_flags)
     if a.parity:
         parity(jax, a)
@@ -371,6 +439,11 @@ def main():
         sys.exit("jax_step.py: --batch must be >= 2 and --width >= 1")
     w = Workload(jax, a.width, a.batch, a.seed, a.attack_steps, a.eval_steps)
     inf = info(jax)
+    if a.stablehlo:
+        with open(a.stablehlo, "w") as f:
+            f.write(lowered_text(w))
+        print(json.dumps(dict(inf, stablehlo=a.stablehlo)))
+        return
     if a.compile_only:
         lower_s, compile_s = w.compile_times()
         print(json.dumps(dict(inf, width=a.width, batch=a.batch, lower_seconds=lower_s, compile_seconds=compile_s)))

@@ -42,8 +42,13 @@ func runHLO(args []string) int {
 	graphName := fs.String("graph", graphStep, "graph: step (the method's pretraining step), eval (PGD-20 evaluation), bench (acl bench's standard step)")
 	compile := fs.Bool("compile", false, "also compile the program with XLA and print the compile time (not run)")
 	out := fs.String("stablehlo", "", "also write the StableHLO program to this file")
+	run := fs.String("run", "", "instead: compile the StableHLO file FILE (e.g. -stablehlo's, or JAX's from bench/jax_step.py --stablehlo) and time it on the XLA backend")
+	reps := fs.Int("reps", 5, "with -run: timed runs after one untimed run")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *run != "" {
+		return runStableHLOFile(*run, *reps)
 	}
 	if *width < 1 || *batch < 2 {
 		fmt.Fprintln(os.Stderr, "acl hlo: -width must be ≥ 1 and -batch ≥ 2")
@@ -98,6 +103,29 @@ func runHLO(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl hlo:", err)
 		return 1
 	}
+	return 0
+}
+
+// runStableHLOFile compiles and times a StableHLO file on the XLA backend.
+func runStableHLOFile(file string, reps int) int {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl hlo: -run:", err)
+		return 2
+	}
+	rec, err := newRecorder(hlo.CaptureOnly)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl hlo:", err)
+		return 1
+	}
+	t, err := hlo.TimeStableHLO(rec.Backend, text, max(reps, 1))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "acl hlo: -run %s: %v\n", file, err)
+		return 1
+	}
+	wall, cpu := t.Median()
+	fmt.Printf("%s on %s: %d inputs, XLA compile %.2f s, run %.3f s (median of %d; CPU %.3f s)\n",
+		file, engine.Describe(rec.Backend), t.Inputs, t.CompileSeconds, wall, len(t.RunSeconds), cpu)
 	return 0
 }
 
