@@ -97,7 +97,7 @@ func runHLO(args []string) int {
 		fmt.Printf("StableHLO written to %s\n", *out)
 	}
 	if *compile {
-		fmt.Printf("XLA compile: %.2f s (%s)\n", prog.CompileSeconds, engine.Describe(rec.Backend))
+		fmt.Printf("graph build (GoMLX, StableHLO): %.2f s; XLA compile: %.2f s (%s)\n", prog.BuildSeconds, prog.CompileSeconds, engine.Describe(rec.Backend))
 	}
 	if err := prog.Census().Write(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "acl hlo:", err)

@@ -58,8 +58,10 @@ type Program struct {
 	Args    []Tensor
 	Ops     []Op
 	Results []string
-	// CompileSeconds is the time XLA took to compile it (0 for CaptureOnly).
-	CompileSeconds float64
+	// BuildSeconds is the time from the builder's creation to the compile call: GoMLX
+	// building the graph (gradients included) and its StableHLO. CompileSeconds is the
+	// time XLA took to compile it (0 for CaptureOnly).
+	BuildSeconds, CompileSeconds float64
 }
 
 // Recorder is a backends.Backend that records the programs of the graphs compiled on it
@@ -102,13 +104,14 @@ func (r *Recorder) Last() *Program {
 
 // Builder implements backends.Backend: the XLA builder, with Compile recording.
 func (r *Recorder) Builder(name string) backends.Builder {
-	return &recordingBuilder{Builder: r.Backend.Builder(name), rec: r, name: name}
+	return &recordingBuilder{Builder: r.Backend.Builder(name), rec: r, name: name, created: time.Now()}
 }
 
 type recordingBuilder struct {
 	backends.Builder
-	rec  *Recorder
-	name string
+	rec     *Recorder
+	name    string
+	created time.Time
 }
 
 // Compile records the program, then compiles it (CaptureAndCompile) or returns
@@ -119,7 +122,7 @@ func (b *recordingBuilder) Compile(outputs []backends.Op, shardings []*backends.
 		return nil, fmt.Errorf("hlo: builder %T is not the XLA builder", b.Builder)
 	}
 	shlo, fn := builderInternals(xb)
-	p := &Program{Name: b.name}
+	p := &Program{Name: b.name, BuildSeconds: time.Since(b.created).Seconds()}
 	var exe backends.Executable
 	if b.rec.mode == CaptureOnly {
 		values := make([]*stablehlo.Value, len(outputs))
