@@ -120,12 +120,15 @@ func FindPlugin(kind string) (string, error) {
 
 // PluginNotFoundError is FindPlugin's error when no plugin of Kind is installed.
 type PluginNotFoundError struct {
+	// Kind is the plugin kind asked for ("cpu", "cuda"); Searched lists the places looked
+	// in, in order.
 	Kind     string
 	Searched []string
 	Install  string // the command that installs it, run from the repository root
 	Package  string // where the plugin comes from
 }
 
+// Error names the install script, the package, the variable to set and what was searched.
 func (e *PluginNotFoundError) Error() string {
 	return fmt.Sprintf("no XLA %s PJRT plugin found: install it with `%s` from the repository root (%s), "+
 		"or set %s to the folder or file that holds it, or use GOMLX_BACKEND=xla:/absolute/path/to/plugin.so (searched: %s)",

@@ -41,6 +41,7 @@ func (s Shape) Elements() int64 {
 	return n
 }
 
+// String writes the shape as StableHLO types read, e.g. f32[16,32,32,3].
 func (s Shape) String() string {
 	parts := make([]string, len(s.Dims))
 	for i, d := range s.Dims {
@@ -131,27 +132,34 @@ type ConvGroup struct {
 	// Role is "forward", "input-grad" (kernel reversed, lhs dilated by the stride: the
 	// form XLA maps to a backward-data convolution), "weight-grad" (batch and feature
 	// swapped on the input, rhs dilated by the stride: backward-filter) or "other".
-	Role                   string
-	Dimensions             string
-	Strides, LhsDilation   string
-	RhsDilation, Padding   string
-	FeatureGroups          string
-	Count                  int
-	ExampleIn, ExampleOut  Shape
-	ExampleKernel          Shape
-	KernelFrom             string // the op kind producing the kernel operand ("reverse", "parameter", ...)
-	exampleLhs, exampleRhs string
+	Role string
+	// Dimensions, Strides, LhsDilation, RhsDilation, Padding and FeatureGroups are the
+	// attributes as written in the program.
+	Dimensions           string
+	Strides, LhsDilation string
+	RhsDilation, Padding string
+	FeatureGroups        string
+	// Count is how many live convolutions share them; ExampleIn, ExampleKernel and
+	// ExampleOut are the operand and result shapes of the first of them.
+	Count                 int
+	ExampleIn, ExampleOut Shape
+	ExampleKernel         Shape
+	// KernelFrom is the kind of op producing the kernel operand ("reverse", "argument", ...).
+	KernelFrom string
 }
 
 // DotGroup is a set of live dot_generals with the same operand shapes and dimensions.
 type DotGroup struct {
+	// Lhs, Rhs and Out are the operand and result shapes, Dimensions the
+	// dot_dimension_numbers attribute, Count how many live dot_generals have them.
 	Lhs, Rhs, Out Shape
 	Dimensions    string
 	Count         int
 }
 
-// Tensor is one op output.
+// Tensor is one op output (or, with Kind "argument", one argument of main).
 type Tensor struct {
+	// Name is the value's name in the program ("%12"), Kind the op producing it.
 	Name  string
 	Kind  string
 	Shape Shape
