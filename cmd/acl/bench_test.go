@@ -43,6 +43,12 @@ func TestBenchDeviceCheckAndBadFlags(t *testing.T) {
 	if code := runBench([]string{"-width", "2", "-batch", "2", "-pytorch", "/nonexistent/python"}); code == 0 {
 		t.Fatal("an explicit -pytorch that does not exist must fail")
 	}
+	if code := runBench([]string{"-width", "2", "-batch", "2", "-peer", "tensorflow"}); code != 2 {
+		t.Fatalf("-peer tensorflow: exit %d, want 2", code)
+	}
+	if code := runBench([]string{"-width", "2", "-batch", "2", "-peer", "jax", "-jax-python", "/nonexistent/python"}); code == 0 {
+		t.Fatal("-peer jax with a -jax-python that does not exist must fail")
+	}
 }
 
 // TestBenchParity checks the PyTorch peer against the Go step when torch is installed
