@@ -19,7 +19,7 @@ go build -o build/acl ./cmd/acl
 ARGS=(bench -width 16 -batch 16 -steps 2 -rounds 5 -eval-batches 1 -baseline goacl:kernels=simplego
   -out "$OUTDIR/$NAME.json" "$@")
 {
-  echo "# command: ./build/acl ${ARGS[*]}"
+  echo "# command: ${GOMLX_BACKEND:+GOMLX_BACKEND=$GOMLX_BACKEND }./build/acl ${ARGS[*]}"
   echo "# built from $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+local changes'), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   ./build/acl "${ARGS[@]}" 2>&1 | grep -v '^SimpleGo backend: parallelism'
   echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

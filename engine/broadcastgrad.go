@@ -15,7 +15,9 @@ import (
 // runs), and square it at its own size: one materialised full-size tensor and one
 // full-size pass fewer per Mul, two per Div. Every element is computed from the same
 // values with the same operations as GoMLX's gradient (v·b, v/b, −v·(a/(b·b))), so the
-// gradients are bit-identical. Operands that are both broadcast keep GoMLX's gradient.
+// gradients are bit-identical. Operands that are both broadcast keep GoMLX's gradient, and
+// so do XLA graphs, where XLA fuses the broadcast into its consumers (measured: no change in
+// the XLA CPU step time, see minmaxgrad.go).
 
 func init() { installBroadcastGradOverrides() }
 

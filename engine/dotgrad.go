@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -16,21 +17,28 @@ import (
 // gradient of C = A·B is two matmuls, dA = dC·Bᵀ and dB = Aᵀ·dC; dotGeneralVJP computes
 // exactly that for any DotGeneral (batch, contracting and free axes in any order).
 //
-// The override is installed once, for the Dot and DotGeneral node types, and applies only
-// to graphs built for a pure-Go backend; other backends keep GoMLX's gradient.
+// On XLA the outer-product form is as costly: at width 64, batch 512 the training step held
+// 20 such tensors (the largest f32[1536,2048,512]), which XLA GPU ran as slow reduce
+// fusions and compiled for minutes (docs/results/gpu-h100-2026-11-27/); `acl hlo` shows
+// them as the largest intermediate tensors of the step, 16× the largest activation at
+// width 16, batch 16. GoMLX fixed its gradient the same way upstream in v0.28.0.
+//
+// The override is installed once, for the Dot and DotGeneral node types, and applies to
+// graphs of every backend. GOACL_XLA_DOTGRAD=0 gives graphs of other backends than the
+// pure-Go ones GoMLX's own gradient back, for A/B measurements (scripts/xla-diag.sh).
 
 var installOnce sync.Once
 
 func init() { installGradientOverrides() }
 
 // installGradientOverrides replaces the Dot/DotGeneral entries of graph.VJPRegistration
-// with matmul-based VJPs on pure-Go graphs. It is idempotent.
+// with matmul-based VJPs. It is idempotent.
 func installGradientOverrides() {
 	installOnce.Do(func() {
 		for _, nt := range []graph.NodeType{graph.NodeTypeDotGeneral, graph.NodeTypeDot} {
 			original := graph.VJPRegistration[nt]
 			graph.VJPRegistration[nt] = func(node *graph.Node, v []*graph.Node, outShape shapes.Shape) []*graph.Node {
-				if !isPureGoGraph(node.Graph()) {
+				if !isPureGoGraph(node.Graph()) && !xlaDotGrad() {
 					return original(node, v, outShape)
 				}
 				if node.Type() == graph.NodeTypeDot {
@@ -49,6 +57,14 @@ func installGradientOverrides() {
 		}
 	})
 }
+
+// XLADotGradEnv names the variable that, set to 0, keeps GoMLX's own outer-product
+// Dot/DotGeneral gradient on graphs of non-pure-Go backends (for A/B timing only).
+const XLADotGradEnv = "GOACL_XLA_DOTGRAD"
+
+// xlaDotGrad reports whether graphs of other backends than the pure-Go ones get the
+// two-matmul gradient (the default), read when each gradient is built.
+func xlaDotGrad() bool { return os.Getenv(XLADotGradEnv) != "0" }
 
 // dotParams are the axes of a DotGeneral node.
 type dotParams struct {

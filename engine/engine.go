@@ -23,16 +23,18 @@
 //     ones split over the workers (kernels_binary.go, kernels_ops.go and the files it
 //     installs). Every one of them falls back to simplego's executor for cases it does
 //     not handle. docs/performance.md has the measurements against PyTorch.
-//   - The Dot/DotGeneral gradients are replaced, on pure-Go graphs only, by two matmuls
+//   - The Dot/DotGeneral gradients are replaced, on every backend, by two matmuls
 //     (see dotgrad.go), and with fast kernels the Max/Min (ReLU) gradient by one
 //     comparison and two selects (minmaxgrad.go) and the Mul/Div gradients of broadcast
 //     operands by products that do not broadcast them first (broadcastgrad.go); XLA
-//     graphs keep GoMLX's own gradients.
+//     graphs keep GoMLX's own gradients for those.
 //   - Conv2D emits the native convolution on XLA and on the fast pure-Go backend, and
 //     lowers it to im2col in the graph on simplego's own kernels (see conv.go).
 //
-// New chooses the backend: GOMLX_BACKEND when it is set (e.g. "xla:/path/plugin.so"
-// selects XLA untouched, "go" the stock simplego), otherwise the repaired pure-Go backend.
+// New chooses the backend: GOMLX_BACKEND when it is set ("xla:cpu" and "xla:cuda" find
+// the plugin installed by scripts/install-xla-{cpu,cuda}.sh, see pjrt.go;
+// "xla:/path/plugin.so" loads that file; "go" is the stock simplego), otherwise the
+// repaired pure-Go backend.
 package engine
 
 import (
@@ -62,7 +64,10 @@ func New() (backends.Backend, error) {
 }
 
 // NewWithConfig returns the backend for a GOMLX_BACKEND-style configuration string
-// ("name" or "name:options"), converting GoMLX's panics into errors.
+// ("name" or "name:options"), converting GoMLX's panics into errors. XLA configurations
+// naming a plugin kind ("xla", "xla:cpu", "xla:cuda") are resolved to the installed
+// plugin's path first (FindPlugin); a missing plugin is an error naming the install
+// script.
 func NewWithConfig(config string) (b backends.Backend, err error) {
 	name, _, _ := strings.Cut(config, ":")
 	known := backends.List()
@@ -76,6 +81,13 @@ func NewWithConfig(config string) (b backends.Backend, err error) {
 	if !found {
 		return nil, fmt.Errorf("engine: unknown backend %q in %s=%q; registered backends: %s",
 			name, backends.ConfigEnvVar, config, strings.Join(known, ", "))
+	}
+	if IsXLAConfig(config) {
+		resolved, err := resolveXLAConfig(config)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s=%q: %w", backends.ConfigEnvVar, config, err)
+		}
+		config = resolved
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -14,7 +14,9 @@ import (
 // comparison and two selects: the adjoint goes to x1 exactly where x0 < x1 (Max; x0 where
 // x0 < x1 for Min) — the same decisions as GoMLX's NonNegativeIndicator(x0 − x1) for every
 // input, ties (to x0), infinities and NaN (to x0) included. Other cases keep GoMLX's
-// gradient.
+// gradient, and so do XLA graphs: XLA fuses these elementwise ops itself, and with this
+// override (and broadcastgrad.go's) the W16/B16 benchmark step on XLA CPU changed by 12 of
+// 10,529 ops and ran in the same time (docs/performance.md).
 
 // installMinMaxOverrides replaces the Max and Min entries of graph.VJPRegistration; it is
 // called once from installGradientOverrides.

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -34,7 +36,8 @@ type PureGo struct {
 var _ backends.Backend = (*PureGo)(nil)
 
 // NewPureGo creates the repaired pure-Go backend. config takes simplego's options
-// (comma-separated; "parallelism=-1" is added unless a parallelism is given) and this
+// (comma-separated; parallelism is -1, unlimited, unless one is given, and is set without
+// the console line simplego prints for that option) and this
 // package's own: "kernels=goacl" (default: the fast GEMM-based DotGeneral and
 // ConvGeneral) or "kernels=simplego" (simplego's own executors, for comparison), and
 // "fusion=on" (default with the fast kernels: elementwise chains run as one op, see
@@ -42,7 +45,6 @@ var _ backends.Backend = (*PureGo)(nil)
 func NewPureGo(config string) (backends.Backend, error) {
 	var rest []string
 	fast, fusion, parallelism := true, true, -1
-	hasParallelism := false
 	for _, part := range strings.Split(config, ",") {
 		key, value, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch key {
@@ -73,16 +75,20 @@ func NewPureGo(config string) (backends.Backend, error) {
 			if err != nil {
 				return nil, fmt.Errorf("engine: %s option parallelism=%q: want an integer (-1: unlimited)", PureGoName, value)
 			}
-			parallelism, hasParallelism = n, true
+			parallelism = n
+			continue // set below, without simplego's console message
 		}
 		rest = append(rest, part)
-	}
-	if !hasParallelism {
-		rest = append(rest, "parallelism=-1")
 	}
 	inner, err := simplego.New(strings.Join(rest, ","))
 	if err != nil {
 		return nil, err
+	}
+	if err := setSimplegoParallelism(inner.(*simplego.Backend), parallelism); err != nil {
+		// GoMLX's layout changed: let simplego set it (it prints a line to stdout).
+		if inner, err = simplego.New(strings.Join(append(rest, fmt.Sprintf("parallelism=%d", parallelism)), ",")); err != nil {
+			return nil, err
+		}
 	}
 	b := &PureGo{Backend: inner.(*simplego.Backend)}
 	// If the kernels cannot be installed (another GoMLX version), the backend still works
@@ -305,4 +311,23 @@ func onesIfEmpty(v []int, n int) []int {
 		ones[i] = 1
 	}
 	return ones
+}
+
+// setSimplegoParallelism sets simplego's worker limit (its "parallelism" option: -1
+// unlimited, 0 none, N workers) the way the option does, by assigning the worker pool's
+// maxParallelism before any work runs, but without the "SimpleGo backend: parallelism set
+// to N" line simplego's option parser prints to stdout for every backend created (it
+// reached users' consoles and notebooks). It returns an error, and changes nothing, if
+// GoMLX's struct layout is not the one of v0.26.0.
+func setSimplegoParallelism(b *simplego.Backend, n int) error {
+	pool := reflect.ValueOf(b).Elem().FieldByName("workers")
+	if !pool.IsValid() || pool.Kind() != reflect.Struct {
+		return fmt.Errorf("engine: simplego.Backend has no workers pool (GoMLX layout changed?)")
+	}
+	f := pool.FieldByName("maxParallelism")
+	if !f.IsValid() || f.Kind() != reflect.Int {
+		return fmt.Errorf("engine: simplego's workers pool has no int maxParallelism (GoMLX layout changed?)")
+	}
+	*(*int)(unsafe.Pointer(f.UnsafeAddr())) = n
+	return nil
 }

@@ -164,7 +164,9 @@ func TestACLProjector(t *testing.T) {
 		}
 	}
 	// The last layer is a train-mode BN with γ=1, β=0: every output column has mean 0 and
-	// biased variance ≈ 1 (no final ReLU).
+	// biased variance σ²/(σ²+ε) ≈ 1 (no final ReLU). How close to 1 depends on the column's
+	// pre-BN variance σ², i.e. on the random initial weights, which differ between backends
+	// (each draws its own random numbers): σ² ≈ 0.01 on XLA gives 0.999, hence 5e-3.
 	y := flat(t, outs[1])
 	for j := range d {
 		m, v := 0.0, 0.0
@@ -174,7 +176,7 @@ func TestACLProjector(t *testing.T) {
 		for i := range n {
 			v += (y[i*d+j] - m) * (y[i*d+j] - m) / n
 		}
-		if math.Abs(m) > 1e-12 || math.Abs(v-1) > 1e-3 {
+		if math.Abs(m) > 1e-12 || math.Abs(v-1) > 5e-3 {
 			t.Errorf("column %d: mean %.3g, variance %.6g; want 0 and ≈1", j, m, v)
 		}
 	}

@@ -2,7 +2,10 @@
 # Installs the Python side of the PyTorch interoperability tests (interop/...), when missing:
 #
 #   - PyTorch from Debian (python3-torch 1.13, for /usr/bin/python3; PyPI's torch wheels are
-#     not used: they are gigabytes and pull CUDA);
+#     not used: they are gigabytes and pull CUDA), with OpenBLAS (libopenblas0-pthread):
+#     Debian's PyTorch runs nn.Linear through the system's libblas.so.3, by default the
+#     reference BLAS (about 4 GFLOP/s on a 1024^3 product, against 78 with OpenBLAS), and
+#     the benchmark peers should run at their best (docs/performance.md);
 #   - pure-Python or small wheels from PyPI (safetensors), pinned, installed with
 #     /usr/bin/python3's own pip into a folder of their own (pip --target), never into the
 #     system site-packages (Debian marks it externally managed, PEP 668). Tests put that
@@ -52,9 +55,9 @@ apt_install() {
   fi
 }
 
-# 1. PyTorch from Debian.
-if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
-  apt_install python3-torch
+# 1. PyTorch and OpenBLAS from Debian.
+if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1 || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  apt_install python3-torch libopenblas0-pthread
   if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
     log "python3-torch is installed but '$PYTHON -c \"import torch\"' still fails"
     exit 1

@@ -28,7 +28,7 @@ import (
 )
 
 func init() {
-	register("bench", "time the standard adversarial-contrastive step against the PyTorch peer", runBench)
+	register("bench", "time the standard adversarial-contrastive step against the PyTorch and JAX peers", runBench)
 }
 
 // benchSide holds one framework's timings.
@@ -69,6 +69,7 @@ type benchReport struct {
 	Rounds     int              `json:"rounds"`
 	Go         *benchSide       `json:"go"`
 	PyTorch    *benchSide       `json:"pytorch,omitempty"`
+	JAX        *benchSide       `json:"jax,omitempty"`
 	// Baseline is the same Go step on -baseline's backend configuration.
 	Baseline               *benchSide `json:"baseline,omitempty"`
 	BaselineBackend        string     `json:"baseline_backend,omitempty"`
@@ -80,6 +81,11 @@ type benchReport struct {
 	TrainCPURatio float64 `json:"train_cpu_time_ratio_go_over_pytorch,omitempty"`
 	EvalRatio     float64 `json:"eval_ratio_pytorch_over_go,omitempty"`
 	PyTorchMsg    string  `json:"pytorch_status,omitempty"`
+	// The same ratios for the JAX peer (JAX's images/s over Go's; CPU time Go over JAX).
+	TrainRatioJAX    float64 `json:"train_ratio_jax_over_go,omitempty"`
+	TrainCPURatioJAX float64 `json:"train_cpu_time_ratio_go_over_jax,omitempty"`
+	EvalRatioJAX     float64 `json:"eval_ratio_jax_over_go,omitempty"`
+	JAXMsg           string  `json:"jax_status,omitempty"`
 }
 
 func runBench(args []string) int {
@@ -88,11 +94,14 @@ func runBench(args []string) int {
 	batch := fs.Int("batch", 16, "images per step (each gives two views and an adversarial view)")
 	steps := fs.Int("steps", 2, "timed train steps per framework per round")
 	evals := fs.Int("eval-batches", 1, "timed PGD-20 evaluation batches per framework per round (0: none)")
-	rounds := fs.Int("rounds", 3, "rounds; each times Go then PyTorch (order alternating) so both see the same machine load")
-	threads := fs.Int("threads", 0, "threads for both frameworks: GOMAXPROCS and torch.set_num_threads (0: all cores)")
-	python := fs.String("pytorch", "auto", "python interpreter with torch for the peer; auto: /usr/bin/python3 or python3 if torch imports; none: Go only")
+	rounds := fs.Int("rounds", 3, "rounds; each times every side in turn (order rotating) so all see the same machine load")
+	threads := fs.Int("threads", 0, "threads for Go and PyTorch: GOMAXPROCS and torch.set_num_threads (0: all cores)")
+	peers := fs.String("peer", "pytorch", "peers timed against Go, comma-separated: pytorch, jax (or none)")
+	python := fs.String("pytorch", "auto", "python interpreter with torch for the PyTorch peer; auto: /usr/bin/python3 or python3 if torch imports; none: no PyTorch peer")
 	script := fs.String("pytorch-script", "bench/pytorch_step.py", "the PyTorch peer script")
 	device := fs.String("pytorch-device", "cpu", "device of the PyTorch peer: cpu or cuda (the Go side follows GOMLX_BACKEND)")
+	jaxPython := fs.String("jax-python", "auto", "python interpreter with jax for the JAX peer; auto: .cache/jax-venv/bin/python (scripts/install-jax.sh) or python3 if jax imports")
+	jaxScript := fs.String("jax-script", "bench/jax_step.py", "the JAX peer script")
 	out := fs.String("out", "", "write the full report (every timing, configuration, versions) as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed Go train steps to this file")
 	baseline := fs.String("baseline", "", "also time the Go step on this backend configuration (e.g. goacl:kernels=simplego, the engine before the fast kernels), interleaved")
@@ -126,7 +135,18 @@ func runBench(args []string) int {
 	if *deviceCheck {
 		return runDeviceCheck(backend)
 	}
+	usePyTorch, useJAX, err := parsePeers(*peers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl bench:", err)
+		return 2
+	}
+	if *python == "none" {
+		usePyTorch = false
+	}
 	if *parity != "" {
+		if useJAX {
+			return runJAXParity(backend, cfg, *parity, *jaxPython, *jaxScript)
+		}
 		return runParity(backend, cfg, *parity, *python, *script, *device, nThreads)
 	}
 
@@ -145,8 +165,8 @@ func runBench(args []string) int {
 		cfg.Width, cfg.Batch, cfg.AttackSteps, rep.TrainGFLOP, cfg.EvalSteps, rep.EvalGFLOP)
 	fmt.Printf("go: %s, %s, %d threads\n", runtime.Version(), rep.Backend, nThreads)
 
-	var peer *torchPeer
-	if *python != "none" {
+	var peer, jaxPeer *torchPeer
+	if usePyTorch {
 		peer, err = startTorchPeer(*python, *script, *device, cfg, nThreads)
 		if err != nil {
 			rep.PyTorchMsg = err.Error()
@@ -159,6 +179,15 @@ func runBench(args []string) int {
 			rep.PyTorch = &benchSide{Framework: "pytorch", Info: peer.info}
 			fmt.Printf("pytorch: %v\n", peer.info)
 		}
+	}
+	if useJAX {
+		// Asked for by name: a JAX peer that cannot start is an error.
+		if jaxPeer, err = startJAXPeer(*jaxPython, *jaxScript, cfg); err != nil {
+			return benchFail(fmt.Errorf("-peer jax: %w", err))
+		}
+		defer jaxPeer.close()
+		rep.JAX = &benchSide{Framework: "jax", Info: jaxPeer.info}
+		fmt.Printf("jax: %v\n", jaxPeer.info)
 	}
 
 	goRun, err := newGoRunner(backend, cfg, "goacl", "go")
@@ -183,16 +212,19 @@ func runBench(args []string) int {
 		runners = append(runners, baseRun)
 	}
 	if peer != nil {
-		runners = append(runners, &torchRunner{peer: peer, side: rep.PyTorch})
+		runners = append(runners, &peerRunner{label: "pytorch", peer: peer, side: rep.PyTorch})
 	}
-	// Warm-up (untimed): compiles the Go graphs and lets PyTorch allocate.
+	if jaxPeer != nil {
+		runners = append(runners, &peerRunner{label: "jax", peer: jaxPeer, side: rep.JAX})
+	}
+	// Warm-up (untimed): compiles the Go and JAX graphs and lets PyTorch allocate.
 	for _, r := range runners {
 		t0 := time.Now()
 		if err := r.warmUp(*evals > 0); err != nil {
 			return benchFail(err)
 		}
 		note := ""
-		if _, isGo := r.(*goRunner); isGo {
+		if _, isGo := r.(*goRunner); isGo || r.name() == "jax" {
 			note = ", graph compilation included"
 		}
 		fmt.Printf("%s: warm-up %.1f s%s\n", r.name(), time.Since(t0).Seconds(), note)
@@ -259,12 +291,26 @@ func runBench(args []string) int {
 			rep.EvalRatio = ps.EvalImagesPerSec / gs.EvalImagesPerSec
 			fmt.Printf("eval PGD-%d: go %.3g img/s, pytorch %.3g img/s, ratio %.3g (pytorch/go)\n", cfg.EvalSteps, gs.EvalImagesPerSec, ps.EvalImagesPerSec, rep.EvalRatio)
 		}
-	} else {
+	}
+	if rep.JAX != nil {
+		js := rep.JAX.Summary
+		rep.TrainRatioJAX = js.TrainImagesPerSec / gs.TrainImagesPerSec
+		fmt.Printf("train: go %.3g img/s, jax %.3g img/s, ratio %.3g (jax/go)\n", gs.TrainImagesPerSec, js.TrainImagesPerSec, rep.TrainRatioJAX)
+		if js.CPUMedianSeconds > 0 && gs.CPUMedianSeconds > 0 {
+			rep.TrainCPURatioJAX = gs.CPUMedianSeconds / js.CPUMedianSeconds
+			fmt.Printf("train CPU time per step: go %.3g s, jax %.3g s, ratio %.3g (go/jax)\n", gs.CPUMedianSeconds, js.CPUMedianSeconds, rep.TrainCPURatioJAX)
+		}
+		if *evals > 0 {
+			rep.EvalRatioJAX = js.EvalImagesPerSec / gs.EvalImagesPerSec
+			fmt.Printf("eval PGD-%d: go %.3g img/s, jax %.3g img/s, ratio %.3g (jax/go)\n", cfg.EvalSteps, gs.EvalImagesPerSec, js.EvalImagesPerSec, rep.EvalRatioJAX)
+		}
+	}
+	if rep.PyTorch == nil && rep.JAX == nil {
 		why := rep.PyTorchMsg
 		if why == "" {
-			why = "-pytorch none"
+			why = "-peer none"
 		}
-		fmt.Printf("train: go %.3g img/s (no PyTorch figure: %s)\n", gs.TrainImagesPerSec, why)
+		fmt.Printf("train: go %.3g img/s (no peer figure: %s)\n", gs.TrainImagesPerSec, why)
 		if *evals > 0 {
 			fmt.Printf("eval PGD-%d: go %.3g img/s\n", cfg.EvalSteps, gs.EvalImagesPerSec)
 		}
@@ -367,16 +413,17 @@ func (g *goRunner) stopProfile() {
 	}
 }
 
-// torchRunner times the PyTorch peer.
-type torchRunner struct {
-	peer *torchPeer
-	side *benchSide
+// peerRunner times a peer script (PyTorch or JAX) through its serve protocol.
+type peerRunner struct {
+	label string
+	peer  *torchPeer
+	side  *benchSide
 }
 
-func (t *torchRunner) name() string       { return "pytorch" }
-func (t *torchRunner) sideOf() *benchSide { return t.side }
+func (t *peerRunner) name() string       { return t.label }
+func (t *peerRunner) sideOf() *benchSide { return t.side }
 
-func (t *torchRunner) warmUp(eval bool) error {
+func (t *peerRunner) warmUp(eval bool) error {
 	if _, err := t.peer.run("train", 1); err != nil {
 		return err
 	}
@@ -387,7 +434,7 @@ func (t *torchRunner) warmUp(eval bool) error {
 	return nil
 }
 
-func (t *torchRunner) train(n int) error {
+func (t *peerRunner) train(n int) error {
 	r, err := t.peer.run("train", n)
 	if err != nil {
 		return err
@@ -398,7 +445,7 @@ func (t *torchRunner) train(n int) error {
 	return nil
 }
 
-func (t *torchRunner) eval(n int) error {
+func (t *peerRunner) eval(n int) error {
 	if n == 0 {
 		return nil
 	}
@@ -509,7 +556,8 @@ func startTorchPeer(pythonFlag, script, device string, cfg benchmark.Config, thr
 // startPeer starts a PyTorch peer script (python resolved by findPython from -pytorch)
 // with args, in torchEnv, and reads its first line, which must be a JSON object with
 // "ready": true (kept as the peer's info, with the interpreter and OMP_WAIT_POLICY
-// added). Both `acl bench` and `acl bench-ops` talk to their peers through it.
+// added). `acl bench` and `acl bench-ops` talk to their peers through it (the JAX peer
+// through startPeerWith, with its own interpreter).
 func startPeer(pythonFlag, script string, args ...string) (*torchPeer, error) {
 	python, err := findPython(pythonFlag)
 	if err != nil {
@@ -518,10 +566,16 @@ func startPeer(pythonFlag, script string, args ...string) (*torchPeer, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("-pytorch-script %s: %w (run from the repository root or pass the path)", script, err)
 	}
+	return startPeerWith(python, script, args...)
+}
+
+// startPeerWith starts the peer script with the interpreter python (see startPeer).
+func startPeerWith(python, script string, args ...string) (*torchPeer, error) {
 	cmd := exec.Command(python, append([]string{script}, args...)...)
 	cmd.Env = torchEnv()
 	p := &torchPeer{cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = io.MultiWriter(p.stderr, os.Stderr)
+	var err error
 	if p.in, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -540,7 +594,7 @@ func startPeer(pythonFlag, script string, args ...string) (*torchPeer, error) {
 	}
 	if err := json.Unmarshal(p.out.Bytes(), &p.info); err != nil || p.info["ready"] != true {
 		p.close()
-		return nil, fmt.Errorf("unexpected first line from the PyTorch peer: %q", p.out.Text())
+		return nil, fmt.Errorf("unexpected first line from the peer %s: %q", script, p.out.Text())
 	}
 	p.info["python"] = python
 	p.info["OMP_WAIT_POLICY"] = envValue(cmd.Env, "OMP_WAIT_POLICY")
@@ -710,5 +764,79 @@ func runDeviceCheck(b backends.Backend) int {
 		return benchFail(fmt.Errorf("device check: results differ from the pure-Go backend by %.3g (relative)", worst))
 	}
 	fmt.Printf("device check ok: largest relative difference from the pure-Go backend %.2g\n", worst)
+	return 0
+}
+
+// parsePeers reads -peer: a comma-separated list of pytorch and jax, or none.
+func parsePeers(v string) (pytorch, jax bool, err error) {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "pytorch":
+			pytorch = true
+		case "jax":
+			jax = true
+		case "none", "":
+		default:
+			return false, false, fmt.Errorf("-peer %q: use pytorch, jax, both comma-separated (pytorch,jax) or none", v)
+		}
+	}
+	return pytorch, jax, nil
+}
+
+// findJAXPython resolves -jax-python: auto tries the virtual environment that
+// scripts/install-jax.sh makes (.cache/jax-venv next to the script's bench/ folder), then
+// python3 on PATH, keeping the first that imports jax.
+func findJAXPython(flagValue, script string) (string, error) {
+	if flagValue != "auto" {
+		return flagValue, nil
+	}
+	venv := filepath.Join(filepath.Dir(filepath.Dir(script)), ".cache", "jax-venv", "bin", "python")
+	for _, p := range []string{venv, "python3"} {
+		if path, err := exec.LookPath(p); err == nil {
+			if exec.Command(path, "-c", "import jax").Run() == nil {
+				return path, nil
+			}
+		}
+	}
+	return "", errors.New("no python with jax found: run `bash scripts/install-jax.sh` (installs jax and jaxlib from PyPI into .cache/jax-venv) or pass -jax-python /path/to/python")
+}
+
+// startJAXPeer starts bench/jax_step.py --serve for cfg.
+func startJAXPeer(pythonFlag, script string, cfg benchmark.Config) (*torchPeer, error) {
+	python, err := findJAXPython(pythonFlag, script)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("-jax-script %s: %w (run from the repository root or pass the path)", script, err)
+	}
+	return startPeerWith(python, script, "--serve", "--width", fmt.Sprint(cfg.Width), "--batch", fmt.Sprint(cfg.Batch),
+		"--attack-steps", fmt.Sprint(cfg.AttackSteps), "--eval-steps", fmt.Sprint(cfg.EvalSteps), "--seed", fmt.Sprint(cfg.Seed))
+}
+
+// runJAXParity exports the Go weights, batch and losses and has the JAX peer recompute
+// them (benchmark.Step.ExportParity, jax_step.py --parity).
+func runJAXParity(b backends.Backend, cfg benchmark.Config, dir, pythonFlag, script string) int {
+	cfg.NoRandomStart = true
+	backend := engine.Describe(b)
+	step, err := benchmark.NewStep(b, cfg)
+	if err != nil {
+		return benchFail(err)
+	}
+	defer step.Finalize()
+	m, err := step.ExportParity(dir, 2, backend)
+	if err != nil {
+		return benchFail(err)
+	}
+	fmt.Printf("go (%s): losses %v\n", backend, m.Losses)
+	python, err := findJAXPython(pythonFlag, script)
+	if err != nil {
+		return benchFail(err)
+	}
+	cmd := exec.Command(python, script, "--parity", dir)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return benchFail(fmt.Errorf("JAX parity check failed: %w", err))
+	}
 	return 0
 }

@@ -43,6 +43,12 @@ func TestBenchDeviceCheckAndBadFlags(t *testing.T) {
 	if code := runBench([]string{"-width", "2", "-batch", "2", "-pytorch", "/nonexistent/python"}); code == 0 {
 		t.Fatal("an explicit -pytorch that does not exist must fail")
 	}
+	if code := runBench([]string{"-width", "2", "-batch", "2", "-peer", "tensorflow"}); code != 2 {
+		t.Fatalf("-peer tensorflow: exit %d, want 2", code)
+	}
+	if code := runBench([]string{"-width", "2", "-batch", "2", "-peer", "jax", "-jax-python", "/nonexistent/python"}); code == 0 {
+		t.Fatal("-peer jax with a -jax-python that does not exist must fail")
+	}
 }
 
 // TestBenchParity checks the PyTorch peer against the Go step when torch is installed
@@ -54,5 +60,24 @@ func TestBenchParity(t *testing.T) {
 	if code := runBench([]string{"-parity", t.TempDir(), "-width", "2", "-batch", "2", "-attack-steps", "1",
 		"-pytorch-script", filepath.Join("..", "..", "bench", "pytorch_step.py")}); code != 0 {
 		t.Fatalf("parity check exited %d", code)
+	}
+}
+
+// TestBenchJAXParity checks the JAX peer (bench/jax_step.py) against the Go step: same
+// weights and batch, two steps, losses within the peer's tolerance. It runs when JAX is
+// installed (scripts/install-jax.sh); with GOACL_JAX_PYTHON set (scripts/test.sh sets it
+// after installing JAX) a peer that does not run is a failure, not a skip.
+func TestBenchJAXParity(t *testing.T) {
+	script := filepath.Join("..", "..", "bench", "jax_step.py")
+	python := os.Getenv("GOACL_JAX_PYTHON")
+	if python == "" {
+		var err error
+		if python, err = findJAXPython("auto", script); err != nil {
+			t.Skipf("JAX peer not checked: %v", err)
+		}
+	}
+	if code := runBench([]string{"-parity", t.TempDir(), "-peer", "jax", "-width", "2", "-batch", "2", "-attack-steps", "1",
+		"-jax-python", python, "-jax-script", script}); code != 0 {
+		t.Fatalf("JAX parity check exited %d", code)
 	}
 }

@@ -1,0 +1,71 @@
+//go:build linux
+
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/engine"
+	"github.com/ainfonce/goacl/internal/testdirs"
+	"github.com/ainfonce/goacl/internal/xlatest"
+)
+
+// TestXLAKillResume runs the smoke pretraining of TestCLIReliability on XLA CPU three
+// times: uninterrupted; killed with SIGKILL once it has logged a few steps; and resumed
+// from what the kill left. The resumed run must end with the uninterrupted run's final
+// checkpoint, byte for byte (weights, optimizer state, RNG state), and the same loss at
+// every step: exact resume holds on XLA as on the pure-Go engine.
+func TestXLAKillResume(t *testing.T) {
+	xlatest.Backend(t) // skip or fail here when no plugin is installed
+	plugin, err := engine.FindPlugin("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOMLX_BACKEND", "xla:"+plugin)
+	data := testdirs.CIFAR10(t)
+	root := t.TempDir()
+	bin := buildACL(t, root)
+
+	ref := filepath.Join(root, "reference")
+	t0 := time.Now()
+	if stdout, stderr, code := runACL(t, bin, tinyPretrainArgs(data, ref)...); code != 0 {
+		t.Fatalf("uninterrupted XLA run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("uninterrupted XLA run: %.1f s", time.Since(t0).Seconds())
+
+	out := filepath.Join(root, "killed")
+	cmd, stdout, stderr, exited := startACL(t, bin, tinyPretrainArgs(data, out)...)
+	done, err := waitLeg(exited, time.Now().Add(5*time.Minute), out, 5)
+	if done {
+		t.Fatalf("the run ended before it could be killed: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	killedAt := checkRunIntact(t, out, false, new(int))
+	if killedAt < 1 || killedAt >= tinySteps {
+		t.Fatalf("killed run holds checkpoint step %d; want one between 1 and %d", killedAt, tinySteps-1)
+	}
+	t.Logf("killed after step %d was checkpointed", killedAt)
+	if o, e, code := runACL(t, bin, tinyPretrainArgs(data, out, "-resume")...); code != 0 {
+		t.Fatalf("resume on XLA: exit %d\n%s%s", code, o, e)
+	}
+	sameAsReference(t, ref, out)
+	var prov rundir.Provenance
+	run, err := rundir.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.ReadJSON(rundir.ProvenanceFile, &prov); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(prov.Backend, "xla") || len(prov.Resumes) != 1 {
+		t.Errorf("provenance: backend %q, resumes %v; want the XLA backend and one resume", prov.Backend, prov.Resumes)
+	}
+}

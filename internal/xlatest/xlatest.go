@@ -1,0 +1,47 @@
+// Package xlatest gives tests the XLA CPU backend (GOMLX_BACKEND=xla:cpu, the plugin that
+// scripts/install-xla-cpu.sh installs), whatever backend the rest of the test run uses.
+//
+// Without a plugin, a test calling Backend is skipped with a message saying how to
+// install one, so that `go test ./...` works on a machine without it; with
+// GOACL_REQUIRE_XLA=1 (scripts/test.sh, and so CI, sets it after installing the plugin)
+// it fails instead: in CI an XLA test never passes by not running.
+package xlatest
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/ainfonce/goacl/engine"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// RequireEnv is the variable that turns a missing or unloadable XLA plugin from a skip into
+// a failure.
+const RequireEnv = "GOACL_REQUIRE_XLA"
+
+// Config is the backend configuration of the XLA tests.
+const Config = "xla:cpu"
+
+var (
+	once    sync.Once
+	backend backends.Backend
+	err     error
+)
+
+// Required reports whether XLA tests must run (GOACL_REQUIRE_XLA=1).
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Backend returns the process's XLA CPU backend, created once. Without a usable plugin it
+// skips t, or fails it when Required.
+func Backend(t testing.TB) backends.Backend {
+	t.Helper()
+	once.Do(func() { backend, err = engine.NewWithConfig(Config) })
+	if err != nil {
+		if Required() {
+			t.Fatalf("%s=1 but the XLA CPU backend is not usable: %v", RequireEnv, err)
+		}
+		t.Skipf("XLA test skipped: %v (run `bash scripts/install-xla-cpu.sh` to enable it; scripts/test.sh does, and sets %s=1)", err, RequireEnv)
+	}
+	return backend
+}
