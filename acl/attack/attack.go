@@ -16,6 +16,9 @@ import "math/rand/v2"
 type Attack interface {
 	// Name is the official name ("apgd-ce", "apgd-t", "fab-t", "square").
 	Name() string
+	// Validate reports a setting outside its allowed range (AutoAttack.Validate calls it
+	// for each of its attacks before any image is attacked).
+	Validate() error
 	// Perturb returns, for each of the b.N images, either a point of the L∞ ball of
 	// radius b.Epsilon around it, inside [0,1], that the attack found misclassified, or
 	// the clean image itself. rng is the only source of randomness.

@@ -72,10 +72,8 @@ func (aa AutoAttack) Validate() error {
 		if a == nil {
 			return fmt.Errorf("AutoAttack attack %d is nil", i)
 		}
-		if v, ok := a.(interface{ Validate() error }); ok {
-			if err := v.Validate(); err != nil {
-				return err
-			}
+		if err := a.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -236,7 +236,8 @@ func TestAutoAttackRejectsBadInput(t *testing.T) {
 // An attack that returns a point outside the ball is caught and named.
 type cheatingAttack struct{}
 
-func (cheatingAttack) Name() string { return "cheat" }
+func (cheatingAttack) Name() string    { return "cheat" }
+func (cheatingAttack) Validate() error { return nil }
 func (cheatingAttack) Perturb(o Oracle, b Batch, rng *rand.Rand) ([]float32, error) {
 	adv := append([]float32(nil), b.X...)
 	adv[0] = float32(math.Min(1, float64(adv[0])+2*b.Epsilon))
