@@ -3,6 +3,7 @@ package pretrain
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/ainfonce/goacl/acl/field"
@@ -67,6 +68,11 @@ type Config struct {
 	Optimizer optim.Config         `json:"optimizer"`
 	Schedule  optim.ScheduleConfig `json:"schedule"`
 
+	// KNN configures the kNN monitor (nil: off): every KNN.Every epochs the encoder's
+	// features of a fixed test subset are classified by weighted kNN against those of the
+	// training images, logged to metrics.jsonl and the progress output.
+	KNN *KNNConfig `json:"knn,omitempty"`
+
 	// LogEvery logs metrics every LogEvery steps (and at each epoch end).
 	LogEvery int `json:"log_every"`
 	// CheckpointEvery saves a checkpoint every CheckpointEvery steps (0: at epoch ends
@@ -94,6 +100,9 @@ func (c *Config) Validate() error {
 	if v != c.Loss.Variant {
 		return field.Errorf("variant", "{variant} %q disagrees with {loss.variant} %q", c.Variant, c.Loss.Variant)
 	}
+	if !slices.Contains(m.Variants(), c.Variant) {
+		return field.Errorf("variant", "{variant} %q: method %s trains %s", c.Variant, c.Method, strings.Join(m.Variants(), ", "))
+	}
 	switch c.Dataset {
 	case datasets.CIFAR10, datasets.CIFAR100:
 	default:
@@ -113,8 +122,8 @@ func (c *Config) Validate() error {
 	if _, err := layers.NewEncoder(c.Encoder, c.Width); err != nil {
 		return field.Wrap("encoder", err)
 	}
-	if c.Epochs < 1 {
-		return field.Errorf("epochs", "{epochs} = %d: must be ≥ 1", c.Epochs)
+	if c.Epochs < 0 {
+		return field.Errorf("epochs", "{epochs} = %d: must be ≥ 1 (or 0: the model as initialised, no training: the random-encoder baseline)", c.Epochs)
 	}
 	if c.BatchSize < 2 {
 		return field.Errorf("batch_size", "{batch_size} = %d: must be ≥ 2 (contrastive losses need negatives)", c.BatchSize)
@@ -151,8 +160,11 @@ func (c *Config) Validate() error {
 	if err := c.Optimizer.Validate(); err != nil {
 		return field.Within("optimizer", err)
 	}
-	if _, err := c.Schedule.Build(); err != nil {
+	if _, err := c.Schedule.Build(); err != nil && c.Epochs > 0 {
 		return field.Within("schedule", err)
+	}
+	if err := c.KNN.Validate(); err != nil {
+		return field.Within("knn", err)
 	}
 	if c.LogEvery < 1 {
 		return field.Errorf("log_every", "{log_every} = %d: must be ≥ 1", c.LogEvery)
@@ -170,15 +182,17 @@ func (c *Config) RunName() string {
 }
 
 // SameTraining reports whether a resumed run's configuration computes the same training
-// as the stored one: only max_steps, the logging and the checkpoint settings may differ.
+// as the stored one: only max_steps, the logging, the kNN monitor and the checkpoint
+// settings may differ.
 func SameTraining(stored, now Config) error {
 	norm := func(c Config) string {
 		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints = 0, 0, 0, 0
+		c.KNN = nil
 		b, _ := json.Marshal(c)
 		return string(b)
 	}
 	if norm(stored) != norm(now) {
-		return errors.New("the configuration differs from the stored config.json (only max_steps, log_every and the checkpoint settings may change on resume)")
+		return errors.New("the configuration differs from the stored config.json (only max_steps, log_every, knn and the checkpoint settings may change on resume)")
 	}
 	return nil
 }

@@ -24,6 +24,14 @@ const (
 	ScaleSmoke = "smoke"
 )
 
+// The kNN monitor of each scale (Config.KNN): at the paper's scale every 10 epochs on the
+// whole test split, at the cpu scale every epoch on 1,000 test images, off at smoke scale.
+var scaleKNN = map[string]func() *KNNConfig{
+	ScalePaper: func() *KNNConfig { return DefaultKNN(10, 0) },
+	ScaleCPU:   func() *KNNConfig { return DefaultKNN(1, 1000) },
+	ScaleSmoke: func() *KNNConfig { return nil },
+}
+
 // PresetNames lists the preset names accepted by Preset: a scale, or "<dataset>" /
 // "<dataset>-<scale>" (the dataset defaults to cifar10 and the scale to paper).
 func PresetNames() []string {
@@ -47,8 +55,8 @@ var scales = map[string]scaleKnobs{
 
 // Preset returns the resolved configuration for method, variant and preset name (see
 // PresetNames), with dataDir as the data folder: the shared defaults, the method's
-// official hyperparameters (Method.Preset), and for the cpu and smoke scales the scale
-// knobs, with the warm-up epochs of the schedule and of the method's own annealings
+// official hyperparameters (Method.Preset), the scale's kNN monitor, and for the cpu and
+// smoke scales the scale knobs, with the warm-up epochs of the schedule and of the method's own annealings
 // shrunk in proportion (Method.Rescale). The command line then overrides single fields.
 // Errors are *field.Error values of the keys preset, variant and method.
 func Preset(method, variant, preset, dataDir string) (Config, error) {
@@ -85,5 +93,6 @@ func Preset(method, variant, preset, dataDir string) (Config, error) {
 		m.Rescale(&cfg, frac)
 	}
 	cfg.Schedule.Epochs = cfg.Epochs
+	cfg.KNN = scaleKNN[scale]()
 	return cfg, nil
 }

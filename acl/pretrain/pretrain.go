@@ -76,6 +76,11 @@ var stepHook func(step int64, ctx *context.Context, loss *float64, terms map[str
 // loss stops the run with the step and the loss terms recorded in status.json; the last
 // good checkpoint stays, and no checkpoint is ever written from variables holding NaN or
 // ±Inf. Any other error during training also marks status.json failed, with the error.
+//
+// With cfg.KNN set, the kNN monitor measures the encoder before the first step of a fresh
+// run and after every KNN.Every epochs (records with "knn_accuracy" in metrics.jsonl,
+// KNNCurve). A run of 0 epochs trains nothing: it stores the method's model as
+// initialised (the step-0 checkpoint), the random-encoder baseline.
 func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -145,7 +150,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err != nil {
 		return nil, err
 	}
-	schedule, _ := cfg.Schedule.Build()
+	schedule, _ := cfg.Schedule.Build() // nil for a run of 0 epochs, which never trains
 	optimizer, _ := optim.New(cfg.Optimizer)
 
 	mctx := context.New().Checked(false)
@@ -174,13 +179,43 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		// of the earlier attempt describe steps that are trained again.
 		return nil, err
 	}
+	scalars := stepScalars(&cfg, step, state)
+	monitor, err := newKNNMonitor(&cfg, backend, mctx, step, data.ds, run, progress)
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil && (cfg.Epochs == 0 || monitor != nil) {
+		// The model before its first step: what a run of 0 epochs stores, and the kNN
+		// monitor's epoch 0.
+		if err := initializeModel(backend, mctx, step, data, scalars); err != nil {
+			return nil, err
+		}
+		if monitor.due(0) {
+			if err := monitor.evaluate(train.State{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.Epochs == 0 {
+		if err := saveInitialModel(run, mctx, &cfg, state, prov); err != nil {
+			return nil, err
+		}
+		progress.Printf("0 epochs: stored the model as initialised (the random-encoder baseline) in %s\n", out)
+		return &Result{RunDir: out}, nil
+	}
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
 		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
 		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
-		Inputs: stepScalars(&cfg, step, state),
+		Inputs: scalars,
 		AfterStep: func(st train.State, r *train.Result) error {
 			return state.AfterStep(st, r.Size, r.Terms)
+		},
+		EndEpoch: func(st train.State, _ train.Epoch) error {
+			if !monitor.due(st.Epoch) {
+				return nil
+			}
+			return monitor.evaluate(st)
 		},
 		Done: func(train.State) error {
 			prov.End = time.Now().UTC()

@@ -222,7 +222,7 @@ func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 		{"width=0", func(c *Config) { c.Width = 0 }, []string{"width = 0", "≥ 1"}},
 		{"width<0", func(c *Config) { c.Width = -4 }, []string{"width = -4", "≥ 1"}},
 		{"unknown encoder", func(c *Config) { c.Encoder = "vgg" }, []string{"encoder", "vgg", "resnet18"}},
-		{"epochs=0", func(c *Config) { c.Epochs = 0 }, []string{"epochs = 0", "≥ 1"}},
+		{"epochs<0", func(c *Config) { c.Epochs = -1 }, []string{"epochs = -1", "≥ 1", "0: the model as initialised"}},
 		{"subset<0", func(c *Config) { c.Subset = -1 }, []string{"subset = -1", "≥ 0"}},
 		{"subset<batch", func(c *Config) { c.Subset = 8 }, []string{"subset = 8", "smaller than batch_size"}},
 		{"dataset", func(c *Config) { c.Dataset = "stl10" }, []string{"dataset", "cifar10"}},

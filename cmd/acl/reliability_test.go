@@ -120,7 +120,7 @@ func TestCLIReliability(t *testing.T) {
 			{[]string{"-batch", "1"}, []string{"-batch = 1: must be ≥ 2"}},
 			{[]string{"-subset", "-5"}, []string{"-subset = -5: must be ≥ 0"}},
 			{[]string{"-subset", "8"}, []string{"-subset = 8 is smaller than -batch = 16"}},
-			{[]string{"-epochs", "0"}, []string{"-epochs = 0: must be ≥ 1"}},
+			{[]string{"-epochs", "-1"}, []string{"-epochs = -1: must be ≥ 1"}},
 			{[]string{"-lr", "0"}, []string{"-lr", "must be > 0"}},
 			{[]string{"-log-every", "0"}, []string{"-log-every = 0: must be ≥ 1"}},
 			{[]string{"-attack-steps", "-1"}, []string{"steps = -1: must be ≥ 0"}},
