@@ -173,7 +173,8 @@ func buildOpInventory(t testing.TB, backend backends.Backend) *optrace.Inventory
 	// Pretraining steps.
 	for _, preset := range []string{pretrain.ScalePaper, pretrain.ScaleSmoke} {
 		for _, method := range pretrain.MethodNames() {
-			for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+			m, _ := pretrain.MethodByName(method)
+			for _, variant := range m.Variants() {
 				cfg, err := pretrain.Preset(method, variant, preset, t.TempDir())
 				if err != nil {
 					t.Fatal(err)

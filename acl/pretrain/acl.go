@@ -37,6 +37,9 @@ const aclName = "acl"
 // Name implements Method.
 func (ACL) Name() string { return aclName }
 
+// Variants implements Method: base, IP, HN and IPHN.
+func (ACL) Variants() []string { return ContrastiveVariants() }
+
 // Preset implements Method: ACL(DS)'s official settings (spec §4.3; VITA-Group ACL
 // train_simCLR.py --ACL_DS defaults). The A-InfoNCE variants of ACL(DS) are this
 // project's extension: no official values exist, so they keep the loss defaults (α 0.2,

@@ -69,6 +69,9 @@ const DefaultAdaptiveDMin = 0.4
 // Name implements Method.
 func (AdvCL) Name() string { return advclName }
 
+// Variants implements Method: base, IP, HN and IPHN.
+func (AdvCL) Variants() []string { return ContrastiveVariants() }
+
 // Preset implements Method: AdvCL's official settings (spec §4.2, §4.4: Asym-AdvCL
 // shell/{cifar10,cifar100}/*.sh). AdvCL's loop runs epochs 0..401 of a 400-epoch cosine
 // and its scripts evaluate epoch_400.ckpt, written after 401 epochs; the preset trains the

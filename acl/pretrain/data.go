@@ -79,7 +79,8 @@ func (d *data) pseudoLabelSets() int {
 func (d *data) BatchesPerEpoch() int { return d.batches }
 
 // Epoch implements train.Data: the step inputs of each batch are the used views, then
-// the pseudo labels of the batch's images (by source index).
+// the pseudo labels of the batch's images (by source index), then their class labels when
+// the method reads them (Inputs.Labels).
 func (d *data) Epoch(epoch, from int) iter.Seq2[train.Batch, error] {
 	return func(yield func(train.Batch, error) bool) {
 		loader, err := d.loader(epoch)
@@ -87,14 +88,14 @@ func (d *data) Epoch(epoch, from int) iter.Seq2[train.Batch, error] {
 			yield(train.Batch{}, err)
 			return
 		}
-		used := d.method.Inputs(d.cfg, epoch).Used
+		in := d.method.Inputs(d.cfg, epoch)
 		for b, err := range loader.EpochFrom(gocontext.Background(), epoch, from) {
 			if err != nil {
 				yield(train.Batch{}, err)
 				return
 			}
 			var args []any
-			for _, i := range used {
+			for _, i := range in.Used {
 				v := b.Views[i]
 				args = append(args, tensors.FromFlatDataAndDimensions(v.Data, v.N, v.H, v.W, v.C))
 			}
@@ -106,6 +107,9 @@ func (d *data) Epoch(epoch, from int) iter.Seq2[train.Batch, error] {
 					}
 					args = append(args, tensors.FromFlatDataAndDimensions(labels, len(labels)))
 				}
+			}
+			if in.Labels {
+				args = append(args, tensors.FromFlatDataAndDimensions(append([]int32(nil), b.Labels...), b.Size()))
 			}
 			if !yield(train.Batch{Inputs: args, Size: b.Size()}, nil) {
 				return

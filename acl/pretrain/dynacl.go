@@ -118,6 +118,9 @@ func init() {
 // Name implements Method.
 func (DynACL) Name() string { return dynaclName }
 
+// Variants implements Method: base, IP, HN and IPHN.
+func (DynACL) Variants() []string { return ContrastiveVariants() }
+
 // Preset implements Method: DynACL's official settings (spec §10; PKU-ML/DYNACL
 // train_DynACL.py defaults): ACL(DS)'s, with the per-epoch schedule, the annealing period
 // 50, swap 2/3 and the momentum encoder (m = 0.99).

@@ -3,6 +3,7 @@ package pretrain
 import (
 	"encoding/json"
 
+	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/acl/train"
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/layers"
@@ -21,6 +22,10 @@ import (
 type Method interface {
 	// Name is the method's name in configurations (config.json "method"), e.g. "rocl".
 	Name() string
+	// Variants lists the A-InfoNCE variants (losses.Variant names) the method trains:
+	// ContrastiveVariants for the contrastive methods, base alone for the supervised
+	// baseline. Config.Validate refuses the others.
+	Variants() []string
 	// Preset fills cfg with the method's official hyperparameters at the paper's scale
 	// (spec §4.4): epochs, batch, attack, optimizer, schedule, loss values for
 	// cfg.Loss.Variant on cfg.Dataset. cfg already holds the shared defaults.
@@ -45,6 +50,11 @@ type Method interface {
 	Evaluation(cfg *Config) Evaluation
 }
 
+// ContrastiveVariants are the A-InfoNCE variants every contrastive method trains.
+func ContrastiveVariants() []string {
+	return []string{losses.Base.String(), losses.IP.String(), losses.HN.String(), losses.IPHN.String()}
+}
+
 // Inputs are what each batch of a method carries.
 type Inputs struct {
 	// Views are the augmentations the loader makes of each image; Used lists, by index
@@ -54,6 +64,9 @@ type Inputs struct {
 	// PseudoLabels feeds AdvCL's pseudo labels (Config.PseudoLabelDir) to the step
 	// (StepInputs.PseudoLabels).
 	PseudoLabels bool
+	// Labels feeds the images' class labels to the step (StepInputs.Labels): only the
+	// supervised baseline reads them; contrastive methods never see a label.
+	Labels bool
 }
 
 // StepInputs are what a Method's BuildStep receives.
@@ -65,6 +78,8 @@ type StepInputs struct {
 	Views []*graph.Node
 	// PseudoLabels holds AdvCL's pseudo labels, one [B] int32 node per granularity.
 	PseudoLabels []*graph.Node
+	// Labels holds the class labels [B] int32 when the method's Inputs ask for them.
+	Labels *graph.Node
 	// Scalars are the step's host values (State.ScalarNames), each a scalar node.
 	Scalars map[string]*graph.Node
 }

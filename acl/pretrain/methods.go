@@ -15,6 +15,7 @@ var methods = register(
 	AdvCL{},
 	ACL{},
 	DynACL{},
+	Supervised{},
 )
 
 func register(ms ...Method) map[string]Method {

@@ -18,10 +18,11 @@ import (
 
 // methodTerms are the loss terms each method logs besides loss, lr and images/s.
 var methodTerms = map[string][]string{
-	"rocl":     {"contrastive", "regularizer"},
-	advclName:  {"contrastive", "pseudo_ce"},
-	aclName:    {"clean", "adv"},
-	dynaclName: {"clean", "adv", "adv_weight", "strength"},
+	"rocl":         {"contrastive", "regularizer"},
+	advclName:      {"contrastive", "pseudo_ce"},
+	aclName:        {"clean", "adv"},
+	dynaclName:     {"clean", "adv", "adv_weight", "strength"},
+	supervisedName: {"adv_accuracy"},
 }
 
 // smokeMethodConfig is the cheapest full configuration of a method and variant: the smoke
@@ -50,7 +51,8 @@ func smokeMethodConfig(t testing.TB, method, variant string) Config {
 // take about a minute on 2 cores.
 func TestMethodsEveryVariantSmoke(t *testing.T) {
 	for _, method := range MethodNames() {
-		for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+		m, _ := MethodByName(method)
+		for _, variant := range m.Variants() {
 			t.Run(method+"-"+variant, func(t *testing.T) {
 				cfg := smokeMethodConfig(t, method, variant)
 				const steps = 8

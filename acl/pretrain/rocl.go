@@ -35,6 +35,9 @@ const roclName = "rocl"
 // Name implements Method.
 func (RoCL) Name() string { return roclName }
 
+// Variants implements Method: base, IP, HN and IPHN.
+func (RoCL) Variants() []string { return ContrastiveVariants() }
+
 // Preset implements Method: RoCL's official settings (spec §4.1, §4.4): 1000 epochs of
 // batch 512 (2 GPUs × 256, gathered for the loss), PGD-7 (ε 0.0314, step 0.007),
 // torchlars LARS, and the per-variant loss values and learning rates of the Asym-RoCL

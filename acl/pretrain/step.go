@@ -49,22 +49,28 @@ func NewStep(cfg *Config, pseudoLabels int) (*Step, State, error) {
 }
 
 // Build is the step builder of the training loop (train.Loop.Step): it splits the
-// step's inputs into the used views, the pseudo labels and the step scalars, and calls
+// step's inputs into the used views, the pseudo labels, the labels and the step scalars, and calls
 // the method's BuildStep.
 func (s *Step) Build(ctx *context.Context, inputs []*graph.Node) train.Outputs {
 	nViews := len(s.Inputs.Used)
 	want := nViews + s.PseudoLabels
+	if s.Inputs.Labels {
+		want++
+	}
 	if len(s.ScalarNames) > 0 {
 		want++
 	}
 	if len(inputs) != want {
-		panic(fmt.Errorf("pretrain: %s step got %d inputs, want %d (%d views, %d pseudo-label sets, step scalars %v)",
-			s.Config.Method, len(inputs), want, nViews, s.PseudoLabels, s.ScalarNames))
+		panic(fmt.Errorf("pretrain: %s step got %d inputs, want %d (%d views, %d pseudo-label sets, labels %v, step scalars %v)",
+			s.Config.Method, len(inputs), want, nViews, s.PseudoLabels, s.Inputs.Labels, s.ScalarNames))
 	}
 	in := &StepInputs{Config: s.Config, Encoder: s.Encoder, Views: inputs[:nViews], Scalars: map[string]*graph.Node{}}
 	rest := inputs[nViews:]
 	in.PseudoLabels = rest[:s.PseudoLabels]
 	rest = rest[s.PseudoLabels:]
+	if s.Inputs.Labels {
+		in.Labels, rest = rest[0], rest[1:]
+	}
 	for i, name := range s.ScalarNames {
 		in.Scalars[name] = graph.Squeeze(graph.Slice(rest[0], graph.AxisElem(i)))
 	}

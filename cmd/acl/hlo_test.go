@@ -36,7 +36,8 @@ func TestHLOCensusEveryMethod(t *testing.T) {
 		}
 	}
 	for _, method := range pretrain.MethodNames() {
-		for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+		m, _ := pretrain.MethodByName(method)
+		for _, variant := range m.Variants() {
 			cfg, err := censusConfig(method, variant, "resnet18", 16, 16)
 			if err != nil {
 				t.Fatal(err)
