@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math/rand/v2"
 
+	"github.com/ainfonce/goacl/acl/knn"
 	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/acl/train"
 
@@ -61,34 +62,18 @@ type ProbeResult struct {
 }
 
 // Features computes the encoder features of every image of ds (un-augmented, eval-mode
-// BN of the model's branch), in batches of batchSize, as a [N, D] float32 tensor.
+// BN of the model's branch), in batches of batchSize, as a [N, D] float32 tensor
+// (knn.FeatureExtractor).
 func (m *Model) Features(ds *datasets.Dataset, batchSize int) (*tensors.Tensor, error) {
-	enc, branch := m.Encoder, m.Branch
-	exec, err := context.NewExec(m.Backend, m.Ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
-		ctx.SetTraining(x.Graph(), false)
-		return enc.Features(ctx, x, branch)
-	})
+	fx, err := knn.NewFeatureExtractor(m.Backend, m.Ctx, m.Encoder, m.Branch, batchSize)
 	if err != nil {
 		return nil, err
 	}
-	dim := enc.FeatureDim()
-	out := make([]float32, 0, ds.Len()*dim)
-	for start := 0; start < ds.Len(); start += batchSize {
-		idx := make([]int, 0, batchSize)
-		for i := start; i < min(start+batchSize, ds.Len()); i++ {
-			idx = append(idx, i)
-		}
-		pix, _, err := ds.Float32Batch(idx)
-		if err != nil {
-			return nil, err
-		}
-		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(pix, len(idx), ds.Height, ds.Width, ds.Channels))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tensors.MustCopyFlatData[float32](res[0])...)
+	f, err := fx.Features(ds)
+	if err != nil {
+		return nil, err
 	}
-	return tensors.FromFlatDataAndDimensions(out, ds.Len(), dim), nil
+	return tensors.FromFlatDataAndDimensions(f, ds.Len(), fx.Dim()), nil
 }
 
 // LinearProbe trains a linear classifier on the frozen features of a pretraining run's
