@@ -11,6 +11,7 @@ import (
 
 	"github.com/ainfonce/goacl/acl/pretrain"
 
+	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -22,8 +23,9 @@ const (
 	// NotebookRunsEnv is the folder holding the notebooks' run directories (default
 	// <repo>/notebooks/runs); each scale uses its own sub-folder.
 	NotebookRunsEnv = "ACL_NOTEBOOK_RUNS"
-	// NotebookDataEnv is the CIFAR-10 folder (default <repo>/../shared/datasets/cifar-10,
-	// the same default as `acl pretrain -data`). It is the variable the tests read too.
+	// NotebookDataEnv is the CIFAR-10 folder (default: <repo>/../shared/datasets/cifar-10
+	// when it holds files, else the user cache, as `acl pretrain -data`;
+	// datasets.DefaultDir). It is the variable the tests read too.
 	NotebookDataEnv = "ACL_CIFAR10_DIR"
 )
 
@@ -48,7 +50,8 @@ type Notebook struct {
 }
 
 // OpenNotebook reads the scale (ACL_NOTEBOOK_SCALE, default smoke), the data folder
-// (ACL_CIFAR10_DIR, default <repo>/../shared/datasets/cifar-10) and the runs folder
+// (ACL_CIFAR10_DIR, default datasets.DefaultDir: <repo>/../shared/datasets/cifar-10 when
+// it holds files, else the user cache, downloaded there on first use) and the runs folder
 // (ACL_NOTEBOOK_RUNS, default <repo>/notebooks/runs) and returns the notebook's
 // environment. The repository is found by walking up from $GONB_DIR (the notebook's
 // folder under GoNB) or the working directory to the go.mod of this module.
@@ -80,10 +83,7 @@ func OpenNotebookAt(p NotebookPlaces) (*Notebook, error) {
 	nb.RepoRoot = findModuleRoot(start)
 	nb.DataDir = p.DataDir
 	if nb.DataDir == "" {
-		if nb.RepoRoot == "" {
-			return nil, fmt.Errorf("set %s to the CIFAR-10 folder (no goacl repository above %s to find the default)", NotebookDataEnv, start)
-		}
-		nb.DataDir = filepath.Join(filepath.Dir(nb.RepoRoot), "shared", "datasets", "cifar-10")
+		nb.DataDir, _ = datasets.DefaultDir(datasets.CIFAR10, nb.RepoRoot)
 	}
 	runs := p.Runs
 	if runs == "" {

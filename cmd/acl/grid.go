@@ -32,7 +32,7 @@ func runGrid(args []string) int {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), gridUsage); fs.PrintDefaults() }
 	scale := fs.String("scale", os.Getenv(acl.NotebookScaleEnv), "notebook scale: smoke (default), cpu or gpu")
 	runs := fs.String("runs", os.Getenv(acl.NotebookRunsEnv), "the notebooks' runs folder (default: <repo>/notebooks/runs)")
-	data := fs.String("data", os.Getenv(acl.NotebookDataEnv), "the CIFAR-10 folder (default: ../shared/datasets/cifar-10 next to the repository)")
+	data := fs.String("data", os.Getenv(acl.NotebookDataEnv), "the CIFAR-10 folder (default: ../shared/datasets/cifar-10 next to the repository when it holds files, else the user cache <cache>/goacl/datasets/cifar-10)")
 	out := fs.String("out", "", "write the script to this file (default: standard output)")
 	if err := fs.Parse(args); err != nil {
 		return 2

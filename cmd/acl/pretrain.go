@@ -13,6 +13,7 @@ import (
 	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/losses"
 	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/datasets"
 )
 
 func init() {
@@ -24,7 +25,7 @@ func runPretrain(args []string) int {
 	method := fs.String("method", "rocl", "method: "+strings.Join(pretrain.MethodNames(), "|"))
 	variant := fs.String("variant", "base", "A-InfoNCE variant: base|ip|hn|iphn")
 	preset := fs.String("preset", pretrain.ScalePaper, "preset: "+strings.Join(pretrain.PresetNames(), "|"))
-	data := fs.String("data", "../shared/datasets/cifar-10", "folder with the data set's official binary files")
+	data := fs.String("data", "", "folder with the data set's official binary files (default: $ACL_CIFAR10_DIR or $ACL_CIFAR100_DIR; else ../shared/datasets/cifar-10|cifar-100 when it holds files, as in a development checkout; else the user cache <cache>/goacl/datasets/cifar-10|cifar-100, where a missing data set is downloaded with its checksum)")
 	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only; default: advcl-pseudo-labels/<cifar-10|cifar-100> next to -data, when it exists)")
 	out := fs.String("out", "", "run directory to create (required)")
 	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
@@ -68,6 +69,18 @@ func runPretrain(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acl pretrain:", phrase(err, pretrainFlags))
 		return 2
+	}
+	if *data == "" {
+		// The preset names the data set; its default folder (the AdvCL pseudo labels are
+		// looked for next to it).
+		dir, source := datasets.DefaultDir(cfg.Dataset, "")
+		if cfg, err = pretrain.Preset(*method, *variant, *preset, dir); err != nil {
+			fmt.Fprintln(os.Stderr, "acl pretrain:", phrase(err, pretrainFlags))
+			return 2
+		}
+		if !*printConfig {
+			fmt.Printf("data: %s (%s; -data chooses another folder)\n", dir, source)
+		}
 	}
 	var ferr error
 	fs.Visit(func(f *flag.Flag) {
