@@ -232,12 +232,17 @@ var expectations = map[string]expectation{
 	},
 	"04-ablation-table.ipynb": {
 		Tables: map[string]tableExpectation{
-			"grid":                                  {FirstColumn: []string{"rocl", "advcl"}},
-			"ablation":                              {FirstColumn: []string{"rocl-base", "rocl-ip", "rocl-hn", "rocl-iphn"}, Ranges: tableRanges},
+			"experiment-results": {FirstColumn: []string{"RoCL base", "RoCL IP", "random encoder (baseline)", "supervised PGD-AT (baseline)"},
+				Ranges: map[string][2]float64{"SLF clean": unit, "SLF PGD-20": unit, "kNN": unit}},
+			"experiment-baseline-differences":       {MinRows: 4},
+			"experiment-variant-differences":        {FirstColumn: []string{"RoCL IP − RoCL base"}},
+			"experiment-knn":                        {MinRows: 4, Ranges: map[string][2]float64{"epoch 0": unit}},
+			"experiment-time":                       {MinRows: 5},
 			"reference-robustssl-cifar10-cifar10":   {FirstColumn: []string{"A-InfoNCE", "AdvCL", "RoCL"}, Ranges: map[string][2]float64{"SLF SA": unit, "SLF RA (AutoAttack)": unit}},
 			"reference-robustssl-cifar100-cifar100": {FirstColumn: []string{"A-InfoNCE", "AdvCL", "RoCL"}},
 		},
-		Text: []string{`data-scale="smoke"`, "Scale smoke", "RobustSSL"},
+		MinPNGs: 1,
+		Text:    []string{`data-scale="smoke"`, "Plan `smoke`", "seed pairs", "RobustSSL"},
 	},
 	"05-sensitivity.ipynb": {
 		Tables: map[string]tableExpectation{

@@ -64,7 +64,7 @@ func (rr *RowResult) knnMeans() (epochs, means []float64) {
 }
 
 // KNNTable lists the kNN curves' values: a row per plan row, a column per epoch measured.
-func (res *Results) KNNTable() *table {
+func (res *Results) KNNTable() *Table {
 	set := map[float64]bool{}
 	for _, r := range res.Rows {
 		es, _ := r.knnMeans()
@@ -81,7 +81,7 @@ func (res *Results) KNNTable() *table {
 	for _, e := range epochs {
 		cols = append(cols, fmt.Sprintf("epoch %.0f", e))
 	}
-	t := &table{name: "experiment-knn", caption: "kNN accuracy (%) after each epoch, mean over seeds", columns: cols}
+	t := &Table{name: "experiment-knn", caption: "kNN accuracy (%) after each epoch, mean over seeds", columns: cols}
 	for _, r := range res.Rows {
 		es, ms := r.knnMeans()
 		cells := []report.HTMLCell{report.HTMLText(r.Row.Label)}
@@ -102,14 +102,14 @@ func (res *Results) KNNTable() *table {
 }
 
 // SeedTable lists every run: its state, each measurement and its pretraining time.
-func (res *Results) SeedTable() *table {
+func (res *Results) SeedTable() *Table {
 	cols := []string{"row", "seed", "state"}
 	for _, m := range res.Plan.Eval.Modes {
 		u := strings.ToUpper(string(m))
 		cols = append(cols, u+" clean", u+" PGD-20")
 	}
 	cols = append(cols, "AutoAttack", "kNN", "pretraining wall / CPU", "run directory")
-	t := &table{name: "experiment-runs", caption: "Every run (accuracies in %)", columns: cols}
+	t := &Table{name: "experiment-runs", caption: "Every run (accuracies in %)", columns: cols}
 	pct := func(v float64) report.HTMLCell {
 		c := report.HTMLNumber(100*v, "%.2f")
 		c.Value = v

@@ -12,16 +12,17 @@ import (
 	"github.com/ainfonce/goacl/acl/report"
 )
 
-// table is a report table rendered as markdown, aligned text or a notebook HTML table:
-// cells are text with, for numbers, the value (a fraction for accuracies).
-type table struct {
+// Table is a report table rendered as markdown (Markdown), aligned text (Text) or a
+// notebook HTML table (HTML): cells are text with, for numbers, the value (a fraction for
+// accuracies).
+type Table struct {
 	name, caption string
 	columns       []string
 	rows          [][]report.HTMLCell
 	notes         []string
 }
 
-func (t *table) add(cells ...report.HTMLCell) { t.rows = append(t.rows, cells) }
+func (t *Table) add(cells ...report.HTMLCell) { t.rows = append(t.rows, cells) }
 
 // summaryCell shows a summary of fractions in percent with its interval, its value the mean.
 func summaryCell(s Summary) report.HTMLCell {
@@ -40,7 +41,7 @@ func deltaCell(s Summary) report.HTMLCell {
 }
 
 // HTML renders the table for a notebook.
-func (t *table) HTML() *report.HTMLTable {
+func (t *Table) HTML() *report.HTMLTable {
 	h := report.NewHTMLTable(t.name, t.caption, t.columns...)
 	for _, r := range t.rows {
 		_ = h.AddRow(r...) // rows are built with one cell per column
@@ -52,7 +53,7 @@ func (t *table) HTML() *report.HTMLTable {
 }
 
 // Markdown renders the table as GitHub markdown, notes as a paragraph under it.
-func (t *table) Markdown() string {
+func (t *Table) Markdown() string {
 	var b strings.Builder
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 	b.WriteString("| " + strings.Join(mapStrings(t.columns, esc), " | ") + " |\n|")
@@ -78,7 +79,7 @@ func (t *table) Markdown() string {
 }
 
 // Text renders the table as aligned plain text (first column left, the others right).
-func (t *table) Text() string {
+func (t *Table) Text() string {
 	widths := make([]int, len(t.columns))
 	for i, c := range t.columns {
 		widths[i] = utf8.RuneCountInString(c)
@@ -139,7 +140,7 @@ func (res *Results) hasAutoAttack() bool {
 // ResultsTable is the main table: per row the seeds measured, each finetuning's clean and
 // PGD-20 accuracy, the AutoAttack accuracy where run and the final kNN accuracy, as mean ±
 // the half-width of the 95% t-interval over seeds (in %), baselines last as in the plan.
-func (res *Results) ResultsTable() *table {
+func (res *Results) ResultsTable() *Table {
 	cols := []string{"row", "seeds"}
 	for _, m := range res.Plan.Eval.Modes {
 		u := strings.ToUpper(string(m))
@@ -150,7 +151,7 @@ func (res *Results) ResultsTable() *table {
 		cols = append(cols, fmt.Sprintf("AutoAttack (%d imgs)", res.Plan.Eval.AutoAttackImages))
 	}
 	cols = append(cols, "kNN")
-	t := &table{name: "experiment-results", caption: res.Plan.Title + ": accuracy in % (mean ± 95% t-interval half-width over seeds)", columns: cols}
+	t := &Table{name: "experiment-results", caption: res.Plan.Title + ": accuracy in % (mean ± 95% t-interval half-width over seeds)", columns: cols}
 	for _, r := range res.Rows {
 		n := 0
 		for _, s := range r.Seeds {
@@ -209,8 +210,8 @@ func numClasses(dataset string) int {
 
 // ComparisonTable lists the paired differences of kind ("variant" or "baseline") in
 // percentage points with their 95% t-intervals.
-func (res *Results) ComparisonTable(kind string) *table {
-	t := &table{name: "experiment-" + kind + "-differences", columns: []string{"comparison", "mode", "pairs", "Δ clean", "Δ PGD-20", "Δ kNN", "seed SD of PGD-20"}}
+func (res *Results) ComparisonTable(kind string) *Table {
+	t := &Table{name: "experiment-" + kind + "-differences", columns: []string{"comparison", "mode", "pairs", "Δ clean", "Δ PGD-20", "Δ kNN", "seed SD of PGD-20"}}
 	if kind == "variant" {
 		t.caption = "Each A-InfoNCE variant minus its method's base, paired by seed (percentage points, 95% t-interval)"
 	} else {
@@ -268,7 +269,7 @@ func (res *Results) Verdicts() []string {
 }
 
 // TimeTable lists each row's wall and CPU time per piece (mean per seed) and in all.
-func (res *Results) TimeTable() *table {
+func (res *Results) TimeTable() *Table {
 	keys := map[string]bool{}
 	for _, r := range res.Rows {
 		for k := range r.Wall {
@@ -285,7 +286,7 @@ func (res *Results) TimeTable() *table {
 		cols = append(cols, p+" per seed, wall / CPU")
 	}
 	cols = append(cols, "row total, wall / CPU")
-	t := &table{name: "experiment-time", caption: "Time per row: mean per seed of each piece (over the seeds that ran it) and the row's sum over all seeds",
+	t := &Table{name: "experiment-time", caption: "Time per row: mean per seed of each piece (over the seeds that ran it) and the row's sum over all seeds",
 		columns: cols}
 	var allWall, allCPU float64
 	for _, r := range res.Rows {

@@ -50,3 +50,32 @@ func TestExperimentCommand(t *testing.T) {
 		t.Errorf("report %v:\n%s", err, md)
 	}
 }
+
+// acl pretrain's -knn-every and -knn-test set the kNN monitor; -knn-every 0 turns it off,
+// and -knn-test without a monitor is refused.
+func TestPretrainKNNFlags(t *testing.T) {
+	cfgOf := func(args ...string) map[string]any {
+		t.Helper()
+		out := captureStdout(t, func() int {
+			return runPretrain(append([]string{"-method", "rocl", "-data", t.TempDir(), "-print-config"}, args...))
+		})
+		var cfg map[string]any
+		if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return cfg
+	}
+	if k, ok := cfgOf("-preset", "smoke")["knn"]; ok {
+		t.Errorf("smoke preset has a kNN monitor %v", k)
+	}
+	k, _ := cfgOf("-preset", "smoke", "-knn-every", "2", "-knn-test", "300")["knn"].(map[string]any)
+	if k["every"] != 2.0 || k["test_images"] != 300.0 || k["k"] != 200.0 || k["temperature"] != 0.1 {
+		t.Errorf("-knn-every 2 -knn-test 300: %v", k)
+	}
+	if k, ok := cfgOf("-preset", "cpu", "-knn-every", "0")["knn"]; ok {
+		t.Errorf("-knn-every 0 left the monitor on: %v", k)
+	}
+	if code := runPretrain([]string{"-preset", "smoke", "-knn-test", "300", "-print-config"}); code != 2 {
+		t.Errorf("-knn-test without a monitor: exit %d, want 2", code)
+	}
+}

@@ -23,6 +23,7 @@ var pretrainFlags = map[string]string{
 	"adaptive_alpha.d_min": "-d-min", "dynacl": "-reload-every", "dynacl.reload_every": "-reload-every",
 	"dynacl.momentum_encoder": "-momentum-encoder", "schedule.base": "-lr", "log_every": "-log-every",
 	"checkpoint_every": "-checkpoint-every", "max_steps": "-max-steps",
+	"knn.every": "-knn-every", "knn.test_images": "-knn-test",
 }
 
 // finetuneFlags maps finetuning configuration keys to `acl finetune` flags.

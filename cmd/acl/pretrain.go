@@ -58,6 +58,8 @@ func runPretrain(args []string) int {
 	inputNorm := fs.String("input-norm", "", "normalise inputs inside the model: imagenet|none")
 	momentumEncoder := fs.Bool("momentum-encoder", true, "DynACL: send the second view through a momentum (key) encoder")
 	reloadEvery := fs.Int("reload-every", 0, "DynACL: epochs between augmentation-strength updates")
+	knnEvery := fs.Int("knn-every", 0, "kNN monitor: evaluate every N epochs (0: off; the cpu and paper presets turn it on, smoke leaves it off)")
+	knnTest := fs.Int("knn-test", 0, "kNN monitor: test images (default: the preset's, or 1000; -1: the whole test split)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -158,6 +160,15 @@ func runPretrain(args []string) int {
 					cfg.DynACL.Momentum = pretrain.DefaultMomentum
 				}
 			}
+		case "knn-every":
+			switch {
+			case *knnEvery == 0:
+				cfg.KNN = nil
+			case cfg.KNN != nil:
+				cfg.KNN.Every = *knnEvery
+			default:
+				cfg.KNN = pretrain.DefaultKNN(*knnEvery, 1000)
+			}
 		case "reload-every":
 			if cfg.DynACL == nil {
 				ferr = fmt.Errorf("-reload-every is DynACL's (-method dynacl)")
@@ -166,8 +177,16 @@ func runPretrain(args []string) int {
 			}
 		}
 	})
-	// -d-min applies after -adaptive-warmup, whatever their order on the command line.
+	// -d-min applies after -adaptive-warmup, and -knn-test after -knn-every, whatever their
+	// order on the command line.
 	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "knn-test" && ferr == nil {
+			if cfg.KNN == nil {
+				ferr = fmt.Errorf("-knn-test: the kNN monitor is off (the cpu and paper presets turn it on; or pass -knn-every)")
+			} else {
+				cfg.KNN.TestImages = max(*knnTest, 0)
+			}
+		}
 		if f.Name == "d-min" && ferr == nil {
 			if cfg.AdaptiveAlpha == nil {
 				ferr = fmt.Errorf("-d-min: adaptive α is off (AdvCL IP/IPHN presets turn it on; or pass -adaptive-warmup)")
