@@ -9,6 +9,8 @@
 //   - inferior positives: how α routes the gradient between clean and adversarial rows
 //     (IPShareCurve), and hard negatives: how β and τ⁺ weigh the negatives
 //     (HNWeightStudy, HNBetaPlot, HNTauPlot);
+//   - the evidence experiment of each scale (Notebook.Experiment: rows × seeds beside the
+//     random and supervised baselines, intervals, kNN curves);
 //   - the ablation grid of Table 1 (Notebook.AblationRuns, Notebook.AblationTable) and the
 //     sensitivity sweeps of α, λ, β and τ⁺ (Notebook.Sensitivity);
 //   - their display in GoNB (ShowTable, ShowPNG, ShowPlot: interactive plotly charts with
@@ -24,14 +26,16 @@
 //	optim      the optimizers (SGD, the two LARS) and learning-rate schedules
 //	rundir     run directories, locks, status, provenance and checkpoints
 //	train      the one training loop of pretraining, finetuning and the linear probe
-//	pretrain   the Method interface, one file per method (RoCL, AdvCL, ACL, DynACL),
-//	           presets, and Pretrain
+//	knn        encoder features and their weighted kNN accuracy (the pretraining monitor)
+//	pretrain   the Method interface, one file per method (RoCL, AdvCL, ACL, DynACL, and the
+//	           supervised PGD-AT baseline), presets, and Pretrain
 //	finetune   the classifier, SLF/ALF/AFF, the linear probe, and Load: the one way a
 //	           run's model is loaded
 //	eval       PGD and AutoAttack evaluations of finetunings, and their records
 //	report     tables, images, plots, the Table-1 grid and the published reference
 //	           numbers
 //	benchmark  the standard adversarial contrastive step (RoCL's) timed by acl bench
+//	experiment rows × seeds with the baselines, run resumably; the report with intervals
 //
 // The command line (cmd/acl) is a thin layer over the same packages.
 package acl

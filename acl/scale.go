@@ -17,9 +17,10 @@ const (
 	// small probes and short sweeps; minutes on 2 cores. Its numbers only show that the
 	// pipeline works: they say nothing about the paper.
 	NotebookSmoke NotebookScale = "smoke"
-	// NotebookCPU is a night on a 2-core CPU (notebook 4's grid ≈ 8 h, measured in
-	// docs/results/ablation-cpu-grid.md): the cpu preset (ResNet-18 width 16, 2,000
-	// images, 10 epochs) with larger probes and full sweeps.
+	// NotebookCPU is hours on a 2-core CPU: the cpu preset (ResNet-18 width 16, 2,000
+	// images, 10 epochs) with larger probes and full sweeps, and in notebook 4 the
+	// CPU-scale ablation (acl/experiment's cpu-ablation, about two hours, run from the
+	// command line first: docs/experiments.md).
 	NotebookCPU NotebookScale = "cpu"
 	// NotebookGPU is the paper's setting (the paper preset: ResNet-18 width 64, the whole
 	// training split, official epochs). Train those runs from the command line on a GPU
@@ -60,7 +61,7 @@ func (s NotebookScale) Preset() string {
 func (s NotebookScale) Describe() string {
 	switch s {
 	case NotebookCPU:
-		return "cpu: hours on a 2-core CPU, notebook 4's grid about 8 h (ResNet-18 width 16, 2,000 training images, 10 epochs)"
+		return "cpu: hours on a 2-core CPU (ResNet-18 width 16, 2,000 training images, 10 epochs; notebook 4 reads the CPU-scale ablation, about two hours with acl experiment)"
 	case NotebookGPU:
 		return "gpu: the paper's settings (ResNet-18 width 64, the whole training split, official epochs)"
 	}

@@ -214,10 +214,13 @@ func TestPresetsAndOverrides(t *testing.T) {
 		}
 	}
 	p, _ := Preset(PresetCPUAblation)
-	if err := (Overrides{Epochs: 7, Subset: -1, Seeds: 2, Rows: []string{"rocl-ip", "random-init"}}).Apply(&p); err != nil {
+	if err := (Overrides{Epochs: 7, Subset: -1, Seeds: 2, Rows: []string{"rocl-ip", "random-init"}, Width: 8, BatchSize: 32,
+		EvalTrain: 100, EvalTest: 50, AutoAttackImages: 10, Note: "Data: a subset."}).Apply(&p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Scale.Epochs != 7 || p.Scale.Subset != 0 || len(p.Seeds) != 2 || len(p.Rows) != 2 || p.Rows[0].Name != "rocl-ip" {
+	if p.Scale.Epochs != 7 || p.Scale.Subset != 0 || len(p.Seeds) != 2 || len(p.Rows) != 2 || p.Rows[0].Name != "rocl-ip" ||
+		p.Scale.Width != 8 || p.Scale.BatchSize != 32 || p.Eval.TrainSubset != 100 || p.Eval.TestSubset != 50 ||
+		p.Eval.AutoAttackImages != 10 || !strings.HasSuffix(p.Purpose, " Data: a subset.") {
 		t.Errorf("overridden plan: %+v", p)
 	}
 	if err := (Overrides{Rows: []string{"simclr"}}).Apply(&p); err == nil {

@@ -97,19 +97,34 @@ func Preset(name string) (Plan, error) {
 	return f(), nil
 }
 
-// Overrides change a preset's plan from the command line: each field set replaces the
-// plan's.
+// Overrides change a preset's plan from the command line: each field set (> 0, or
+// non-empty) replaces the plan's.
 type Overrides struct {
 	// Epochs of pretraining; Subset training images (-1: all); Seeds the number of seeds
 	// (1, 2, …); Rows the names of the rows kept, in the plan's order.
 	Epochs, Subset, Seeds int
 	Rows                  []string
+	// Width and BatchSize of the pretraining; EvalTrain, EvalTest and AutoAttackImages the
+	// finetunings' training and test images and AutoAttack's images (scripts shrink a plan
+	// with them for a dry run).
+	Width, BatchSize, EvalTrain, EvalTest, AutoAttackImages int
+	// Note is appended to the plan's purpose (e.g. which data a machine had).
+	Note string
 }
 
 // Apply changes p by o; an unknown row name is an error.
 func (o Overrides) Apply(p *Plan) error {
-	if o.Epochs > 0 {
-		p.Scale.Epochs = o.Epochs
+	for _, kv := range []struct {
+		dst *int
+		v   int
+	}{{&p.Scale.Epochs, o.Epochs}, {&p.Scale.Width, o.Width}, {&p.Scale.BatchSize, o.BatchSize},
+		{&p.Eval.TrainSubset, o.EvalTrain}, {&p.Eval.TestSubset, o.EvalTest}, {&p.Eval.AutoAttackImages, o.AutoAttackImages}} {
+		if kv.v > 0 {
+			*kv.dst = kv.v
+		}
+	}
+	if o.Note != "" {
+		p.Purpose += " " + o.Note
 	}
 	if o.Subset > 0 {
 		p.Scale.Subset = o.Subset

@@ -50,6 +50,12 @@ func runExperiment(args []string) int {
 	subset := fs.Int("subset", 0, "pretraining images (default: the preset's; -1: the whole training split)")
 	seeds := fs.Int("seeds", 0, "number of seeds, 1..N (default: the preset's)")
 	rows := fs.String("rows", "", "comma-separated rows to keep (default: all of the preset's)")
+	width := fs.Int("width", 0, "encoder width (default: the preset's)")
+	batch := fs.Int("batch", 0, "pretraining batch (default: the preset's)")
+	evalTrain := fs.Int("eval-train", 0, "finetuning training images (default: the preset's)")
+	evalTest := fs.Int("eval-test", 0, "test images of the PGD-20 evaluation (default: the preset's)")
+	aaImages := fs.Int("autoattack-images", 0, "AutoAttack's test images (default: the preset's)")
+	note := fs.String("note", "", "a sentence appended to the plan's purpose in the report (e.g. which data the machine had)")
 	printPlan := fs.Bool("print-plan", false, "print the resolved plan as JSON and exit")
 	reportOnly := fs.Bool("report-only", false, "only (re)write the report from the runs folder")
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +77,8 @@ func runExperiment(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl experiment: -preset:", err)
 		return 2
 	}
-	o := experiment.Overrides{Epochs: *epochs, Subset: *subset, Seeds: *seeds}
+	o := experiment.Overrides{Epochs: *epochs, Subset: *subset, Seeds: *seeds, Width: *width, BatchSize: *batch,
+		EvalTrain: *evalTrain, EvalTest: *evalTest, AutoAttackImages: *aaImages, Note: *note}
 	if *rows != "" {
 		o.Rows = strings.Split(*rows, ",")
 	}
