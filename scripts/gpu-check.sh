@@ -46,28 +46,9 @@ LOG="$OUT/gpu-check.log"
 : >"$LOG"
 ACL="$BUILD/acl"
 
-log() { echo "[gpu-check $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
-left() { echo $((START + BUDGET - $(date +%s))); }
-# stage NAME MIN MAX CMD...: runs CMD with output appended to the log under a limit of
-# min(MAX, time left - 60) seconds, or skips it when that is under MIN; returns CMD's status.
-stage() {
-  local name=$1 need=$2 max=$3
-  shift 3
-  local lim=$(($(left) - 60))
-  [ $lim -gt "$max" ] && lim=$max
-  if [ $lim -lt "$need" ]; then
-    log "SKIP $name: ${lim}s left, needs ${need}s"
-    return 99
-  fi
-  log "== $name (limit ${lim}s) XLA_FLAGS=${XLA_FLAGS:-} GOACL_XLA_DOTGRAD=${GOACL_XLA_DOTGRAD:-}"
-  log "\$ $*"
-  local t0
-  t0=$(date +%s)
-  timeout --signal=INT --kill-after=20 "$lim" "$@" 2>&1 | grep -v '^\s*$' | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  log "== $name: status $rc after $(($(date +%s) - t0))s"
-  return "$rc"
-}
+TAG=gpu-check
+# log, left, stage, subset_data, bring_up
+source scripts/gpu-lib.sh
 
 if [ ! -x "$ACL" ]; then
   log "FAIL: $ACL not found: run 'bash scripts/gpu-build.sh' first and carry $BUILD"
@@ -76,52 +57,22 @@ fi
 log "build: $(tr '\n' ';' <"$BUILD/BUILD_INFO" 2>/dev/null)"
 log "budget ${BUDGET}s, results in $OUT"
 
-# ---- data: rebuild a folder the CIFAR-10 reader accepts from the carried subset ----------
-# The reader wants data_batch_1..5.bin (10,000 records each) and test_batch.bin (10,000):
-# the training files are the 10,000-image subset five times (an "epoch" is five passes),
-# the test file is the 2,000-image subset five times (accuracies are those of the 2,000).
+# ---- data: the carried subset as a folder the CIFAR-10 reader accepts ---------------------
 DATA=${TMPDIR:-/tmp}/goacl-gpu-check/cifar-10
-rm -rf "$DATA" && mkdir -p "$DATA"
-TRAIN=$(cd "$BUILD/data" && pwd)/train-10000.bin
-for i in 1 2 3 4 5; do ln -s "$TRAIN" "$DATA/data_batch_$i.bin"; done
-for i in 1 2 3 4 5; do cat "$BUILD/data/test-2000.bin" >>"$DATA/test_batch.bin"; done
-[ -f "$BUILD/data/batches.meta.txt" ] && cp "$BUILD/data/batches.meta.txt" "$DATA/"
+subset_data "$DATA"
 log "data: $DATA (10,000 train images x5, 2,000 test images x5)"
 
 # ---- 1. bring-up ------------------------------------------------------------------------
-GPU=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >>"$LOG" 2>&1; then
-  GPU=1
-  log "GPU: $(nvidia-smi -L | head -1)"
-else
-  log "no GPU (nvidia-smi missing or failing): DRY RUN on CPU at toy size"
-fi
+bring_up
 NOFA="" DUMP="--xla_dump_to=$OUT/dump --xla_dump_hlo_as_text"
 if [ $GPU = 1 ]; then
-  PLUGIN_DIR=$(python3 -c "import jax_plugins.xla_cuda13 as m, os; print(os.path.dirname(m.__file__))" 2>>"$LOG")
-  PLUGIN="$PLUGIN_DIR/xla_cuda_plugin.so"
-  if [ -z "$PLUGIN_DIR" ] || [ ! -f "$PLUGIN" ]; then
-    log "FAIL: the CUDA PJRT plugin (jax_plugins.xla_cuda13/xla_cuda_plugin.so) was not found; stopping early"
-    exit 1
-  fi
-  log "plugin: $PLUGIN ($(python3 -c "import importlib.metadata as md; print('jax-cuda13-pjrt', md.version('jax-cuda13-pjrt'), 'jax', md.version('jax'))" 2>&1))"
-  # xla:cuda finds the plugin through PJRT_PLUGIN_LIBRARY_PATH and points XLA at the
-  # ptxas/libdevice of JAX's nvidia packages next to it (engine/pjrt.go).
-  export PJRT_PLUGIN_LIBRARY_PATH="$PLUGIN" GOMLX_BACKEND="xla:cuda" GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
   NOFA="--xla_gpu_experimental_enable_fusion_autotuner=false"
   TORCH_DEVICE=cuda
   W=${BENCH_WIDTH:-64} B=${BENCH_BATCH:-512} STEPS=${BENCH_STEPS:-3} ROUNDS=${BENCH_ROUNDS:-2}
 else
-  if [ -f .cache/pjrt/cpu/pjrt_c_api_cpu_plugin.so ]; then
-    export GOMLX_BACKEND="xla:cpu"
-  else
-    log "no XLA CPU plugin (bash scripts/install-xla-cpu.sh): the dry run uses the pure-Go backend"
-    unset GOMLX_BACKEND
-  fi
   TORCH_DEVICE=cpu
   W=8 B=8 STEPS=1 ROUNDS=1
 fi
-log "backend: GOMLX_BACKEND=${GOMLX_BACKEND:-(default goacl)}"
 if ! stage "1 device check" 20 150 "$ACL" bench -device-check; then
   log "FAIL: the device check failed (see above); stopping early to save the budget"
   exit 1

@@ -52,25 +52,9 @@ mkdir -p "$OUT"
 LOG="$OUT/gpu-slice.log"
 : >"$LOG"
 
-log() { echo "[gpu-slice $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
-left() { echo $((START + BUDGET - $(date +%s))); }
-# stage NAME LIMIT CMD...: runs CMD with its output appended to the log under LIMIT seconds.
-stage() {
-  local name=$1 lim=$2
-  shift 2
-  if [ "$lim" -lt 10 ]; then
-    log "SKIP $name: ${lim}s left"
-    return 99
-  fi
-  log "== $name (limit ${lim}s)"
-  log "\$ $*"
-  local t0
-  t0=$(date +%s)
-  timeout --signal=INT --kill-after=30 "$lim" "$@" 2>&1 | grep -v '^\s*$' | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  log "== $name: status $rc after $(($(date +%s) - t0))s"
-  return "$rc"
-}
+TAG=gpu-slice
+# log, left, stage, subset_data, bring_up
+source scripts/gpu-lib.sh
 
 if [ ! -x "$ACL" ]; then
   log "FAIL: $ACL not found: run 'bash scripts/gpu-build.sh' first and carry $BUILD (or set ACL)"
@@ -79,25 +63,33 @@ fi
 [ -f "$BUILD/BUILD_INFO" ] && log "build: $(tr '\n' ';' <"$BUILD/BUILD_INFO")"
 log "budget ${BUDGET}s; results in $OUT/results, runs in $RUNS"
 
+# ---- 1. bring-up ---------------------------------------------------------------------------
+bring_up
+if [ $GPU = 1 ]; then
+  export XLA_FLAGS="${XLA_FLAGS:---xla_gpu_experimental_enable_fusion_autotuner=false}"
+  W=64 B=512 MAXE=${MAX_EPOCHS:-100}
+  SHRINK=()
+else
+  W=4 B=32 MAXE=${MAX_EPOCHS:-2}
+  # The gpu-slice plan shrunk to toy size: the same rows, pieces and report.
+  SHRINK=(-width 4 -batch 32 -subset 256 -eval-train 256 -eval-test 100 -autoattack-images 16)
+fi
 # ---- data ----------------------------------------------------------------------------------
 complete() { [ -f "$1/data_batch_5.bin" ] && [ -f "$1/test_batch.bin" ]; }
 NOTE=""
 DATADIR=""
-for d in "${DATA:-}" "${ACL_CIFAR10_DIR:-}" shared/datasets/cifar-10 ../shared/datasets/cifar-10 "$HOME/.cache/goacl/datasets/cifar-10"; do
+CANDIDATES=("${DATA:-}" "${ACL_CIFAR10_DIR:-}" shared/datasets/cifar-10 ../shared/datasets/cifar-10 "$HOME/.cache/goacl/datasets/cifar-10")
+# A dry run uses the carried subset when there is one: what the device machine will have.
+if [ $GPU = 0 ] && [ -f "$BUILD/data/train-10000.bin" ]; then CANDIDATES=("${DATA:-}"); fi
+for d in "${CANDIDATES[@]}"; do
   if [ -n "$d" ] && complete "$d"; then
     DATADIR=$(cd "$d" && pwd)
     break
   fi
 done
 if [ -z "$DATADIR" ] && [ -f "$BUILD/data/train-10000.bin" ]; then
-  # The reader wants data_batch_1..5.bin (10,000 records each) and test_batch.bin: the
-  # carried subset five times, the 2,000 test images five times (accuracies are theirs).
   DATADIR=${TMPDIR:-/tmp}/goacl-gpu-slice/cifar-10-subset
-  rm -rf "$DATADIR" && mkdir -p "$DATADIR"
-  TRAIN=$(cd "$BUILD/data" && pwd)/train-10000.bin
-  for i in 1 2 3 4 5; do ln -s "$TRAIN" "$DATADIR/data_batch_$i.bin"; done
-  for i in 1 2 3 4 5; do cat "$BUILD/data/test-2000.bin" >>"$DATADIR/test_batch.bin"; done
-  [ -f "$BUILD/data/batches.meta.txt" ] && cp "$BUILD/data/batches.meta.txt" "$DATADIR/"
+  subset_data "$DATADIR"
   NOTE="Data on this machine: not all of CIFAR-10 but the 10,000-image training subset and 2,000 test images that scripts/gpu-build.sh carries, each repeated five times, so one epoch is five passes over the 10,000 images and the test images repeat."
 fi
 if [ -z "$DATADIR" ]; then
@@ -106,42 +98,14 @@ if [ -z "$DATADIR" ]; then
 fi
 log "data: $DATADIR${NOTE:+ (the carried subset, five times)}"
 
-# ---- 1. bring-up ---------------------------------------------------------------------------
-GPU=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >>"$LOG" 2>&1; then
-  GPU=1
-  log "GPU: $(nvidia-smi -L | head -1)"
-  PLUGIN_DIR=$(python3 -c "import jax_plugins.xla_cuda13 as m, os; print(os.path.dirname(m.__file__))" 2>>"$LOG")
-  PLUGIN="$PLUGIN_DIR/xla_cuda_plugin.so"
-  if [ -z "$PLUGIN_DIR" ] || [ ! -f "$PLUGIN" ]; then
-    log "FAIL: the CUDA PJRT plugin (jax_plugins.xla_cuda13/xla_cuda_plugin.so) was not found; stopping early"
-    exit 1
-  fi
-  export PJRT_PLUGIN_LIBRARY_PATH="$PLUGIN" GOMLX_BACKEND="xla:cuda" GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
-  export XLA_FLAGS="${XLA_FLAGS:---xla_gpu_experimental_enable_fusion_autotuner=false}"
-  W=64 B=512 MAXE=${MAX_EPOCHS:-100}
-  SHRINK=()
-else
-  log "no GPU (nvidia-smi missing or failing): DRY RUN on CPU at toy size"
-  if [ -f .cache/pjrt/cpu/pjrt_c_api_cpu_plugin.so ]; then
-    export GOMLX_BACKEND="xla:cpu"
-  else
-    log "no XLA CPU plugin (bash scripts/install-xla-cpu.sh): the dry run uses the pure-Go backend"
-    unset GOMLX_BACKEND
-  fi
-  W=4 B=32 MAXE=${MAX_EPOCHS:-2}
-  # The gpu-slice plan shrunk to toy size: the same rows, pieces and report.
-  SHRINK=(-width 4 -batch 32 -subset 256 -eval-train 256 -eval-test 100 -autoattack-images 16)
-fi
-log "backend: GOMLX_BACKEND=${GOMLX_BACKEND:-(default goacl)} XLA_FLAGS=${XLA_FLAGS:-}"
-if ! stage "1 device check" 150 "$ACL" bench -device-check; then
+if ! stage "1 device check" 20 150 "$ACL" bench -device-check; then
   log "FAIL: the device check failed (see above); stopping early to save the budget"
   exit 1
 fi
 
 # ---- 2. the step on this device ------------------------------------------------------------
 BENCH="$OUT/bench-w$W-b$B.json"
-if ! stage "2 step time W$W/B$B" $(($(left) - 120)) "$ACL" bench -width "$W" -batch "$B" -steps 3 -rounds 1 -eval-batches 1 -peer none -out "$BENCH"; then
+if ! stage "2 step time W$W/B$B" 30 300 "$ACL" bench -width "$W" -batch "$B" -steps 3 -rounds 1 -eval-batches 1 -peer none -out "$BENCH"; then
   log "FAIL: the step could not be timed; stopping"
   exit 1
 fi
@@ -203,6 +167,6 @@ log "plan: $EPOCHS epoch(s), $SEEDS seed(s), subset $SUBSET (-1: all) in the $(l
 # ---- 4. the experiment and its report ------------------------------------------------------
 ARGS=("${PLAN_ARGS[@]}" -epochs "$EPOCHS" -seeds "$SEEDS" -subset "$SUBSET" -data "$DATADIR" -runs "$RUNS" -results "$OUT/results")
 [ -n "$NOTE" ] && ARGS+=(-note "$NOTE")
-stage "4 experiment" $(($(left) - 45)) "$ACL" experiment "${ARGS[@]}"
-stage "4 report" 40 "$ACL" experiment -report-only -runs "$RUNS" -results "$OUT/results" | tail -n 30
+stage "4 experiment" 60 100000 "$ACL" experiment "${ARGS[@]}"
+BUDGET=$((BUDGET + 60)) stage "4 report" 5 40 "$ACL" experiment -report-only -runs "$RUNS" -results "$OUT/results" | tail -n 30
 log "done in $(($(date +%s) - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ') results: $(ls "$OUT/results" 2>/dev/null | tr '\n' ' ')"

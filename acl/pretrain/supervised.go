@@ -73,10 +73,17 @@ func (Supervised) Inputs(*Config, int) Inputs {
 // NewState implements Method: no host state.
 func (Supervised) NewState(*Config) (State, error) { return NoState(), nil }
 
-// Evaluation implements Method: the single BN, finetuned at 0.1 like RoCL.
+// Evaluation implements Method: the single BN; linear finetuning at 0.001, full at 0.1.
+// There is no official rate for this baseline. Cross-entropy training grows its features:
+// at the CPU scale their mean norm was 128 against 10–14 for the contrastive encoders and
+// the random one, and at the contrastive rows' 0.1 its linear head diverged (SLF loss
+// 1,605 in the first epoch, 105 in the last); at 0.001, the contrastive rows' step for
+// features 10× larger (rate × ‖feature‖², 16 against 19), it ended at 2.2
+// (docs/results/cpu-ablation-scale.md).
 func (Supervised) Evaluation(*Config) Evaluation {
-	lr := LR{0.1, "supervised baseline: the RoCL/AdvCL SLF rate 0.1"}
-	return Evaluation{Branch: "", LinearLR: lr, FullLR: lr}
+	return Evaluation{Branch: "",
+		LinearLR: LR{0.001, "supervised baseline: 0.1 × (13.7/128)², the contrastive rows' step for its 10× larger features (docs/results/cpu-ablation-scale.md)"},
+		FullLR:   LR{0.1, "supervised baseline: the contrastive rows' 0.1 (not measured)"}}
 }
 
 // supervisedLogits is the baseline's classifier: the encoder's features (single BN) and a
