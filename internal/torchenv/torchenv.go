@@ -49,6 +49,24 @@ func Require(t testing.TB) *Python {
 	return python
 }
 
+// RequireModules is Require for scripts that import more than torch and safetensors: it
+// also checks that the Python modules mods import (e.g. "torchattacks"), and skips (fails
+// under ACL_REQUIRE_TORCH=1) naming the install command when one does not.
+func RequireModules(t testing.TB, mods ...string) *Python {
+	t.Helper()
+	p := Require(t)
+	for _, m := range mods {
+		if _, err := p.output("-c", "import "+m); err != nil {
+			msg := fmt.Sprintf("Python module %s is not available (%v): run bash scripts/install-python-tools.sh", m, err)
+			if os.Getenv("ACL_REQUIRE_TORCH") == "1" {
+				t.Fatal(msg + " (ACL_REQUIRE_TORCH=1: this test must run)")
+			}
+			t.Skip(msg)
+		}
+	}
+	return p
+}
+
 // ToolsDir returns the folder of the PyPI packages: $ACL_PYTHON_TOOLS or the default.
 func ToolsDir() string {
 	if d := os.Getenv("ACL_PYTHON_TOOLS"); d != "" {
