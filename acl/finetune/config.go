@@ -51,6 +51,10 @@ const (
 	SelectTestRA Selection = "test-ra"
 	// SelectLast reports the last epoch (no per-epoch evaluation).
 	SelectLast Selection = "last"
+	// SelectImported marks a finetuned classifier imported from a PyTorch file (acl
+	// import): its checkpoint was chosen by the code that trained it. A finetuning cannot
+	// be run with it.
+	SelectImported Selection = "imported"
 )
 
 // Label is the human description tables and reports print.
@@ -62,6 +66,8 @@ func (s Selection) Label() string {
 		return "selected on test RA (official)"
 	case SelectLast:
 		return "last epoch"
+	case SelectImported:
+		return "imported (chosen by the code that trained it)"
 	}
 	return string(s)
 }
@@ -199,6 +205,8 @@ func (c *Config) Validate() error {
 			return field.Errorf("val_size", "{selection} %s needs a validation split: set {val_size} > 0 (or {selection} %s for the official test-set selection)", SelectValRA, SelectTestRA)
 		}
 	case SelectTestRA, SelectLast:
+	case SelectImported:
+		return field.Errorf("selection", "{selection} %s marks a finetuning imported from PyTorch; a finetuning selects by %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast)
 	default:
 		return field.Errorf("selection", "{selection} %q: use %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast)
 	}

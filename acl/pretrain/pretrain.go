@@ -63,6 +63,12 @@ var ErrNonFinite = train.ErrNonFinite
 // already holds checkpoints: resume it (Options.Resume) or choose another directory.
 var ErrRunExists = errors.New("run directory already holds checkpoints")
 
+// ErrImportedRun is wrapped by the error of a pretraining (fresh or resumed) into a run
+// directory made by importing PyTorch weights: such a run holds the encoder alone, without
+// projection heads, optimizer state or a training position, so it can be finetuned and
+// evaluated but not trained on.
+var ErrImportedRun = errors.New("run directory holds imported weights")
+
 // stepHook, when set (by tests only), sees each step's result and the model before the
 // loop checks them, and may alter them (to force a non-finite loss or corrupt a variable
 // deterministically).
@@ -90,6 +96,11 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		return nil, err
 	}
 	defer run.Close()
+	var prior rundir.Provenance
+	if run.ReadJSON(rundir.ProvenanceFile, &prior) == nil && prior.Import != nil {
+		return nil, fmt.Errorf("%w: %s was made from %s (sha256 %s); it holds the encoder only (no projection heads, optimizer state or training position), so it cannot be resumed or trained further: finetune or evaluate it, or pretrain into another run directory",
+			ErrImportedRun, out, prior.Import.Source, prior.Import.SHA256)
+	}
 	progress := train.NewProgress(opts.Progress)
 
 	var start TrainState
