@@ -164,11 +164,15 @@ func readTableRow(dir string) (*TableRow, error) {
 			sa, ra, src, attackLabel = pgd.Accuracy.Clean, pgd.Accuracy.Robust, run.File(pgdPath), pgd.AttackLabel
 			images, subset = pgd.Accuracy.Images, pgd.TestSubset
 		}
-		testSet := testSetLabel(images, subset)
-		row.Cells[TableColumn{mode, MetricSA}] = &TableCell{Value: 100 * sa, Source: src,
-			Settings: withSettings(ft, "test images", testSet)}
-		row.Cells[TableColumn{mode, MetricRA}] = &TableCell{Value: 100 * ra, Source: src,
-			Settings: withSettings(ft, "test images", testSet, "attack", attackLabel)}
+		// A classifier imported from PyTorch (acl import) has no SA/RA until acl eval
+		// measures it: no cell rather than 0.
+		if images > 0 {
+			testSet := testSetLabel(images, subset)
+			row.Cells[TableColumn{mode, MetricSA}] = &TableCell{Value: 100 * sa, Source: src,
+				Settings: withSettings(ft, "test images", testSet)}
+			row.Cells[TableColumn{mode, MetricRA}] = &TableCell{Value: 100 * ra, Source: src,
+				Settings: withSettings(ft, "test images", testSet, "attack", attackLabel)}
+		}
 		var aa eval.Record
 		aaPath := eval.File(mode, attack.NameAutoAttack)
 		if err := readOptionalJSON(run, aaPath, &aa); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/ainfonce/goacl/acl/eval"
 	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/pretrain"
+	"github.com/ainfonce/goacl/acl/report"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/ainfonce/goacl/internal/testdirs"
@@ -139,13 +140,28 @@ func TestImportPyTorchCheckpoints(t *testing.T) {
 		}
 	}
 
-	// An imported classifier is evaluated by acl eval's PGD like any finetuning.
-	rec, err := eval.PGD(filepath.Join(dir, "runs", "advcl-smallcnn-slf"), finetune.SLF, eval.Options{Backend: testbackend.Get(t), TestSubset: 16})
+	// An imported classifier is evaluated by acl eval's PGD like any finetuning; until then
+	// the table has no SA/RA for it.
+	slf := filepath.Join(dir, "runs", "advcl-smallcnn-slf")
+	cell := func() *report.TableCell {
+		tab, err := report.BuildTable([]string{slf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab.Rows[0].Cells[report.TableColumn{Mode: finetune.SLF, Metric: report.MetricSA}]
+	}
+	if c := cell(); c != nil {
+		t.Errorf("an imported classifier not yet evaluated has an SA cell: %+v", c)
+	}
+	rec, err := eval.PGD(slf, finetune.SLF, eval.Options{Backend: testbackend.Get(t), TestSubset: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Accuracy.Images != 16 || rec.Selection != finetune.SelectImported || rec.Accuracy.Robust > rec.Accuracy.Clean {
 		t.Errorf("PGD evaluation of the imported classifier: %+v", rec)
+	}
+	if c := cell(); c == nil || c.Value != 100*rec.Accuracy.Clean {
+		t.Errorf("the evaluated imported classifier's SA cell: %+v", c)
 	}
 	// An imported pretrained encoder is finetuned like any run.
 	finetuneTiny(t, filepath.Join(dir, "runs", "acl-smallcnn"), finetune.SLF)

@@ -58,6 +58,10 @@ func runImport(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl import: -from, -method and -out are required (e.g. acl import -from epoch_400.ckpt -method advcl -arch resnet18 -out runs/advcl-official)")
 		return 2
 	}
+	if _, err := pretrain.MethodByName(*method); err != nil {
+		fmt.Fprintln(os.Stderr, "acl import:", phrase(err, importFlags))
+		return 2
+	}
 	opts := torchio.ImportOptions{From: *from, Method: *method, Arch: *arch, Width: *width, Variant: *variant, Dataset: *dataset,
 		DataDir: *data, Protocol: *protocol, Key: *key, TorchPrefix: *prefix}
 	if *mode != "" {
