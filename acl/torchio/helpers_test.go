@@ -30,11 +30,17 @@ const (
 // method's real checkpoint layout in about a second.
 func tinyRun(t *testing.T, method, arch string) string {
 	t.Helper()
+	return tinyRunWidth(t, method, arch, 16)
+}
+
+// tinyRunWidth is tinyRun at width width.
+func tinyRunWidth(t *testing.T, method, arch string, width int) string {
+	t.Helper()
 	cfg, err := pretrain.Preset(method, "base", pretrain.ScaleSmoke, testdirs.CIFAR10(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Encoder, cfg.Width, cfg.Subset, cfg.BatchSize, cfg.Attack.Steps, cfg.MaxSteps = arch, 16, 16, 8, 1, 1
+	cfg.Encoder, cfg.Width, cfg.Subset, cfg.BatchSize, cfg.Attack.Steps, cfg.MaxSteps = arch, width, 16, 8, 1, 1
 	if method == "advcl" {
 		cfg.PseudoLabelDir = testdirs.PseudoLabels(t, "cifar-10")
 	}
