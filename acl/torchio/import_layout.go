@@ -83,8 +83,9 @@ func importLayout(in *importInput, cfg *pretrain.Config, opts ImportOptions) (to
 		for _, p := range l.Ignore {
 			ignore = append(ignore, prefix+p)
 		}
-		if prefix == dynaclKeyEncoder {
-			ignore = append(ignore, dynaclQueryEncoder)
+		// DynACL's other encoder is dropped on purpose.
+		if other, ok := map[string]string{dynaclKeyEncoder: dynaclQueryEncoder, dynaclQueryEncoder: dynaclKeyEncoder}[prefix]; ok && opts.Method == "dynacl" {
+			ignore = append(ignore, other)
 		}
 		l.TorchPrefix, l.Ignore = prefix, ignore
 	}

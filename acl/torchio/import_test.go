@@ -140,6 +140,14 @@ func TestImportPyTorchCheckpoints(t *testing.T) {
 		}
 	}
 
+	// DynACL's other (query) encoder on request, the key encoder then dropped.
+	q := cases[1].opts
+	q.From, q.DataDir, q.Backend, q.TorchPrefix = filepath.Join(dir, cases[1].py.PT), testdirs.CIFAR10(t), testbackend.Get(t), "encoder_q."
+	if res, err := Import(filepath.Join(dir, "runs", "dynacl-query"), q); err != nil || res.Record.TorchPrefix != q.TorchPrefix ||
+		!slices.Contains(res.Record.Ignored, "encoder_k.conv1.weight") {
+		t.Errorf("DynACL's query encoder: %v", err)
+	}
+
 	// An imported classifier is evaluated by acl eval's PGD like any finetuning; until then
 	// the table has no SA/RA for it.
 	slf := filepath.Join(dir, "runs", "advcl-smallcnn-slf")
