@@ -75,15 +75,7 @@ func TestAutoAttackAgreesWithTorchattacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := make([]int, test.Len())
-	for i := range idx {
-		idx[i] = i
-	}
-	pix, labels, err := test.Float32Batch(idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xAA := tensors.FromFlatDataAndDimensions(pix, test.Len(), test.Height, test.Width, test.Channels)
+	xAA, labels := torchenv.Images(t, test, 0)
 	y := make([]int64, len(labels))
 	for i, l := range labels {
 		y[i] = int64(l)

@@ -84,20 +84,20 @@ func TestExportLoadsInPyTorch(t *testing.T) {
 		t.Error("exporting a finetuning the run does not have succeeded")
 	}
 
-	var cases []*pyCase
+	var cases []*torchenv.RoundTripCase
 	for _, e := range exports {
 		bn := []*string{nil}
 		if e.Layout.Scheme == torchnames.MultiBN {
 			bn = bnNames(e.Layout.Branches...)
 		}
-		cases = append(cases, &pyCase{Name: e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors", BNNames: bn})
+		cases = append(cases, &torchenv.RoundTripCase{Name: e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors", BNNames: bn})
 	}
 	prepared := time.Since(start)
-	theirs := runRoundTrip(t, py, dir, x, cases)
+	theirs := py.RoundTrip(t, dir, x, cases)
 	for i, e := range exports {
 		for j, bn := range cases[i].BNNames {
 			ours := outputs(t, e.Model, e.branches[j], x)
-			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", e.name, e.branches[j]), ours, theirs[e.name][outKey(bn)], maxAbsDiff)
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", e.name, e.branches[j]), ours, theirs[e.name][torchenv.OutKey(bn)], maxAbsDiff)
 			t.Logf("%-24s %-30s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", e.name, e.Layout, e.branches[j], ours.Shape().Dimensions, diff, scale)
 		}
 	}

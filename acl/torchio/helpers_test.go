@@ -11,7 +11,6 @@ import (
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/ainfonce/goacl/internal/testdirs"
-	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -73,51 +72,6 @@ func outputs(t *testing.T, m *finetune.Model, branch string, x *tensors.Tensor) 
 	return out
 }
 
-// pyCase is one case of interop/pytorch/roundtrip.py's job (see its documentation).
-type pyCase struct {
-	Name           string         `json:"name"`
-	Mode           string         `json:"mode"`
-	Sidecar        string         `json:"sidecar,omitempty"`
-	Weights        string         `json:"weights,omitempty"`
-	Layout         map[string]any `json:"layout,omitempty"`
-	Seed           int            `json:"seed,omitempty"`
-	PT             string         `json:"pt,omitempty"`
-	Legacy         bool           `json:"legacy,omitempty"`
-	Nest           string         `json:"nest,omitempty"`
-	ModulePrefix   bool           `json:"module_prefix,omitempty"`
-	Prefix         string         `json:"prefix,omitempty"`
-	TwinPrefix     string         `json:"twin_prefix,omitempty"`
-	ClassifierDict bool           `json:"classifier_dict,omitempty"`
-	Extra          map[string]any `json:"extra,omitempty"`
-	Safetensors    string         `json:"safetensors,omitempty"`
-	BNNames        []*string      `json:"bn_names"`
-	Out            string         `json:"out"`
-}
-
-// runRoundTrip writes the images and the cases to dir, runs roundtrip.py on them and
-// returns each case's outputs by case name ("out.<bn name>" or "out.single").
-func runRoundTrip(t *testing.T, py *torchenv.Python, dir string, x *tensors.Tensor, cases []*pyCase) map[string]map[string]*tensors.Tensor {
-	t.Helper()
-	if err := safetensors.WriteFile(filepath.Join(dir, "images.safetensors"), map[string]*tensors.Tensor{"x": torchenv.NCHW(x)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
-		c.Out = c.Name + ".out.safetensors"
-	}
-	writeJSON(t, filepath.Join(dir, "job.json"), map[string]any{"images": "images.safetensors", "cases": cases})
-	log := py.Run(t, filepath.Join(testdirs.RepoRoot(t), "interop", "pytorch", "roundtrip.py"), dir)
-	t.Logf("PyTorch:\n%s", log)
-	res := map[string]map[string]*tensors.Tensor{}
-	for _, c := range cases {
-		f, err := safetensors.ReadFile(filepath.Join(dir, c.Out))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res[c.Name] = f.Tensors
-	}
-	return res
-}
-
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	data, err := json.MarshalIndent(v, "", " ")
@@ -129,15 +83,7 @@ func writeJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// outKey is the output name roundtrip.py writes for a BN name (nil: a single-BN model).
-func outKey(bn *string) string {
-	if bn == nil {
-		return "out.single"
-	}
-	return "out." + *bn
-}
-
-// bnNames returns pointers to the names, as pyCase.BNNames takes them (nil entries: a
+// bnNames returns pointers to the names, as RoundTripCase.BNNames takes them (nil entries: a
 // single-BN model called without a BN name).
 func bnNames(names ...string) []*string {
 	out := make([]*string, len(names))

@@ -17,6 +17,16 @@ func TestImages(t testing.TB, n int) (*tensors.Tensor, []int32) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Images(t, ds, n)
+}
+
+// Images returns the first n images of ds (n ≤ 0: all) as NHWC float32 in [0,1] and their
+// labels.
+func Images(t testing.TB, ds *datasets.Dataset, n int) (*tensors.Tensor, []int32) {
+	t.Helper()
+	if n <= 0 || n > ds.Len() {
+		n = ds.Len()
+	}
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i

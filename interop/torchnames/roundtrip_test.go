@@ -1,17 +1,14 @@
 package torchnames
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ainfonce/goacl/internal/testdirs"
 	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
 	"github.com/ainfonce/goacl/interop/torchpickle"
@@ -122,21 +119,9 @@ func goaclModel(t *testing.T, l Layout, x *tensors.Tensor, seed uint64) *context
 	return ctx
 }
 
+// rtCase is a case of roundtrip.py with what the goacl side needs.
 type rtCase struct {
-	Name         string         `json:"name"`
-	Mode         string         `json:"mode"`
-	Sidecar      string         `json:"sidecar,omitempty"`
-	Weights      string         `json:"weights,omitempty"`
-	Layout       *Sidecar       `json:"layout,omitempty"`
-	Seed         int            `json:"seed,omitempty"`
-	PT           string         `json:"pt,omitempty"`
-	Nest         string         `json:"nest,omitempty"`
-	ModulePrefix bool           `json:"module_prefix,omitempty"`
-	Extra        map[string]any `json:"extra,omitempty"`
-	Safetensors  string         `json:"safetensors,omitempty"`
-	BNNames      []*string      `json:"bn_names"`
-	Out          string         `json:"out"`
-
+	*torchenv.RoundTripCase
 	layout Layout // the layout goacl converts with
 	model  Layout // the goacl model (branches it runs)
 	ctx    *context.Context
@@ -153,21 +138,11 @@ func bnNames(l Layout) []*string {
 	return out
 }
 
-func outKey(b *string) string {
-	if b == nil {
-		return "out.single"
-	}
-	return "out." + *b
-}
-
 func TestRoundTripWithPyTorch(t *testing.T) {
 	py := torchenv.Require(t)
 	start := time.Now()
 	x, _ := torchenv.TestImages(t, roundTripImages)
 	dir := t.TempDir()
-	if err := safetensors.WriteFile(filepath.Join(dir, "images.safetensors"), map[string]*tensors.Tensor{"x": torchenv.NCHW(x)}, nil); err != nil {
-		t.Fatal(err)
-	}
 	imagenet := func(l Layout) Layout { l.InputMean, l.InputStd = ImageNetMean, ImageNetStd; return l }
 	var cases []*rtCase
 
@@ -192,8 +167,8 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 			export{arch + "-triple-as-pgd", tripleHead, pgdOnly})
 	}
 	for i, e := range exports {
-		c := &rtCase{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors",
-			BNNames: bnNames(e.layout), Out: e.name + ".out.safetensors", layout: e.layout, model: e.model}
+		c := &rtCase{RoundTripCase: &torchenv.RoundTripCase{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json",
+			Weights: e.name + ".safetensors", BNNames: bnNames(e.layout)}, layout: e.layout, model: e.model}
 		c.ctx = goaclModel(t, e.model, x, uint64(10+i))
 		vars, err := Variables(c.ctx)
 		if err != nil {
@@ -246,30 +221,20 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases = append(cases, &rtCase{Name: "import-" + m.name, Mode: "make", Layout: side, Seed: 100 + i,
-			PT: m.name + ".pt", Nest: m.nest, ModulePrefix: m.prefix, Extra: m.extra, Safetensors: m.name + ".safetensors",
-			BNNames: bnNames(m.layout), Out: m.name + ".out.safetensors", layout: m.layout, model: m.layout})
+		cases = append(cases, &rtCase{RoundTripCase: &torchenv.RoundTripCase{Name: "import-" + m.name, Mode: "make", Layout: side,
+			Seed: 100 + i, PT: m.name + ".pt", Nest: m.nest, ModulePrefix: m.prefix, Extra: m.extra, Safetensors: m.name + ".safetensors",
+			BNNames: bnNames(m.layout)}, layout: m.layout, model: m.layout})
 	}
 
-	job := map[string]any{"images": "images.safetensors", "cases": cases}
-	data, err := json.MarshalIndent(job, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	prepared := time.Since(start)
-	log := py.Run(t, filepath.Join(testdirs.RepoRoot(t), "interop", "pytorch", "roundtrip.py"), dir)
-	t.Logf("PyTorch:\n%s", log)
-
+	jobs := make([]*torchenv.RoundTripCase, len(cases))
+	for i, c := range cases {
+		jobs[i] = c.RoundTripCase
+	}
+	outputs := py.RoundTrip(t, dir, x, jobs)
 	for _, c := range cases {
 		if c.Mode == "make" {
 			c.ctx = importModel(t, c, dir)
-		}
-		theirs, err := safetensors.ReadFile(filepath.Join(dir, c.Out))
-		if err != nil {
-			t.Fatal(err)
 		}
 		for _, b := range c.BNNames {
 			branch := ""
@@ -279,7 +244,7 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 				branch = c.layout.Branches[0]
 			}
 			ours := run(t, c.model, c.ctx, x, branch, false)
-			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, theirs.Tensors[outKey(b)], maxAbsDiff)
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, outputs[c.Name][torchenv.OutKey(b)], maxAbsDiff)
 			t.Logf("%-28s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", c.Name, branch, ours.Shape().Dimensions, diff, scale)
 		}
 	}
