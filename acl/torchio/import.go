@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ainfonce/goacl/acl/finetune"
@@ -126,9 +127,14 @@ func Import(out string, opts ImportOptions) (*Imported, error) {
 	}
 	rec.Layout, rec.TorchPrefix, rec.StrippedPrefix = layout.String(), layout.TorchPrefix, rep.StrippedPrefix
 	rec.Mapped, rec.Ignored, rec.Converted, rec.BatchesTracked = rep.Mapped, rep.Ignored, rep.Converted, rep.BatchesTracked
-	if cfg.Encoder, cfg.Width = layout.Arch, layout.Width; layout.InputMean == nil {
-		cfg.InputNorm = pretrain.InputNormNone
-	} else {
+	cfg.Encoder, cfg.Width, cfg.InputNorm = layout.Arch, layout.Width, pretrain.InputNormNone
+	if layout.InputMean != nil {
+		// A run normalises its input with a named normalisation (config.json input_norm).
+		mean, std, _ := pretrain.InputNormalization(pretrain.InputNormImageNet)
+		if !slices.Equal(layout.InputMean, mean) || !slices.Equal(layout.InputStd, std) {
+			return nil, fmt.Errorf("import %s: input normalisation mean %v, std %v: goacl runs normalise with ImageNet's (%v, %v) or not at all",
+				opts.From, layout.InputMean, layout.InputStd, mean, std)
+		}
 		cfg.InputNorm = pretrain.InputNormImageNet
 	}
 	backend := opts.Backend

@@ -279,6 +279,28 @@ func TestImportRefuses(t *testing.T) {
 			t.Errorf("pretraining an imported run (resume %v): %v", resume, err)
 		}
 	}
+	// A normalisation goacl's config.json cannot name.
+	odd := e.Layout
+	odd.InputMean, odd.InputStd = []float64{0.5, 0.5, 0.5}, []float64{0.25, 0.25, 0.25}
+	vars, err := torchnames.Variables(e.Model.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, _, err := odd.ToTorch(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	side, err := odd.Sidecar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oddFile := filepath.Join(dir, "odd.safetensors")
+	if err := (&Export{StateDict: sd, Sidecar: side}).WriteFiles(oddFile, filepath.Join(dir, "odd.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(filepath.Join(dir, "odd"), opts(oddFile, "advcl")); err == nil || !strings.Contains(err.Error(), "input normalisation") {
+		t.Errorf("an input normalisation other than ImageNet's: %v", err)
+	}
 	if names := e.Report.OtherBranches; len(names) != 0 || !slices.Contains(e.Layout.Branches, "pgd_ce") {
 		t.Errorf("all-branch export left out %v", names)
 	}
