@@ -10,6 +10,7 @@ import (
 	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/internal/roundtrip"
 	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
@@ -84,20 +85,20 @@ func TestExportLoadsInPyTorch(t *testing.T) {
 		t.Error("exporting a finetuning the run does not have succeeded")
 	}
 
-	var cases []*torchenv.RoundTripCase
+	var cases []*roundtrip.Case
 	for _, e := range exports {
 		bn := []*string{nil}
 		if e.Layout.Scheme == torchnames.MultiBN {
 			bn = bnNames(e.Layout.Branches...)
 		}
-		cases = append(cases, &torchenv.RoundTripCase{Name: e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors", BNNames: bn})
+		cases = append(cases, &roundtrip.Case{Name: e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors", BNNames: bn})
 	}
 	prepared := time.Since(start)
-	theirs := py.RoundTrip(t, dir, x, cases)
+	theirs := roundtrip.Run(t, py, dir, x, cases)
 	for i, e := range exports {
 		for j, bn := range cases[i].BNNames {
 			ours := outputs(t, e.Model, e.branches[j], x)
-			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", e.name, e.branches[j]), ours, theirs[e.name][torchenv.OutKey(bn)], maxAbsDiff)
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", e.name, e.branches[j]), ours, theirs[e.name][roundtrip.OutKey(bn)], maxAbsDiff)
 			t.Logf("%-24s %-30s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", e.name, e.Layout, e.branches[j], ours.Shape().Dimensions, diff, scale)
 		}
 	}

@@ -83,7 +83,7 @@ func writeJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// bnNames returns pointers to the names, as RoundTripCase.BNNames takes them (nil entries: a
+// bnNames returns pointers to the names, as roundtrip.Case.BNNames takes them (nil entries: a
 // single-BN model called without a BN name).
 func bnNames(names ...string) []*string {
 	out := make([]*string, len(names))

@@ -16,6 +16,7 @@ import (
 	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/report"
 	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/internal/roundtrip"
 	"github.com/ainfonce/goacl/internal/testbackend"
 	"github.com/ainfonce/goacl/internal/testdirs"
 	"github.com/ainfonce/goacl/internal/torchenv"
@@ -25,7 +26,7 @@ import (
 
 // importCase is a checkpoint PyTorch makes in an official layout and Import reads.
 type importCase struct {
-	py     *torchenv.RoundTripCase
+	py     *roundtrip.Case
 	layout torchnames.Layout // the layout PyTorch's model has
 	opts   ImportOptions     // From, Backend and DataDir are filled in
 	file   string            // "pt" or "safetensors": which of the files to import
@@ -80,22 +81,22 @@ func TestImportPyTorchCheckpoints(t *testing.T) {
 	advclFT := must(t)(torchnames.Finetuning("advcl", "smallcnn", 16, "pgd", 10))
 	aclFT := must(t)(torchnames.Finetuning("acl", "resnet18", 16, "pgd", 10))
 	cases := []importCase{
-		{py: &torchenv.RoundTripCase{Name: "advcl-resnet18", Nest: "model", ModulePrefix: true,
+		{py: &roundtrip.Case{Name: "advcl-resnet18", Nest: "model", ModulePrefix: true,
 			Extra: map[string]any{"head_proj.0.weight": []int{128, 128}, "head_ce.weight": []int{10, 128}, "fc_010.bias": []int{10}}},
 			layout: advcl, opts: ImportOptions{Method: "advcl", Arch: "resnet18"}, file: "pt", format: "torch-zip"},
-		{py: &torchenv.RoundTripCase{Name: "dynacl-smallcnn", Nest: "state_dict", Prefix: "encoder_k.", TwinPrefix: "encoder_q.",
+		{py: &roundtrip.Case{Name: "dynacl-smallcnn", Nest: "state_dict", Prefix: "encoder_k.", TwinPrefix: "encoder_q.",
 			Extra: map[string]any{"encoder_k.fc.fc1.weight": []int{128, 128}, "encoder_q.fc.fc1.weight": []int{128, 128}}},
 			layout: dynacl, opts: ImportOptions{Method: "dynacl", Arch: "smallcnn"}, file: "pt", format: "torch-zip"},
-		{py: &torchenv.RoundTripCase{Name: "rocl-resnet18", Legacy: true}, layout: rocl, opts: ImportOptions{Method: "rocl", Arch: "resnet18"},
+		{py: &roundtrip.Case{Name: "rocl-resnet18", Legacy: true}, layout: rocl, opts: ImportOptions{Method: "rocl", Arch: "resnet18"},
 			file: "pt", format: "torch-legacy"},
-		{py: &torchenv.RoundTripCase{Name: "acl-smallcnn", Extra: map[string]any{"fc.fc1.weight": []int{128, 128}}}, layout: acl,
+		{py: &roundtrip.Case{Name: "acl-smallcnn", Extra: map[string]any{"fc.fc1.weight": []int{128, 128}}}, layout: acl,
 			opts: ImportOptions{Method: "acl", Arch: "smallcnn"}, file: "safetensors", format: "safetensors"},
-		{py: &torchenv.RoundTripCase{Name: "advcl-smallcnn-slf", Nest: "model", ClassifierDict: true, Extra: map[string]any{"head_proj.0.weight": []int{128, 128}}},
+		{py: &roundtrip.Case{Name: "advcl-smallcnn-slf", Nest: "model", ClassifierDict: true, Extra: map[string]any{"head_proj.0.weight": []int{128, 128}}},
 			layout: advclFT, opts: ImportOptions{Method: "advcl", Arch: "smallcnn", Finetuned: finetune.SLF}, file: "pt", format: "torch-zip"},
-		{py: &torchenv.RoundTripCase{Name: "acl-resnet18-aff", Nest: "state_dict"}, layout: aclFT,
+		{py: &roundtrip.Case{Name: "acl-resnet18-aff", Nest: "state_dict"}, layout: aclFT,
 			opts: ImportOptions{Method: "acl", Arch: "resnet18", Finetuned: finetune.AFF}, file: "pt", format: "torch-zip"},
 	}
-	var pyCases []*torchenv.RoundTripCase
+	var pyCases []*roundtrip.Case
 	for i, c := range cases {
 		c.py.Mode, c.py.Seed, c.py.Layout = "make", 200+i, layoutDict(t, c.layout)
 		c.py.PT, c.py.Safetensors = c.py.Name+".pt", c.py.Name+".safetensors"
@@ -108,7 +109,7 @@ func TestImportPyTorchCheckpoints(t *testing.T) {
 		}
 		pyCases = append(pyCases, c.py)
 	}
-	theirs := py.RoundTrip(t, dir, x, pyCases)
+	theirs := roundtrip.Run(t, py, dir, x, pyCases)
 
 	for _, c := range cases {
 		c.opts.From = filepath.Join(dir, c.py.PT)
@@ -135,7 +136,7 @@ func TestImportPyTorchCheckpoints(t *testing.T) {
 				branch, m = *bn, all
 			}
 			ours := outputs(t, m, branch, x)
-			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.py.Name, branch), ours, theirs[c.py.Name][torchenv.OutKey(bn)], maxAbsDiff)
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.py.Name, branch), ours, theirs[c.py.Name][roundtrip.OutKey(bn)], maxAbsDiff)
 			t.Logf("%-20s %-34s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", c.py.Name, res.Layout, branch, ours.Shape().Dimensions, diff, scale)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ainfonce/goacl/internal/roundtrip"
 	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
 	"github.com/ainfonce/goacl/interop/torchpickle"
@@ -121,7 +122,7 @@ func goaclModel(t *testing.T, l Layout, x *tensors.Tensor, seed uint64) *context
 
 // rtCase is a case of roundtrip.py with what the goacl side needs.
 type rtCase struct {
-	*torchenv.RoundTripCase
+	*roundtrip.Case
 	layout Layout // the layout goacl converts with
 	model  Layout // the goacl model (branches it runs)
 	ctx    *context.Context
@@ -167,7 +168,7 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 			export{arch + "-triple-as-pgd", tripleHead, pgdOnly})
 	}
 	for i, e := range exports {
-		c := &rtCase{RoundTripCase: &torchenv.RoundTripCase{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json",
+		c := &rtCase{Case: &roundtrip.Case{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json",
 			Weights: e.name + ".safetensors", BNNames: bnNames(e.layout)}, layout: e.layout, model: e.model}
 		c.ctx = goaclModel(t, e.model, x, uint64(10+i))
 		vars, err := Variables(c.ctx)
@@ -221,17 +222,17 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases = append(cases, &rtCase{RoundTripCase: &torchenv.RoundTripCase{Name: "import-" + m.name, Mode: "make", Layout: side,
+		cases = append(cases, &rtCase{Case: &roundtrip.Case{Name: "import-" + m.name, Mode: "make", Layout: side,
 			Seed: 100 + i, PT: m.name + ".pt", Nest: m.nest, ModulePrefix: m.prefix, Extra: m.extra, Safetensors: m.name + ".safetensors",
 			BNNames: bnNames(m.layout)}, layout: m.layout, model: m.layout})
 	}
 
 	prepared := time.Since(start)
-	jobs := make([]*torchenv.RoundTripCase, len(cases))
+	jobs := make([]*roundtrip.Case, len(cases))
 	for i, c := range cases {
-		jobs[i] = c.RoundTripCase
+		jobs[i] = c.Case
 	}
-	outputs := py.RoundTrip(t, dir, x, jobs)
+	outputs := roundtrip.Run(t, py, dir, x, jobs)
 	for _, c := range cases {
 		if c.Mode == "make" {
 			c.ctx = importModel(t, c, dir)
@@ -244,7 +245,7 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 				branch = c.layout.Branches[0]
 			}
 			ours := run(t, c.model, c.ctx, x, branch, false)
-			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, outputs[c.Name][torchenv.OutKey(b)], maxAbsDiff)
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, outputs[c.Name][roundtrip.OutKey(b)], maxAbsDiff)
 			t.Logf("%-28s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", c.Name, branch, ours.Shape().Dimensions, diff, scale)
 		}
 	}

@@ -1,4 +1,6 @@
-package torchenv
+// Package roundtrip drives interop/pytorch/roundtrip.py for the tests that compare goacl's
+// models with PyTorch's: the job's cases, running it, and reading the outputs back.
+package roundtrip
 
 import (
 	"encoding/json"
@@ -7,14 +9,15 @@ import (
 	"testing"
 
 	"github.com/ainfonce/goacl/internal/testdirs"
+	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// RoundTripCase is one case of the job of interop/pytorch/roundtrip.py (see its
+// Case is one case of the job of interop/pytorch/roundtrip.py (see its
 // documentation): a goacl export PyTorch loads ("load"), or a checkpoint PyTorch makes in
 // a layout ("make"). Paths are relative to the job's folder.
-type RoundTripCase struct {
+type Case struct {
 	Name string `json:"name"`
 	Mode string `json:"mode"`
 	// "load": the sidecar and weights files.
@@ -34,16 +37,16 @@ type RoundTripCase struct {
 	Extra          map[string]any `json:"extra,omitempty"`
 	Safetensors    string         `json:"safetensors,omitempty"`
 	// BNNames are the BN names the model is called with (a nil entry: a single-BN model,
-	// called without one); Out the outputs file (RoundTrip sets it).
+	// called without one); Out the outputs file (Run sets it).
 	BNNames []*string `json:"bn_names"`
 	Out     string    `json:"out"`
 }
 
-// RoundTrip writes the NHWC images x (as NCHW) and the cases to dir, runs roundtrip.py on
-// them and returns each case's outputs by case name, each output by OutKey.
-func (p *Python) RoundTrip(t testing.TB, dir string, x *tensors.Tensor, cases []*RoundTripCase) map[string]map[string]*tensors.Tensor {
+// Run writes the NHWC images x (as NCHW) and the cases to dir, runs roundtrip.py on them
+// with py and returns each case's outputs by case name, each output by OutKey.
+func Run(t testing.TB, py *torchenv.Python, dir string, x *tensors.Tensor, cases []*Case) map[string]map[string]*tensors.Tensor {
 	t.Helper()
-	if err := safetensors.WriteFile(filepath.Join(dir, "images.safetensors"), map[string]*tensors.Tensor{"x": NCHW(x)}, nil); err != nil {
+	if err := safetensors.WriteFile(filepath.Join(dir, "images.safetensors"), map[string]*tensors.Tensor{"x": torchenv.NCHW(x)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
@@ -56,7 +59,7 @@ func (p *Python) RoundTrip(t testing.TB, dir string, x *tensors.Tensor, cases []
 	if err := os.WriteFile(filepath.Join(dir, "job.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := p.Run(t, filepath.Join(testdirs.RepoRoot(t), "interop", "pytorch", "roundtrip.py"), dir)
+	log := py.Run(t, filepath.Join(testdirs.RepoRoot(t), "interop", "pytorch", "roundtrip.py"), dir)
 	t.Logf("PyTorch:\n%s", log)
 	res := map[string]map[string]*tensors.Tensor{}
 	for _, c := range cases {
