@@ -47,6 +47,18 @@ func TestPGDReproducesFinetuningTest(t *testing.T) {
 	if rec.Accuracy.Images != 32 || rec.Accuracy.Robust > rec.Accuracy.Clean {
 		t.Errorf("accuracy %+v: want 32 images and RA ≤ SA", rec.Accuracy)
 	}
+	resSHA, err := finetune.ResultSHA256(run, finetune.SLF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.FinetuningSHA256 != resSHA || rec.Stale(resSHA) != "" || rec.CheckpointSHA256 != ft.CheckpointSHA256 || rec.CheckpointStep != int64(ft.SelectedEpoch) ||
+		rec.Pretrained == nil || rec.Pretrained.SHA256 != ft.EncoderLoad.SHA256 || rec.Pretrained.Step != ft.EncoderLoad.Step {
+		t.Errorf("record does not name what it evaluated: finetuning %q (want %q), checkpoint %q step %d (want %q, %d), pretrained %+v",
+			rec.FinetuningSHA256, resSHA, rec.CheckpointSHA256, rec.CheckpointStep, ft.CheckpointSHA256, ft.SelectedEpoch, rec.Pretrained)
+	}
+	if rec.Stale("another") == "" {
+		t.Error("a record is not stale against another finetuning's result")
+	}
 	if !rec.Covers(ft) {
 		t.Errorf("record (checkpoint %s, subset %d, seed %d) does not cover the finetuning (%s, %d, %d)",
 			rec.Checkpoint, rec.TestSubset, rec.Seed, ft.Checkpoint, ft.Config.TestSubset, ft.Config.Seed)
