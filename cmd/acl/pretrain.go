@@ -191,7 +191,7 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain: interrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once; the newest checkpoint stays valid)")
 	}()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
-	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout})
+	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout, Warnings: os.Stderr})
 	if errors.Is(err, pretrain.ErrRunExists) {
 		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, or choose another -out)\n", err)
 		return 1
