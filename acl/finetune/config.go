@@ -70,6 +70,8 @@ func (s Selection) Label() string {
 		return "selected on test RA (official)"
 	case SelectLast:
 		return "last epoch"
+	case SelectOfficial:
+		return "the protocol's own rule"
 	}
 	return string(s)
 }

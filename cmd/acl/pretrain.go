@@ -29,7 +29,7 @@ func runPretrain(args []string) int {
 	out := fs.String("out", "", "run directory to create (required)")
 	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
-	probe := fs.Bool("probe", false, "after pretraining, train a linear probe and print clean test accuracy")
+	probe := fs.Bool("probe", false, "after pretraining, train a linear probe on the BN branch the method's protocol evaluates and print clean test accuracy")
 	probeEpochs := fs.Int("probe-epochs", 30, "linear-probe epochs")
 	probeTrain := fs.Int("probe-train", 0, "linear-probe training images (0: the pretraining subset size, or all)")
 	probeTest := fs.Int("probe-test", 0, "linear-probe test images (0: all)")
