@@ -203,7 +203,18 @@ func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	rec := &Record{Run: m.RunDir, Mode: res.Config.Mode, Method: m.Config.Method, Variant: m.Config.Variant,
+	var warnings []string
+	// The finetuning should be of the checkpoint the run ends with now; say so when not.
+	if final, err := finetune.PretrainedCheckpoint(m.RunDir); err != nil {
+		warnings = append(warnings, fmt.Sprintf("the pretraining's final checkpoint cannot be checked against the finetuning: %v", err))
+	} else if l := res.EncoderLoad; l == nil || l.Step != final.Step || (l.SHA256 != "" && l.SHA256 != final.SHA256) {
+		from := "an unrecorded checkpoint"
+		if l != nil {
+			from = fmt.Sprintf("the step-%d checkpoint", l.Step)
+		}
+		warnings = append(warnings, fmt.Sprintf("stale finetuning: it finetuned %s, the run now ends with step %d (%s): finetune again", from, final.Step, final.Path))
+	}
+	rec := &Record{Warnings: warnings, Run: m.RunDir, Mode: res.Config.Mode, Method: m.Config.Method, Variant: m.Config.Variant,
 		Dataset: m.Config.Dataset, Protocol: res.Config.Protocol, Selection: res.Config.Selection,
 		SelectionLabel: res.Config.Selection.Label(), Checkpoint: res.Checkpoint, CheckpointStep: m.Checkpoint.Step,
 		CheckpointSHA256: m.Checkpoint.SHA256, FinetuningSHA256: m.FinetuningSHA256, Pretrained: res.EncoderLoad,
