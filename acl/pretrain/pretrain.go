@@ -38,6 +38,9 @@ type Options struct {
 	// Progress receives the run's progress: a progress bar on a terminal, one line per
 	// logged step otherwise; nil means none.
 	Progress io.Writer
+	// Warnings receives what a reader must not miss (a resume that skipped a damaged
+	// checkpoint); nil means Progress. The same lines go into status.json's "warnings".
+	Warnings io.Writer
 }
 
 // Result summarises a finished (or stopped) pretraining.
@@ -105,8 +108,21 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 
 	var start TrainState
 	latest, skipped, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
-	for _, s := range skipped {
-		progress.Printf("warning: skipping damaged checkpoint: %s\n", s)
+	var warnings []string
+	if ckErr == nil && len(skipped) > 0 {
+		// A resume may fall back to an older checkpoint, but never silently.
+		for _, s := range skipped {
+			warnings = append(warnings, fmt.Sprintf("skipping damaged checkpoint: %s; resuming from the older %s (step %d)", s, latest.Path, latest.Step))
+		}
+		warn := opts.Warnings
+		if warn == nil {
+			warn = opts.Progress
+		}
+		if warn != nil {
+			for _, w := range warnings {
+				fmt.Fprintf(warn, "warning: %s\n", w)
+			}
+		}
 	}
 	switch {
 	case ckErr == nil && !opts.Resume:
@@ -188,7 +204,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
 		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
-		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
+		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress, Warnings: warnings,
 		Inputs: stepScalars(&cfg, step, state),
 		AfterStep: func(st train.State, r *train.Result) error {
 			return state.AfterStep(st, r.Size, r.Terms)

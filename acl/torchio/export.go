@@ -18,12 +18,8 @@
 package torchio
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -135,10 +131,6 @@ func exportLayout(m *finetune.Model, all bool) (torchnames.Layout, error) {
 // exportProvenance says where the exported weights come from: the run, its checkpoint
 // (path, step, sha256), the finetuning, the import the run was made by, and this build.
 func exportProvenance(m *finetune.Model, opts ExportOptions) (map[string]any, error) {
-	sum, err := FileSHA256(m.Checkpoint.Path)
-	if err != nil {
-		return nil, err
-	}
 	run, err := filepath.Abs(m.RunDir)
 	if err != nil {
 		return nil, err
@@ -151,7 +143,7 @@ func exportProvenance(m *finetune.Model, opts ExportOptions) (map[string]any, er
 	p := map[string]any{
 		"run": run, "method": m.Config.Method, "variant": m.Config.Variant, "dataset": m.Config.Dataset,
 		"encoder": m.Config.Encoder, "width": m.Config.Width, "input_norm": m.Config.InputNorm,
-		"checkpoint": rel, "checkpoint_step": m.Checkpoint.Step, "checkpoint_sha256": sum,
+		"checkpoint": rel, "checkpoint_step": m.Checkpoint.Step, "checkpoint_sha256": m.Checkpoint.SHA256,
 		"branch": m.Branch, "all_branches": opts.AllBranches,
 		"goacl_commit": build.GitCommit, "goacl_dirty": build.GitDirty, "exported": time.Now().UTC().Format(time.RFC3339),
 	}
@@ -187,18 +179,4 @@ func (e *Export) WriteFiles(weights, sidecar string) error {
 // extension replaced by .json (weights.safetensors → weights.json).
 func SidecarPath(weights string) string {
 	return weights[:len(weights)-len(filepath.Ext(weights))] + ".json"
-}
-
-// FileSHA256 returns the hex SHA-256 of the file's bytes.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -110,10 +110,7 @@ func TestExportLoadsInPyTorch(t *testing.T) {
 func checkProvenance(t *testing.T, e *Export) {
 	t.Helper()
 	p := e.Sidecar.Provenance
-	sum, err := FileSHA256(e.Model.Checkpoint.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := fileSHA256(t, e.Model.Checkpoint.Path)
 	if p["checkpoint_sha256"] != sum || p["checkpoint_step"] != e.Model.Checkpoint.Step ||
 		filepath.Join(e.Model.RunDir, p["checkpoint"].(string)) != e.Model.Checkpoint.Path || p["method"] != e.Model.Config.Method {
 		t.Errorf("provenance %v does not name checkpoint %s (step %d, sha256 %s)", p, e.Model.Checkpoint.Path, e.Model.Checkpoint.Step, sum)

@@ -2,6 +2,8 @@ package torchio
 
 import (
 	gocontext "context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -97,4 +99,15 @@ func bnNames(names ...string) []*string {
 // metadata, as PyTorch's save_file would.
 func writePlain(path string, e *Export) error {
 	return safetensors.WriteFile(path, e.StateDict, map[string]string{"format": "pt"})
+}
+
+// fileSHA256 returns the hex SHA-256 of the file's bytes.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

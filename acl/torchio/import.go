@@ -43,7 +43,7 @@ type ImportOptions struct {
 	// Finetuned, when set, reads the file as a finetuned classifier (encoder with a single
 	// BN and linear head, in the method's finetuning layout, torchnames.Finetuning) and
 	// records it as the run's finetuning of that mode, for eval. Protocol is the
-	// finetuning protocol recorded with it ("": RoCL's for rocl, AdvCL's otherwise).
+	// finetuning protocol recorded with it ("": the method's own, finetune.DefaultProtocol).
 	Finetuned finetune.Mode
 	Protocol  string
 	// Key is the key of the dict holding the state dict inside a torch.save checkpoint
@@ -291,18 +291,12 @@ func writeImportedRun(out string, cfg *pretrain.Config, vars map[string]*tensors
 // result.json (selection "imported", no test accuracy: acl eval measures it).
 func writeImportedFinetuning(run *rundir.Dir, cfg *pretrain.Config, ctx *context.Context, state any, opts ImportOptions,
 	layout torchnames.Layout, prov rundir.Provenance) error {
-	protocol := opts.Protocol
-	if protocol == "" {
-		protocol = finetune.ProtocolAdvCL
-		if cfg.Method == "rocl" {
-			protocol = finetune.ProtocolRoCL
-		}
-	}
-	fcfg, err := finetune.DefaultConfig(cfg, opts.Finetuned, protocol)
+	fcfg, err := finetune.DefaultConfig(cfg, opts.Finetuned, opts.Protocol)
 	if err != nil {
 		return err
 	}
-	fcfg.Branch, fcfg.Selection, fcfg.ValSize = layout.Branches[0], finetune.SelectImported, 0
+	// The file holds one BN: no second (natural) branch, as DynACL's dual-BN AFF has.
+	fcfg.Branch, fcfg.NaturalBranch, fcfg.Selection, fcfg.ValSize = layout.Branches[0], "", finetune.SelectImported, 0
 	fdir, err := rundir.Create(run.File(finetune.Dir(opts.Finetuned)))
 	if err != nil {
 		return err
@@ -316,13 +310,17 @@ func writeImportedFinetuning(run *rundir.Dir, cfg *pretrain.Config, ctx *context
 	if err != nil {
 		return err
 	}
+	saved, err := rundir.ReadCheckpoint(path)
+	if err != nil {
+		return err
+	}
 	enc, err := pretrain.EncoderFor(cfg)
 	if err != nil {
 		return err
 	}
 	res := finetune.Result{Config: fcfg, Method: cfg.Method, Variant: cfg.Variant, Dataset: cfg.Dataset, Encoder: enc.String(),
 		NumClasses: layout.Classes, SelectionLabel: fcfg.Selection.Label(), EvalAttack: fcfg.EvalAttack.Settings(1),
-		AttackLabel: fcfg.EvalAttack.Settings(1).Label(), Checkpoint: rel, Backend: prov.Backend}
+		AttackLabel: fcfg.EvalAttack.Settings(1).Label(), Checkpoint: rel, CheckpointSHA256: saved.SHA256, Backend: prov.Backend}
 	for _, w := range []struct {
 		name string
 		v    any

@@ -189,10 +189,7 @@ func checkRecord(t *testing.T, c importCase, res *Imported) {
 		t.Fatalf("%s: provenance.json %+v: %v", c.py.Name, prov, err)
 	}
 	r := *prov.Import
-	sum, err := FileSHA256(c.opts.From)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := fileSHA256(t, c.opts.From)
 	abs, _ := filepath.Abs(c.opts.From)
 	wantKey := c.py.Nest
 	if c.file == "safetensors" {

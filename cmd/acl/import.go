@@ -48,7 +48,7 @@ func runImport(args []string) int {
 	dataset := fs.String("dataset", "cifar10", "data set the run is finetuned and evaluated on: cifar10 | cifar100")
 	data := fs.String("data", "../shared/datasets/cifar-10", "folder with the data set's official binary files")
 	mode := fs.String("finetune", "", "the file is a finetuned classifier (encoder + linear head) of this mode: slf | alf | aff")
-	protocol := fs.String("protocol", "", "finetuning protocol recorded with -finetune: advcl | rocl (default: rocl for RoCL, advcl otherwise)")
+	protocol := fs.String("protocol", "", "finetuning protocol recorded with -finetune: "+strings.Join(finetune.Protocols, " | ")+" (default: the method's own)")
 	key := fs.String("key", "", "key of the state dict inside the checkpoint (default: the root, else state_dict, model or net)")
 	prefix := fs.String("prefix", "", "name prefix of the model to read when the file holds several (default: encoder_k. for DynACL)")
 	if err := fs.Parse(args); err != nil {
