@@ -34,16 +34,24 @@ type PGDConfig struct {
 	ClipStart bool `json:"clip_start"`
 }
 
+// MaxPGDSteps bounds PGDConfig.Steps: the attack is unrolled in the step's graph, so its
+// steps are built and compiled before anything runs, and a huge count would keep a
+// process busy for many minutes before its first step (where an interruption is noticed).
+// The official attacks use at most 20 (training 5–10, evaluation PGD-20); AutoAttack's
+// APGD runs on the host and is not bounded here.
+const MaxPGDSteps = 1000
+
 // Validate returns a *field.Error naming the first invalid field (epsilon, step_size,
-// steps, order) and its allowed range.
+// steps, order) and its allowed range: ε and the step in [0, 1] (images are in [0,1]: a
+// larger radius or step is the whole image range), 0 ≤ steps ≤ MaxPGDSteps.
 func (c PGDConfig) Validate() error {
 	switch {
-	case !(c.Epsilon >= 0):
-		return field.Errorf("epsilon", "{epsilon} = %g: must be ≥ 0", c.Epsilon)
-	case !(c.StepSize >= 0):
-		return field.Errorf("step_size", "{step_size} = %g: must be ≥ 0", c.StepSize)
-	case c.Steps < 0:
-		return field.Errorf("steps", "{steps} = %d: must be ≥ 0", c.Steps)
+	case !(c.Epsilon >= 0 && c.Epsilon <= 1):
+		return field.Errorf("epsilon", "{epsilon} = %g: must be in [0, 1] (an L∞ radius on [0,1] images; 8/255 = 0.0314 is the protocols')", c.Epsilon)
+	case !(c.StepSize >= 0 && c.StepSize <= 1):
+		return field.Errorf("step_size", "{step_size} = %g: must be in [0, 1] (2/255 = 0.00784 is the protocols')", c.StepSize)
+	case c.Steps < 0 || c.Steps > MaxPGDSteps:
+		return field.Errorf("steps", "{steps} = %d: must be in [0, %d] (the attack is unrolled in the graph)", c.Steps, MaxPGDSteps)
 	case c.Order != ClipThenProject && c.Order != ProjectThenClip:
 		return field.Errorf("order", "{order} %q: use %q or %q", c.Order, ClipThenProject, ProjectThenClip)
 	}

@@ -142,10 +142,10 @@ func (c *Config) Validate() error {
 	if d := c.DynACL; d != nil && d.method() != c.Method {
 		return field.Errorf("dynacl", "{dynacl}: the dynacl settings are DynACL's ({method} %s); method %s has none", d.method(), c.Method)
 	}
-	if c.RegularizerWeight < 0 {
+	if !(c.RegularizerWeight >= 0) {
 		return field.Errorf("regularizer_weight", "{regularizer_weight} = %g: must be ≥ 0", c.RegularizerWeight)
 	}
-	if c.CEWeight < 0 {
+	if !(c.CEWeight >= 0) {
 		return field.Errorf("ce_weight", "{ce_weight} = %g: must be ≥ 0", c.CEWeight)
 	}
 	if err := c.Optimizer.Validate(); err != nil {
@@ -160,6 +160,14 @@ func (c *Config) Validate() error {
 	if c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.MaxSteps < 0 {
 		return field.Errorf("checkpoint_every", "{checkpoint_every} (%d), {keep_checkpoints} (%d) and {max_steps} (%d) must be ≥ 0",
 			c.CheckpointEvery, c.KeepCheckpoints, c.MaxSteps)
+	}
+	if c.PseudoLabelDir != "" && !m.Inputs(c, 0).PseudoLabels {
+		return field.Errorf("pseudo_label_dir", "{pseudo_label_dir} %s: method %s reads no pseudo labels (AdvCL's); leave it empty so that the run does not record a folder it never read", c.PseudoLabelDir, c.Method)
+	}
+	// The net under every check above: no field, read by this variant or not, may hold a
+	// value config.json cannot record.
+	if err := field.Finite(c); err != nil {
+		return err
 	}
 	return m.Validate(c)
 }
