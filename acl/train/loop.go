@@ -123,6 +123,13 @@ func (l *Loop) Run(ctx gocontext.Context, start State) (*Summary, error) {
 			if err := ctx.Err(); err != nil {
 				return stopEarly(rundir.StateInterrupted, l.resumeHint("stopped by the user"))
 			}
+			if l.RunDir != nil {
+				// A run folder (or its metrics log) deleted or replaced under the run stops
+				// it here, before another step's work is lost.
+				if err := l.RunDir.Check(); err != nil {
+					return fail(err)
+				}
+			}
 			if l.MaxSteps > 0 && st.Step >= l.MaxSteps {
 				return stopEarly(rundir.StateStopped, fmt.Sprintf("max_steps %d reached; %s", l.MaxSteps,
 					"resumable from its newest checkpoint with a larger max_steps"))
