@@ -64,8 +64,10 @@ type Result struct {
 	// Checkpoint is the selected checkpoint, relative to the pretraining run directory.
 	Checkpoint  string       `json:"checkpoint"`
 	EncoderLoad *EncoderLoad `json:"encoder_load"`
-	Backend     string       `json:"backend"`
-	Seconds     float64      `json:"seconds"`
+	// Data is the data folder the finetuning read (pretrain.Config.ResolveData).
+	Data    *pretrain.DataSource `json:"data,omitempty"`
+	Backend string               `json:"backend"`
+	Seconds float64              `json:"seconds"`
 }
 
 // Options are how a finetuning is run, beyond what it computes.
@@ -78,6 +80,9 @@ type Options struct {
 	// Progress receives one line per epoch (and a progress bar on a terminal); nil means
 	// none.
 	Progress io.Writer
+	// DataDir, when set, replaces the run's data folder (LoadOptions.DataDir; recorded in
+	// Result.Data).
+	DataDir string
 }
 
 // ErrFinetuningExists is wrapped by the error of a finetuning whose folder already exists
@@ -109,17 +114,24 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 	if run.ReadJSON(rundir.StatusFile, &st) == nil && st.State != rundir.StateDone {
 		progress.Printf("warning: pretraining run %s is %q (step %d); finetuning its newest checkpoint\n", runDir, st.State, st.Step)
 	}
-	trainSet, val, test, err := splits(&cfg, pre.Dataset, pre.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	backend := opts.Backend
 	if backend == nil {
 		if backend, err = engine.New(); err != nil {
 			return nil, err
 		}
 	}
-	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed})
+	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed, DataDir: opts.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	data, err := m.Data()
+	if err != nil {
+		return nil, err
+	}
+	if data.Note != "" {
+		progress.Printf("data: %s: %s\n", data.Dir, data.Note)
+	}
+	trainSet, val, test, err := splits(&cfg, pre.Dataset, data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +161,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 	defer fdir.Close()
 	res := &Result{Config: cfg, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Encoder: clf.Encoder.String(),
 		NumClasses: trainSet.NumClasses, SelectionLabel: cfg.Selection.Label(), TrainImages: trainSet.Len(), EncoderLoad: m.EncoderLoad,
-		Backend: engine.Describe(backend)}
+		Data: data, Backend: engine.Describe(backend)}
 	if val != nil {
 		res.ValImages = val.Len()
 	}

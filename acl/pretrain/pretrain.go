@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
+	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -31,10 +33,16 @@ type TrainState struct {
 type Options struct {
 	// Backend runs the graphs; nil means engine.New().
 	Backend backends.Backend
-	// Resume continues from the newest checkpoint of the run directory. Without it, a
-	// run directory that already holds checkpoints is an error (ErrRunExists): nothing is
-	// overwritten.
+	// Resume continues the run in the run directory from its newest checkpoint (from the
+	// start when it has none yet). The folder must hold a run of the same training
+	// (SameTraining; an error naming the first field that differs) or be the empty folder
+	// of a run killed during its start-up; a missing folder is ErrNothingToResume.
+	// Without Resume the folder must be missing or empty: a run there is ErrRunExists,
+	// anything else ErrFolderNotEmpty, and nothing is written.
 	Resume bool
+	// Overwrite clears a run folder (everything in it: checkpoints, records, results) and
+	// starts a new run there. It never clears a folder that holds no run.
+	Overwrite bool
 	// Progress receives the run's progress: a progress bar on a terminal, one line per
 	// logged step otherwise; nil means none.
 	Progress io.Writer
@@ -59,10 +67,6 @@ type Result struct {
 // variable holds NaN or ±Inf when a checkpoint is due (the training loop's).
 var ErrNonFinite = train.ErrNonFinite
 
-// ErrRunExists is wrapped by the error of a fresh pretraining into a run directory that
-// already holds checkpoints: resume it (Options.Resume) or choose another directory.
-var ErrRunExists = errors.New("run directory already holds checkpoints")
-
 // stepHook, when set (by tests only), sees each step's result and the model before the
 // loop checks them, and may alter them (to force a non-finite loss or corrupt a variable
 // deterministically).
@@ -80,16 +84,43 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.absolutePaths(); err != nil {
+		return nil, err
+	}
+	if err := checkMemory(&cfg, opts.Backend); err != nil {
+		return nil, err
+	}
+	occ, entries, err := rundir.Examine(out)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := checkFolder(out, occ, entries, opts)
+	if err != nil {
+		return nil, err
+	}
 	method, _ := MethodByName(cfg.Method)
 	data, err := loadData(&cfg, method)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.DataFingerprint, err = datasets.Fingerprint(cfg.Dataset, cfg.DataDir); err != nil {
+		return nil, field.Wrap("data_dir", err)
+	}
+	if opts.Resume && stored != nil {
+		if err := SameTraining(*stored, cfg); err != nil {
+			return nil, fmt.Errorf("resuming %s: %w", out, err)
+		}
 	}
 	run, err := rundir.Create(out)
 	if err != nil {
 		return nil, err
 	}
 	defer run.Close()
+	if opts.Overwrite && occ == rundir.FolderRun {
+		if err := run.Clear(); err != nil {
+			return nil, err
+		}
+	}
 	progress := train.NewProgress(opts.Progress)
 
 	var start TrainState
@@ -107,12 +138,8 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another run directory",
 			out, strings.Join(skipped, "; "), run.File(rundir.CheckpointsDir))
 	case ckErr == nil:
-		var stored Config
-		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
-			return nil, fmt.Errorf("resuming %s: %w", out, err)
-		}
-		if err := SameTraining(stored, cfg); err != nil {
-			return nil, fmt.Errorf("resuming %s: %w", out, err)
+		if !latest.HeaderVerified() {
+			progress.Printf("warning: %s is a format-v%d checkpoint (written before checkpoints covered their header): its data verifies, its step, state and variable names cannot be; the next checkpoints are written in the current format\n", latest.Path, latest.Format)
 		}
 		if err := json.Unmarshal(latest.State, &start); err != nil {
 			return nil, fmt.Errorf("resuming %s: checkpoint state: %w", latest.Path, err)
@@ -137,7 +164,17 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 			return nil, err
 		}
 	}
-	prov, err := writeProvenance(run, backend, latest, start.Step, skipped)
+	var notes []string
+	if len(skipped) > 0 {
+		notes = append(notes, "skipped damaged: "+strings.Join(skipped, "; "))
+	}
+	if latest != nil && !latest.HeaderVerified() {
+		notes = append(notes, fmt.Sprintf("%s: format v%d, header not verifiable", latest.Path, latest.Format))
+	}
+	if moved := dataMoved(stored, &cfg); moved != "" && latest != nil {
+		notes = append(notes, moved)
+	}
+	prov, err := writeProvenance(run, backend, latest, start.Step, notes)
 	if err != nil {
 		return nil, err
 	}
@@ -220,16 +257,17 @@ func stepScalars(cfg *Config, step *Step, state State) func(st train.State) ([]a
 }
 
 // writeProvenance writes provenance.json for a start or, when resuming from latest, keeps
-// the original start time and appends the resume (with any damaged checkpoint skipped).
-func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, skipped []string) (rundir.Provenance, error) {
+// the original start time and appends the resume with its notes (damaged checkpoints
+// skipped, a v1 checkpoint, a moved data folder).
+func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, notes []string) (rundir.Provenance, error) {
 	prov := rundir.CollectProvenance(engine.Describe(backend))
 	if latest != nil {
 		var old rundir.Provenance
 		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
 			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), step)
-			if len(skipped) > 0 {
-				resume += fmt.Sprintf(" (skipped damaged: %s)", strings.Join(skipped, "; "))
+			if len(notes) > 0 {
+				resume += fmt.Sprintf(" (%s)", strings.Join(notes, "; "))
 			}
 			prov.Resumes = append(old.Resumes, resume)
 		}

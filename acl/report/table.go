@@ -194,7 +194,7 @@ func readOptionalJSON(run *rundir.Dir, name string, v any) error {
 }
 
 func testSetLabel(images, subset int) string {
-	if subset == 0 {
+	if subset == 0 || subset > images { // a "subset" larger than the images evaluated was all of them
 		return fmt.Sprintf("all %d", images)
 	}
 	return fmt.Sprintf("%d-image subset", images)
