@@ -41,16 +41,6 @@ func Fingerprint(name, dir string) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// OfficialSize returns the number of images of a split of the named data set in its
-// official release (CIFAR-10 test: 10,000); ok is false for an unknown name or split.
-func OfficialSize(name string, split Split) (n int, ok bool) {
-	counts, ok := officialCounts[name]
-	if !ok || (split != Train && split != Test) {
-		return 0, false
-	}
-	return counts.of(split), true
-}
-
 // fileSums caches fileSHA256 by path, size and modification time.
 var fileSums sync.Map
 

@@ -16,6 +16,7 @@ import (
 	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/engine"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // Every field is validated whatever the variant: with -variant base, a NaN α, an infinite
@@ -279,5 +280,39 @@ func TestReliabilityOversizedModelRefused(t *testing.T) {
 		if err := checkMemory(&c, testBackend(t)); err != nil {
 			t.Errorf("preset %s refused: %v", scale, err)
 		}
+	}
+}
+
+// Deleting metrics.jsonl, or the whole run folder, while the run trains stops it with
+// an error at the next step (issue 18 item 9): the records written after it used to be
+// lost silently. With the folder still there, status.json says why.
+func TestReliabilityRunFolderDeletedWhileTraining(t *testing.T) {
+	for _, what := range []string{rundir.MetricsFile, "the run folder"} {
+		t.Run(what, func(t *testing.T) {
+			cfg := reliabilityConfig(t, "ip")
+			out := filepath.Join(t.TempDir(), "run")
+			setStepHook(t, func(step int64, _ *context.Context, _ *float64, _ map[string]float64) {
+				if step == 2 {
+					victim := out
+					if what == rundir.MetricsFile {
+						victim = filepath.Join(out, rundir.MetricsFile)
+					}
+					if err := os.RemoveAll(victim); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			res, err := Pretrain(gocontext.Background(), cfg, out, Options{Backend: testBackend(t)})
+			if !errors.Is(err, rundir.ErrRunDirChanged) || res == nil || res.Steps > 3 {
+				t.Fatalf("want ErrRunDirChanged by step 3, got %+v, %v", res, err)
+			}
+			if what == rundir.MetricsFile {
+				if st := readStatus(t, out); st.State != rundir.StateFailed || !strings.Contains(st.Reason, rundir.MetricsFile) {
+					t.Errorf("status %+v", st)
+				}
+			} else if _, err := os.Stat(out); err == nil {
+				t.Error("the deleted run folder was made again")
+			}
+		})
 	}
 }
