@@ -39,7 +39,7 @@ func TestReliabilityEveryFieldValidatedWhateverVariant(t *testing.T) {
 		{"epsilon Inf", "rocl", func(c *Config) { c.Attack.Epsilon = math.Inf(1) }, "attack.epsilon"},
 		{"step size NaN", "rocl", func(c *Config) { c.Attack.StepSize = math.NaN() }, "attack.step_size"},
 		// Bounded settings (issue 18 item 10): the attack is unrolled in the graph.
-		{"attack steps 100000", "rocl", func(c *Config) { c.Attack.Steps = 100000 }, "attack.steps = 100000: must be in [0, 1000]"},
+		{"attack steps 100000", "rocl", func(c *Config) { c.Attack.Steps = 100000 }, "attack.steps = 100000: must be in [0, 200]"},
 		{"epsilon 2", "rocl", func(c *Config) { c.Attack.Epsilon = 2 }, "attack.epsilon = 2: must be in [0, 1]"},
 		// A setting the method never reads is not recorded as if it were (item 15).
 		{"pseudo labels with rocl", "rocl", func(c *Config) { c.PseudoLabelDir = c.DataDir }, "method rocl reads no pseudo labels"},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Occupancy is what a folder holds, as far as starting or resuming a run in it goes.
@@ -30,7 +31,8 @@ const (
 // entries (for messages), sorted. A path that exists but is not a folder is an error.
 func Examine(path string) (occ Occupancy, entries []string, err error) {
 	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// (ENOTDIR: a path under a file, which Create reports when it cannot make it.)
 		return FolderMissing, nil, nil
 	}
 	if err != nil {

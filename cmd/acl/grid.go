@@ -34,8 +34,8 @@ func runGrid(args []string) int {
 	runs := fs.String("runs", os.Getenv(acl.NotebookRunsEnv), "the notebooks' runs folder (default: <repo>/notebooks/runs)")
 	data := fs.String("data", os.Getenv(acl.NotebookDataEnv), "the CIFAR-10 folder (default: ../shared/datasets/cifar-10 next to the repository)")
 	out := fs.String("out", "", "write the script to this file (default: standard output)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	nb, err := acl.OpenNotebookAt(acl.NotebookPlaces{Scale: *scale, DataDir: *data, Runs: *runs})
 	if err != nil {
