@@ -139,8 +139,11 @@ func Load(backend backends.Backend, runDir string, opts LoadOptions) (*Model, er
 // so that the choice is made in one place.
 func PretrainedCheckpoint(runDir string) (*rundir.Checkpoint, error) {
 	ckpt, skipped, err := rundir.LatestCheckpoint(filepath.Join(runDir, rundir.CheckpointsDir))
-	if err != nil {
-		return nil, fmt.Errorf("run %s has no usable checkpoint (%v): %w", runDir, skipped, err)
+	switch {
+	case err != nil && len(skipped) == 0:
+		return nil, fmt.Errorf("run %s has no checkpoint file in %s (not trained yet?): %w", runDir, filepath.Join(runDir, rundir.CheckpointsDir), err)
+	case err != nil:
+		return nil, fmt.Errorf("run %s has no usable checkpoint (%s): %w", runDir, strings.Join(skipped, "; "), err)
 	}
 	return ckpt, nil
 }
