@@ -94,7 +94,9 @@ func gridScript(nb *acl.Notebook) (string, error) {
 	b.WriteString("SELECTED=(\"$@\")\nif [ ${#SELECTED[@]} -eq 0 ]; then SELECTED=(\"${ALL[@]}\"); fi\n")
 	b.WriteString("for run in \"${SELECTED[@]}\"; do\n  method=${run%%-*}; variant=${run#*-}\n")
 	b.WriteString("  if grep -qs '\"state\": *\"done\"' \"$RUNS/$run/status.json\"; then\n    echo \"$run: pretraining done\"\n  else\n")
-	fmt.Fprintf(&b, "    \"$ACL\" pretrain -method \"$method\" -variant \"$variant\" -preset %s -data \"$DATA\" -out \"$RUNS/$run\" -resume\n  fi\n", nb.Preset)
+	// -resume continues a run folder; on a missing folder it is an error (issue 18).
+	b.WriteString("    resume=; [ -d \"$RUNS/$run\" ] && resume=-resume\n")
+	fmt.Fprintf(&b, "    \"$ACL\" pretrain -method \"$method\" -variant \"$variant\" -preset %s -data \"$DATA\" -out \"$RUNS/$run\" $resume\n  fi\n", nb.Preset)
 	b.WriteString("  for mode in slf alf aff; do\n")
 	fmt.Fprintf(&b, "    [ -f \"$RUNS/$run/results/finetune-$mode/result.json\" ] || \"$ACL\" finetune -run \"$RUNS/$run\" -mode \"$mode\"%s\n", prefixSpace(strings.Join(ft, " ")))
 	b.WriteString("  done\n")
