@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,16 +61,22 @@ func fileSHA256(p string, st os.FileInfo) (string, error) {
 	if s, ok := fileSums.Load(key); ok {
 		return s.(string), nil
 	}
+	s, err := hashFile(p, sha256.New())
+	if err == nil {
+		fileSums.Store(key, s)
+	}
+	return s, err
+}
+
+// hashFile returns the hex digest h makes of the file p.
+func hashFile(p string, h hash.Hash) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", p, err)
 	}
 	defer f.Close()
-	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("reading %s: %w", p, err)
 	}
-	s := hex.EncodeToString(h.Sum(nil))
-	fileSums.Store(key, s)
-	return s, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -21,8 +21,9 @@ import (
 	"github.com/ainfonce/goacl/internal/testbackend"
 )
 
-// finetunedRun is a tiny pretraining with a one-epoch SLF finetuning on 32 test images.
-func finetunedRun(t *testing.T) string {
+// finetunedRun is a tiny pretraining with a one-epoch SLF finetuning of 64 images, 32
+// held out, evaluated on 32 test images with a PGD of attackSteps steps.
+func finetunedRun(t *testing.T, attackSteps int) (string, *finetune.Result) {
 	t.Helper()
 	run := testrun.Pretrained(t)
 	pre, err := pretrain.ReadConfig(run)
@@ -35,16 +36,17 @@ func finetunedRun(t *testing.T) string {
 	}
 	cfg.ScaleEpochs(1)
 	cfg.BatchSize, cfg.TrainSubset, cfg.ValSize, cfg.TestSubset, cfg.EvalBatch = 32, 64, 32, 32, 32
-	cfg.EvalAttack.Steps = 1
-	if _, err := finetune.Finetune(gocontext.Background(), run, cfg, finetune.Options{Backend: testbackend.Get(t)}); err != nil {
+	cfg.EvalAttack.Steps = attackSteps
+	ft, err := finetune.Finetune(gocontext.Background(), run, cfg, finetune.Options{Backend: testbackend.Get(t)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return run
+	return run, ft
 }
 
 func TestReliabilityEvalChecksFirst(t *testing.T) {
 	backend := testbackend.Get(t)
-	run := finetunedRun(t)
+	run, _ := finetunedRun(t, 1)
 	record := filepath.Join(run, File(finetune.SLF, "pgd20"))
 	for _, c := range []struct {
 		name string

@@ -93,8 +93,8 @@ func isSkeleton(dir string, de fs.DirEntry) bool {
 func (r *Dir) Clear() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.lock == nil {
-		return fmt.Errorf("run directory %s: clearing it needs its writer lock", r.Path)
+	if !r.writer {
+		return fmt.Errorf("run directory %s: only its writer (Create) clears it", r.Path)
 	}
 	if err := r.checkLocked(false); err != nil {
 		return err
