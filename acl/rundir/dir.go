@@ -91,6 +91,9 @@ func Create(path string) (*Dir, error) {
 // writeProbeFile is the file Create writes to test that the folder is writable.
 const writeProbeFile = ".write-probe"
 
+// runLockFile is the file of a run directory whose flock marks its one writer (Unix).
+const runLockFile = ".lock"
+
 // openMetrics opens the metrics log for appending (creating it).
 func (r *Dir) openMetrics() error {
 	f, err := os.OpenFile(r.File(MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
