@@ -48,7 +48,7 @@ func checkFolder(out string, occ rundir.Occupancy, entries []string, opts Option
 	}
 	switch {
 	case opts.Resume && occ == rundir.FolderMissing:
-		return nil, fmt.Errorf("%w: %s does not exist (check the path; a new run is started without resuming)", ErrNothingToResume, out)
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNothingToResume, out)
 	case opts.Resume && occ == rundir.FolderOther:
 		return nil, fmt.Errorf("%w: %s holds no run (no %s; it holds %s)", ErrNothingToResume, out, rundir.ConfigFile, listed())
 	case opts.Resume:
