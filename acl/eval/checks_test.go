@@ -1,118 +1,102 @@
 package eval
 
-// Issue 18 item 13: acl eval validates its options and checks that its results can be
-// written before it evaluates anything; item 6: it reads the run's data or stops.
-
 import (
-	gocontext "context"
-	"encoding/json"
-	"errors"
-	"math"
-	"os"
-	"path/filepath"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/ainfonce/goacl/acl/field"
+	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/ainfonce/goacl/acl/finetune"
-	"github.com/ainfonce/goacl/acl/internal/testrun"
-	"github.com/ainfonce/goacl/acl/pretrain"
-	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/internal/testbackend"
+	"github.com/ainfonce/goacl/layers"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// finetunedRun is a tiny pretraining with a one-epoch SLF finetuning of 64 images, 32
-// held out, evaluated on 32 test images with a PGD of attackSteps steps.
-func finetunedRun(t *testing.T, attackSteps int) (string, *finetune.Result) {
-	t.Helper()
-	run := testrun.Pretrained(t)
-	pre, err := pretrain.ReadConfig(run)
-	if err != nil {
-		t.Fatal(err)
+// Each evaluation-hygiene check fires on a model built to trip it, and none fires on an
+// honest linear classifier: outputs with noise drawn at every pass (randomized), a softmax
+// at the end (probabilities), an input whose gradient is cut (zero gradients).
+func TestChecksFireOnTheirModels(t *testing.T) {
+	shape := attack.ImageShape{H: 4, W: 4, C: 3}
+	const n, k = 16, 10
+	r := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, n*shape.Size())
+	for i := range x {
+		x[i] = r.Float32()
 	}
-	cfg, err := finetune.DefaultConfig(pre, finetune.SLF, finetune.ProtocolAdvCL)
-	if err != nil {
-		t.Fatal(err)
+	y := make([]int32, n)
+	for i := range y {
+		y[i] = int32(i % k)
 	}
-	cfg.ScaleEpochs(1)
-	cfg.BatchSize, cfg.TrainSubset, cfg.ValSize, cfg.TestSubset, cfg.EvalBatch = 32, 64, 32, 32, 32
-	cfg.EvalAttack.Steps = attackSteps
-	ft, err := finetune.Finetune(gocontext.Background(), run, cfg, finetune.Options{Backend: testbackend.Get(t)})
-	if err != nil {
-		t.Fatal(err)
+	linear := func(ctx *context.Context, x *graph.Node) *graph.Node {
+		return layers.NewLinear(ctx.In("head"), graph.Reshape(x, x.Shape().Dimensions[0], -1), k).Done()
 	}
-	return run, ft
-}
-
-func TestReliabilityEvalChecksFirst(t *testing.T) {
-	backend := testbackend.Get(t)
-	run, _ := finetunedRun(t, 1)
-	record := filepath.Join(run, File(finetune.SLF, "pgd20"))
-	for _, c := range []struct {
-		name string
-		opts Options
-		key  string
+	models := []struct {
+		name, want string
+		logits     func(ctx *context.Context, x *graph.Node) *graph.Node
 	}{
-		{"eps NaN", Options{Epsilon: math.NaN()}, "epsilon"},
-		{"eps -1", Options{Epsilon: -1}, "epsilon"},
-		{"eps Inf", Options{Epsilon: math.Inf(1)}, "epsilon"},
-		{"step NaN", Options{StepSize: math.NaN()}, "step_size"},
-		{"steps -5", Options{Steps: -5}, "steps"},
-		{"restarts -3", Options{Restarts: -3}, "restarts"},
-		{"batch -1", Options{BatchSize: -1}, "batch_size"},
-		{"test subset -5", Options{TestSubset: -5}, "test_subset"},
-		{"test subset 100000", Options{TestSubset: 100000}, "test_subset"},
-	} {
-		c.opts.Backend = backend
-		_, err := PGD(run, finetune.SLF, c.opts)
-		var fe *field.Error
-		if !errors.As(err, &fe) || fe.Key != c.key {
-			t.Errorf("%s: want a field error of %s, got %v", c.name, c.key, err)
-		}
-		if _, err := os.Stat(record); err == nil {
-			t.Fatalf("%s: an evaluation record was written", c.name)
-		}
+		{"honest linear", "", linear},
+		{"noisy", "randomized outputs", func(ctx *context.Context, x *graph.Node) *graph.Node {
+			z := linear(ctx, x)
+			return graph.Add(z, graph.MulScalar(ctx.RandomNormal(z.Graph(), z.Shape()), 0.5))
+		}},
+		{"softmax", "outputs are probabilities", func(ctx *context.Context, x *graph.Node) *graph.Node {
+			return graph.Softmax(linear(ctx, x), -1)
+		}},
+		{"cut gradient", "zero gradients: 16 of 16", func(ctx *context.Context, x *graph.Node) *graph.Node {
+			return linear(ctx, graph.StopGradient(x))
+		}},
 	}
-	// A results folder that cannot be written is reported before the evaluation: the
-	// probe file points to /dev/full (the tests run as root, which file modes do not stop).
-	if _, err := os.Stat("/dev/full"); err == nil {
-		probe := filepath.Join(run, rundir.ResultsDir, ".write-probe")
-		if err := os.Symlink("/dev/full", probe); err != nil {
+	for _, m := range models {
+		ctx := context.New().Checked(false)
+		if err := ctx.SetRNGStateFromSeed(5); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := PGD(run, finetune.SLF, Options{Backend: backend}); err == nil || !strings.Contains(err.Error(), "not writable") {
-			t.Errorf("an unwritable results folder: %v", err)
+		o, err := attack.NewGraphOracle(testbackend.Get(t), ctx, m.logits, k, shape.H, shape.W, shape.C)
+		if err != nil {
+			t.Fatal(err)
 		}
-		os.Remove(probe)
+		warnings, err := Checks(o, x, y, n, shape)
+		if err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		switch {
+		case m.want == "" && len(warnings) > 0:
+			t.Errorf("%s: unexpected warnings %q", m.name, warnings)
+		case m.want != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], m.want)):
+			t.Errorf("%s: warnings %q, want exactly one containing %q", m.name, warnings, m.want)
+		}
 	}
+}
 
-	// Other files than the run recorded are refused; the run's files given explicitly are
-	// read and the record says so.
-	cfgPath := filepath.Join(run, rundir.ConfigFile)
-	data, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
+// A PGD-20 robust accuracy not above AutoAttack's on the same images of the same
+// finetuning is flagged; records of other images or finetunings are not compared, and two
+// zeros (every image broken) are not suspicious.
+func TestCompareWithAutoAttack(t *testing.T) {
+	rec := func(name string, robust int) *Record {
+		return &Record{Mode: finetune.SLF, FinetuningSHA256: "abc", TestSubset: 100, Seed: 1,
+			Attack:   attack.Settings{Name: name, Epsilon: 8.0 / 255},
+			Accuracy: finetune.Accuracy{Images: 100, RobustCorrect: robust, Robust: float64(robust) / 100}}
 	}
-	var cfg pretrain.Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
+	if w := CompareWithAutoAttack(rec(attack.NamePGD20, 45), rec(attack.NameAutoAttack, 41)); w != "" {
+		t.Errorf("PGD-20 above AutoAttack: unexpected warning %q", w)
 	}
-	wrong := cfg
-	wrong.DataFingerprint = "sha256:0000"
-	changed, _ := json.Marshal(wrong)
-	if err := os.WriteFile(cfgPath, changed, 0o644); err != nil {
-		t.Fatal(err)
+	for _, c := range [][2]int{{40, 41}, {41, 41}} {
+		if w := CompareWithAutoAttack(rec(attack.NamePGD20, c[0]), rec(attack.NameAutoAttack, c[1])); !strings.Contains(w, "not above AutoAttack's") {
+			t.Errorf("PGD-20 %d%% vs AutoAttack %d%%: warning %q", c[0], c[1], w)
+		}
 	}
-	_, err = PGD(run, finetune.SLF, Options{Backend: backend})
-	var fe *field.Error
-	if !errors.As(err, &fe) || fe.Key != "data_dir" || !strings.Contains(err.Error(), "not those the run was trained on") {
-		t.Errorf("other data files: %v", err)
+	if w := CompareWithAutoAttack(rec(attack.NamePGD20, 0), rec(attack.NameAutoAttack, 0)); w != "" {
+		t.Errorf("both 0: unexpected warning %q", w)
 	}
-	rec, err := PGD(run, finetune.SLF, Options{Backend: backend, DataDir: cfg.DataDir})
-	if err != nil {
-		t.Fatal(err)
+	other := rec(attack.NameAutoAttack, 60)
+	other.FinetuningSHA256 = "def"
+	if w := CompareWithAutoAttack(rec(attack.NamePGD20, 40), other); w != "" {
+		t.Errorf("another finetuning's AutoAttack: unexpected warning %q", w)
 	}
-	if rec.Data == nil || !rec.Data.Override || rec.Data.Dir != cfg.DataDir || !strings.Contains(rec.Data.Note, "other files") {
-		t.Errorf("record's data: %+v", rec.Data)
+	fewer := rec(attack.NameAutoAttack, 60)
+	fewer.Accuracy.Images, fewer.TestSubset = 50, 50
+	if w := CompareWithAutoAttack(rec(attack.NamePGD20, 40), fewer); w != "" {
+		t.Errorf("AutoAttack on other images: unexpected warning %q", w)
 	}
 }

@@ -46,6 +46,9 @@ type Options struct {
 	// Progress receives the run's progress: a progress bar on a terminal, one line per
 	// logged step otherwise; nil means none.
 	Progress io.Writer
+	// Warnings receives what a reader must not miss (a resume that skipped a damaged
+	// checkpoint); nil means Progress. The same lines go into status.json's "warnings".
+	Warnings io.Writer
 }
 
 // Result summarises a finished (or stopped) pretraining.
@@ -125,8 +128,24 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 
 	var start TrainState
 	latest, skipped, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
-	for _, s := range skipped {
-		progress.Printf("warning: skipping damaged checkpoint: %s\n", s)
+	var warnings []string
+	if ckErr == nil && len(skipped) > 0 {
+		// A resume may fall back to an older checkpoint, but never silently.
+		for _, s := range skipped {
+			warnings = append(warnings, fmt.Sprintf("skipping damaged checkpoint: %s; resuming from the older %s (step %d)", s, latest.Path, latest.Step))
+		}
+	}
+	if ckErr == nil && opts.Resume && !latest.HeaderVerified() {
+		warnings = append(warnings, fmt.Sprintf("%s is a format-v%d checkpoint (written before checkpoints covered their header): its data verifies, its step, state and variable names cannot be; the next checkpoints are written in the current format", latest.Path, latest.Format))
+	}
+	warn := opts.Warnings
+	if warn == nil {
+		warn = opts.Progress
+	}
+	if warn != nil {
+		for _, w := range warnings {
+			fmt.Fprintf(warn, "warning: %s\n", w)
+		}
 	}
 	switch {
 	case ckErr == nil && !opts.Resume:
@@ -138,9 +157,6 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another run directory",
 			out, strings.Join(skipped, "; "), run.File(rundir.CheckpointsDir))
 	case ckErr == nil:
-		if !latest.HeaderVerified() {
-			progress.Printf("warning: %s is a format-v%d checkpoint (written before checkpoints covered their header): its data verifies, its step, state and variable names cannot be; the next checkpoints are written in the current format\n", latest.Path, latest.Format)
-		}
 		if err := json.Unmarshal(latest.State, &start); err != nil {
 			return nil, fmt.Errorf("resuming %s: checkpoint state: %w", latest.Path, err)
 		}
@@ -176,6 +192,15 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	}
 	prov, err := writeProvenance(run, backend, latest, start.Step, notes)
 	if err != nil {
+		return nil, err
+	}
+	// Running from here on (the step's graph is built next, which can take a while): a
+	// second interrupt during it marks this status interrupted (rundir.InterruptWriters).
+	startStatus := rundir.Status{State: rundir.StateRunning, Step: start.Step, Epoch: start.Epoch, Warnings: warnings}
+	if latest != nil {
+		startStatus.Checkpoint = latest.Path
+	}
+	if err := run.SetStatus(startStatus); err != nil {
 		return nil, err
 	}
 	step, state, err := NewStep(&cfg, data.pseudoLabelSets())
@@ -214,7 +239,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
 		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
-		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
+		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress, Warnings: warnings,
 		Inputs: stepScalars(&cfg, step, state),
 		AfterStep: func(st train.State, r *train.Result) error {
 			return state.AfterStep(st, r.Size, r.Terms)

@@ -83,7 +83,8 @@ type Checkpoint struct {
 	// for a file written before (its data verified, its header only checked for layout:
 	// see HeaderVerified).
 	Format int
-	// SHA256 is the hex SHA-256 of the whole file as read.
+	// SHA256 is the hex SHA-256 of the whole file as read (header included): what results
+	// record to name the exact weights they came from.
 	SHA256 string
 	blob   []byte
 }

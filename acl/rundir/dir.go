@@ -34,9 +34,11 @@ type Dir struct {
 	// deleted or replaced while the run writes is noticed (Check).
 	writer  bool
 	dirInfo os.FileInfo
-	// statusMu orders status writes; frozen is set once InterruptWriters wrote the final
-	// status of a process that is about to exit, and stops any later one.
+	// statusMu orders status writes; last is the status this process wrote last (nil:
+	// none); frozen is set once InterruptWriters wrote the final status of a process that
+	// is about to exit, and stops any later one.
 	statusMu sync.Mutex
+	last     *Status
 	frozen   bool
 }
 
@@ -303,7 +305,11 @@ func (r *Dir) writeStatusLocked(s Status) error {
 		return nil
 	}
 	s.Updated = time.Now().UTC()
-	return r.WriteJSON(StatusFile, s)
+	if err := r.WriteJSON(StatusFile, s); err != nil {
+		return err
+	}
+	r.last = &s
+	return nil
 }
 
 // FinalLoss returns the last "loss" logged in metrics.jsonl as a number (a training

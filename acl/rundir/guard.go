@@ -71,12 +71,14 @@ func unregisterWriter(r *Dir) {
 	delete(writers.open, r)
 }
 
-// InterruptWriters marks every run directory this process is writing as interrupted, for
-// a process about to exit at once (a second Ctrl-C): status.json says "interrupted" with
-// reason, and the step, epoch and path of the newest valid checkpoint (what a resume
-// continues from); any later status write of this process is dropped, so the work still
-// in flight cannot overwrite it. Folders that changed under their writer (Check) are left
-// alone. It returns the directories marked.
+// InterruptWriters marks every run directory whose status this process keeps (a training
+// that wrote status.json; a folder only locked, like the finished finetuning a new one
+// will replace, is left alone) as interrupted, for a process about to exit at once (a
+// second Ctrl-C): status.json says "interrupted" with reason, the step, epoch and path of
+// the newest valid checkpoint (what a resume continues from) and the warnings of the
+// status it replaces; any later status write of this process is dropped, so the work
+// still in flight cannot overwrite it. Folders that changed under their writer (Check)
+// are left alone. It returns the directories marked.
 func InterruptWriters(reason string) []string {
 	writers.Lock()
 	open := make([]*Dir, 0, len(writers.open))
@@ -86,17 +88,19 @@ func InterruptWriters(reason string) []string {
 	writers.Unlock()
 	var marked []string
 	for _, r := range open {
-		st := Status{State: StateInterrupted, Reason: reason}
-		if c, _, err := LatestCheckpoint(r.File(CheckpointsDir)); err == nil {
-			var where struct {
-				Epoch int `json:"epoch"`
-			}
-			_ = json.Unmarshal(c.State, &where)
-			st.Checkpoint, st.Step, st.Epoch = c.Path, c.Step, where.Epoch
-		}
 		r.statusMu.Lock()
-		if r.writeStatusLocked(st) == nil {
-			marked = append(marked, r.Path)
+		if r.last != nil {
+			st := Status{State: StateInterrupted, Reason: reason, Warnings: r.last.Warnings}
+			if c, _, err := LatestCheckpoint(r.File(CheckpointsDir)); err == nil {
+				var where struct {
+					Epoch int `json:"epoch"`
+				}
+				_ = json.Unmarshal(c.State, &where)
+				st.Checkpoint, st.Step, st.Epoch = c.Path, c.Step, where.Epoch
+			}
+			if r.writeStatusLocked(st) == nil {
+				marked = append(marked, r.Path)
+			}
 		}
 		r.frozen = true
 		r.statusMu.Unlock()

@@ -31,7 +31,8 @@ var finetuneFlags = map[string]string{
 	"mode": "-mode", "protocol": "-protocol", "branch": "-branch", "epochs": "-epochs",
 	"batch_size": "-batch", "lr": "-lr", "train_subset": "-train-subset", "val_size": "-val-size",
 	"test_subset": "-test-subset", "eval_batch": "-eval-batch", "selection": "-select", "seed": "-seed",
-	"eval_attack.step_size": "-eval-step", "eval_attack.epsilon": "-eval-eps", "data_dir": "-data",
+	"eval_attack.step_size": "-eval-step", "eval_attack.epsilon": "-eval-eps",
+	"pretrained_checkpoint": "-checkpoint", "data_dir": "-data",
 }
 
 // evalFlags maps evaluation option keys (eval.Options.Validate) to `acl eval` flags.

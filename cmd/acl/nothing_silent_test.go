@@ -193,7 +193,8 @@ func TestCLINothingSilent(t *testing.T) {
 		// A 200-step attack: its graph takes seconds to build, during which the first
 		// SIGTERM can only wait.
 		cmd, o, e, exited := startACL(t, bin, smallPretrain(data, out, "-attack-steps", "200")...)
-		waitUntil(t, exited, func() bool { _, err := os.Stat(filepath.Join(out, rundir.ConfigFile)); return err == nil })
+		// Once the run says "running" (written before its graph is built).
+		waitUntil(t, exited, func() bool { _, err := os.Stat(filepath.Join(out, rundir.StatusFile)); return err == nil })
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		waitUntil(t, exited, func() bool { return strings.Contains(e.String(), "Ctrl-C again quits at once") })
 		second := time.Now()

@@ -27,7 +27,7 @@ func runPretrain(args []string) int {
 	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint (-out must hold a run of the same configuration)")
 	overwrite := fs.Bool("overwrite", false, "clear the run in -out (checkpoints, records, finetunings) and start a new one there; never clears a folder that holds no run")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
-	probe := fs.Bool("probe", false, "after pretraining, train a linear probe and print clean test accuracy")
+	probe := fs.Bool("probe", false, "after pretraining, train a linear probe on the BN branch the method's protocol evaluates and print clean test accuracy")
 	probeEpochs := fs.Int("probe-epochs", 30, "linear-probe epochs")
 	probeTrain := fs.Int("probe-train", 0, "linear-probe training images (0: the pretraining subset size, or all)")
 	probeTest := fs.Int("probe-test", 0, "linear-probe test images (0: all)")
@@ -182,7 +182,7 @@ func runPretrain(args []string) int {
 	ctx, done := interruptible("acl pretrain", doing.get)
 	defer done()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
-	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Overwrite: *overwrite, Progress: os.Stdout})
+	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Overwrite: *overwrite, Progress: os.Stdout, Warnings: os.Stderr})
 	switch {
 	case errors.Is(err, pretrain.ErrRunExists):
 		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, -overwrite to replace it, or choose another -out)\n", err)
