@@ -257,7 +257,10 @@ func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*
 	}
 	var warnings []string
 	// The finetuning should be of the checkpoint the run ends with now; say so when not.
-	if final, err := finetune.PretrainedCheckpoint(m.RunDir); err != nil {
+	if res.Config.Selection == finetune.SelectImported {
+		// A classifier imported from PyTorch (acl import) has no pretraining checkpoint to
+		// be checked against: its run's provenance.json names the file it came from.
+	} else if final, err := finetune.PretrainedCheckpoint(m.RunDir); err != nil {
 		warnings = append(warnings, fmt.Sprintf("the pretraining's final checkpoint cannot be checked against the finetuning: %v", err))
 	} else if l := res.EncoderLoad; l == nil || l.Step != final.Step || (l.SHA256 != "" && l.SHA256 != final.SHA256) {
 		from := "an unrecorded checkpoint"

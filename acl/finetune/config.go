@@ -55,6 +55,10 @@ const (
 	// SelectOfficial asks Config.Select for the protocol's own rule (OfficialSelection):
 	// with it a finetuning reproduces the official cell exactly. It is never stored.
 	SelectOfficial Selection = "official"
+	// SelectImported marks a finetuned classifier imported from a PyTorch file (acl
+	// import): its checkpoint was chosen by the code that trained it. A finetuning cannot
+	// be run with it.
+	SelectImported Selection = "imported"
 )
 
 // DefaultValSize is the size of the validation split SelectValRA holds out (ACL's
@@ -72,6 +76,8 @@ func (s Selection) Label() string {
 		return "last epoch"
 	case SelectOfficial:
 		return "the protocol's own rule"
+	case SelectImported:
+		return "imported (chosen by the code that trained it)"
 	}
 	return string(s)
 }
@@ -209,6 +215,8 @@ func (c *Config) Validate() error {
 			return field.Errorf("val_size", "{selection} %s needs a validation split: set {val_size} > 0 (or {selection} %s for the official test-set selection)", SelectValRA, SelectTestRA)
 		}
 	case SelectTestRA, SelectLast:
+	case SelectImported:
+		return field.Errorf("selection", "{selection} %s marks a finetuning imported from PyTorch; a finetuning selects by %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast)
 	default:
 		return field.Errorf("selection", "{selection} %q: use %s, %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast, SelectOfficial)
 	}

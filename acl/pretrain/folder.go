@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/rundir"
+	"github.com/ainfonce/goacl/datasets"
 )
 
 // ErrRunExists is wrapped by the error of a fresh pretraining into a folder that already
@@ -45,6 +47,11 @@ func checkFolder(out string, occ rundir.Occupancy, entries []string, opts Option
 		if stored, err = ReadConfig(out); err != nil {
 			return nil, fmt.Errorf("%s: %w", out, err)
 		}
+		var prior rundir.Provenance
+		if !opts.Overwrite && (&rundir.Dir{Path: out}).ReadJSON(rundir.ProvenanceFile, &prior) == nil && prior.Import != nil {
+			return nil, fmt.Errorf("%w: %s was made from %s (sha256 %s); it holds the encoder only (no projection heads, optimizer state or training position), so it cannot be resumed or trained further: finetune or evaluate it, or pretrain into another run directory",
+				ErrImportedRun, out, prior.Import.Source, prior.Import.SHA256)
+		}
 	}
 	switch {
 	case opts.Resume && occ == rundir.FolderMissing:
@@ -62,6 +69,22 @@ func checkFolder(out string, occ rundir.Occupancy, entries []string, opts Option
 		return nil, fmt.Errorf("%w: %s holds %s: choose an empty or new folder", ErrFolderNotEmpty, out, listed())
 	}
 	return stored, nil
+}
+
+// RecordData makes the data folders of c absolute and sets DataFingerprint from the
+// files in DataDir, as a run records them (Pretrain does; so does an import of weights).
+// When the files cannot be fingerprinted the folders are still made absolute and the
+// error (a *field.Error of data_dir) says why.
+func (c *Config) RecordData() error {
+	if err := c.absolutePaths(); err != nil {
+		return err
+	}
+	fp, err := datasets.Fingerprint(c.Dataset, c.DataDir)
+	if err != nil {
+		return field.Wrap("data_dir", err)
+	}
+	c.DataFingerprint = fp
+	return nil
 }
 
 // absolutePaths makes the data folders of cfg absolute and clean, so that config.json

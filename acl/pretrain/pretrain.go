@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
-	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -70,6 +68,12 @@ type Result struct {
 // variable holds NaN or ±Inf when a checkpoint is due (the training loop's).
 var ErrNonFinite = train.ErrNonFinite
 
+// ErrImportedRun is wrapped by the error of a pretraining (fresh or resumed) into a run
+// directory made by importing PyTorch weights: such a run holds the encoder alone, without
+// projection heads, optimizer state or a training position, so it can be finetuned and
+// evaluated but not trained on (Options.Overwrite replaces it).
+var ErrImportedRun = errors.New("run directory holds imported weights")
+
 // stepHook, when set (by tests only), sees each step's result and the model before the
 // loop checks them, and may alter them (to force a non-finite loss or corrupt a variable
 // deterministically).
@@ -106,8 +110,8 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DataFingerprint, err = datasets.Fingerprint(cfg.Dataset, cfg.DataDir); err != nil {
-		return nil, field.Wrap("data_dir", err)
+	if err := cfg.RecordData(); err != nil {
+		return nil, err
 	}
 	if opts.Resume && stored != nil {
 		if err := SameTraining(*stored, cfg); err != nil {

@@ -78,9 +78,13 @@ func readTableRow(dir string) (*TableRow, error) {
 			sa, ra, src, attackLabel = pgd.Accuracy.Clean, pgd.Accuracy.Robust, run.File(eval.File(mode, attack.NamePGD20)), pgd.AttackLabel
 			images, subset, warnings = pgd.Accuracy.Images, pgd.TestSubset, pgd.Warnings
 		}
-		testSet := testSetLabel(images, subset)
-		row.Cells[TableColumn{mode, MetricSA}] = newCell(sa, src, withSettings(ft, "test images", testSet), warnings)
-		row.Cells[TableColumn{mode, MetricRA}] = newCell(ra, src, withSettings(ft, "test images", testSet, "attack", attackLabel), warnings)
+		// A classifier imported from PyTorch (acl import) has no SA/RA until acl eval
+		// measures it: no cell rather than 0.
+		if images > 0 {
+			testSet := testSetLabel(images, subset)
+			row.Cells[TableColumn{mode, MetricSA}] = newCell(sa, src, withSettings(ft, "test images", testSet), warnings)
+			row.Cells[TableColumn{mode, MetricRA}] = newCell(ra, src, withSettings(ft, "test images", testSet, "attack", attackLabel), warnings)
+		}
 		if aa, ok, err := readEvalRecord(run, mode, attack.NameAutoAttack, resSHA, row); err != nil {
 			return nil, err
 		} else if ok {
@@ -130,6 +134,10 @@ func finetuningFreshness(dir string, mode finetune.Mode, res *finetune.Result, f
 	}
 	load := res.EncoderLoad
 	switch {
+	case res.Config.Selection == finetune.SelectImported:
+		// A classifier imported from PyTorch does not come from this run's pretraining;
+		// provenance.json names the file it came from.
+		return "", ""
 	case finalErr != nil:
 		return MarkStale, fmt.Sprintf("%s: %v", dir, finalErr)
 	case load == nil:

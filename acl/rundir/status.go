@@ -40,6 +40,8 @@ type Provenance struct {
 	End       time.Time `json:"end,omitzero"`
 	// Resumes lists the times the run was resumed from a checkpoint, with the step.
 	Resumes []string `json:"resumes,omitempty"`
+	// Import, for a run made from a PyTorch file, says which file and how it was read.
+	Import *Import `json:"import,omitempty"`
 }
 
 // Status is a run's state.
