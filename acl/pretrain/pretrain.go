@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
@@ -80,6 +81,10 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	backend, err := backendFor(opts.Backend, cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
 	method, _ := MethodByName(cfg.Method)
 	data, err := loadData(&cfg, method)
 	if err != nil {
@@ -131,13 +136,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := run.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		return nil, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		if backend, err = engine.New(); err != nil {
-			return nil, err
-		}
-	}
-	prov, err := writeProvenance(run, backend, latest, start.Step, skipped)
+	prov, err := writeProvenance(run, backend, max(cfg.Devices, 1), latest, start.Step, skipped)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +175,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	}
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
-		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
+		Devices: cfg.Devices, Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
 		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
 		Inputs: stepScalars(&cfg, step, state),
 		AfterStep: func(st train.State, r *train.Result) error {
@@ -219,15 +218,41 @@ func stepScalars(cfg *Config, step *Step, state State) func(st train.State) ([]a
 	}
 }
 
+// backendFor returns the backend of a pretraining over devices: b, or when b is nil the
+// process's (engine.NewForDevices: with the XLA CPU plugin, one host device per device
+// asked for). A backend that cannot run that many devices is an error of the field
+// devices, before any work.
+func backendFor(b backends.Backend, devices int) (backends.Backend, error) {
+	if b == nil {
+		var err error
+		if b, err = engine.NewForDevices(devices); err != nil {
+			return nil, err
+		}
+	}
+	if err := engine.CheckDevices(b, devices); err != nil {
+		return nil, field.Errorf("devices", "{devices} = %d: %v", devices, err)
+	}
+	return b, nil
+}
+
 // writeProvenance writes provenance.json for a start or, when resuming from latest, keeps
 // the original start time and appends the resume (with any damaged checkpoint skipped).
-func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, skipped []string) (rundir.Provenance, error) {
-	prov := rundir.CollectProvenance(engine.Describe(backend))
+// The backend's description says on how many devices this leg of the run trains; a resume
+// records its device count, and the previous leg's backend when it changed.
+func writeProvenance(run *rundir.Dir, backend backends.Backend, devices int, latest *rundir.Checkpoint, step int64, skipped []string) (rundir.Provenance, error) {
+	desc := engine.Describe(backend)
+	if devices > 1 {
+		desc = fmt.Sprintf("%s, data-parallel over %d devices", desc, devices)
+	}
+	prov := rundir.CollectProvenance(desc)
 	if latest != nil {
 		var old rundir.Provenance
 		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
-			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), step)
+			resume := fmt.Sprintf("%s at step %d on %d device(s)", time.Now().UTC().Format(time.RFC3339), step, devices)
+			if old.Backend != "" && old.Backend != prov.Backend {
+				resume += fmt.Sprintf(" (until then: %s)", old.Backend)
+			}
 			if len(skipped) > 0 {
 				resume += fmt.Sprintf(" (skipped damaged: %s)", strings.Join(skipped, "; "))
 			}
