@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"testing"
 	"time"
 
@@ -55,12 +54,9 @@ func BenchmarkDataParallelStep(b *testing.B) {
 			if err != nil || len(metrics) != b.N+1 {
 				b.Fatalf("%d metric records, %v", len(metrics), err)
 			}
-			var secs, losses []float64
-			for i, m := range metrics {
+			var losses []float64
+			for _, m := range metrics {
 				losses = append(losses, m["loss"].(float64))
-				if i > 0 {
-					secs = append(secs, m["step_seconds"].(float64))
-				}
 			}
 			if n == 1 {
 				ref = losses
@@ -71,20 +67,8 @@ func BenchmarkDataParallelStep(b *testing.B) {
 				}
 				b.ReportMetric(worst, "loss-rel-diff")
 			}
-			first := metrics[0]["step_seconds"].(float64)
-			sort.Float64s(secs)
-			median := secs[len(secs)/2]
-			b.ReportMetric(median*1e9, "ns/op")
-			b.ReportMetric(float64(cfg.BatchSize)/median, "images/s")
-			b.ReportMetric(first, "first-step-s")
-			if len(cpu.at) == b.N+1 {
-				var cs []float64
-				for i := 1; i < len(cpu.at); i++ {
-					cs = append(cs, (cpu.at[i] - cpu.at[i-1]).Seconds())
-				}
-				sort.Float64s(cs)
-				b.ReportMetric(cs[len(cs)/2], "cpu-s/step")
-			}
+			b.ReportMetric(metrics[0]["step_seconds"].(float64), "first-step-s")
+			reportStepTimes(b, metrics, cfg.BatchSize, cpu)
 			b.Logf("devices %d: %d steps in %.1f s, losses %v", n, b.N+1, total, losses)
 		})
 	}

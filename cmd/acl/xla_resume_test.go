@@ -22,15 +22,7 @@ import (
 // checkpoint, byte for byte (weights, optimizer state, RNG state), and the same loss at
 // every step: exact resume holds on XLA as on the pure-Go engine.
 func TestXLAKillResume(t *testing.T) {
-	xlatest.Backend(t) // skip or fail here when no plugin is installed
-	plugin, err := engine.FindPlugin("cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GOMLX_BACKEND", "xla:"+plugin)
-	data := testdirs.CIFAR10(t)
-	root := t.TempDir()
-	bin := buildACL(t, root)
+	data, root, bin := xlaCLI(t)
 
 	ref := filepath.Join(root, "reference")
 	t0 := time.Now()
@@ -40,19 +32,7 @@ func TestXLAKillResume(t *testing.T) {
 	t.Logf("uninterrupted XLA run: %.1f s", time.Since(t0).Seconds())
 
 	out := filepath.Join(root, "killed")
-	cmd, stdout, stderr, exited := startACL(t, bin, tinyPretrainArgs(data, out)...)
-	done, err := waitLeg(exited, time.Now().Add(5*time.Minute), out, 5)
-	if done {
-		t.Fatalf("the run ended before it could be killed: %v\n%s%s", err, stdout.String(), stderr.String())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
-	killedAt := checkRunIntact(t, out, false, new(int))
-	if killedAt < 1 || killedAt >= tinySteps {
-		t.Fatalf("killed run holds checkpoint step %d; want one between 1 and %d", killedAt, tinySteps-1)
-	}
+	killedAt := killAfterSteps(t, bin, tinyPretrainArgs(data, out), out)
 	t.Logf("killed after step %d was checkpointed", killedAt)
 	if o, e, code := runACL(t, bin, tinyPretrainArgs(data, out, "-resume")...); code != 0 {
 		t.Fatalf("resume on XLA: exit %d\n%s%s", code, o, e)
@@ -79,29 +59,9 @@ func TestXLAKillResume(t *testing.T) {
 // (That the continuation equals the one on 4 devices is acl/pretrain's
 // TestDataParallelEquivalence, in float64.)
 func TestDataParallelKillResume(t *testing.T) {
-	xlatest.Backend(t)
-	plugin, err := engine.FindPlugin("cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GOMLX_BACKEND", "xla:"+plugin)
-	data := testdirs.CIFAR10(t)
-	root := t.TempDir()
-	bin := buildACL(t, root)
+	data, root, bin := xlaCLI(t)
 	out := filepath.Join(root, "dp")
-	cmd, stdout, stderr, exited := startACL(t, bin, tinyPretrainArgs(data, out, "-devices", "4")...)
-	done, err := waitLeg(exited, time.Now().Add(5*time.Minute), out, 5)
-	if done {
-		t.Fatalf("the run ended before it could be killed: %v\n%s%s", err, stdout.String(), stderr.String())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
-	killedAt := checkRunIntact(t, out, false, new(int))
-	if killedAt < 1 || killedAt >= tinySteps {
-		t.Fatalf("killed run holds checkpoint step %d; want one between 1 and %d", killedAt, tinySteps-1)
-	}
+	killedAt := killAfterSteps(t, bin, tinyPretrainArgs(data, out, "-devices", "4"), out)
 	before := stepLosses(t, out)
 	var cfg struct {
 		Devices int `json:"devices"`
@@ -138,4 +98,40 @@ func TestDataParallelKillResume(t *testing.T) {
 		t.Errorf("provenance resumes %q: want the resume at step %d on 1 device after the 4-device leg", prov.Resumes, killedAt)
 	}
 	t.Logf("killed after step %d on 4 devices, resumed and finished on 1", killedAt)
+}
+
+// killAfterSteps starts the acl binary with args, whose run directory is out, kills it
+// with SIGKILL once it has logged 5 steps, checks what it left intact, and returns the
+// step of its newest checkpoint (between 1 and tinySteps−1).
+func killAfterSteps(t *testing.T, bin string, args []string, out string) int64 {
+	t.Helper()
+	cmd, stdout, stderr, exited := startACL(t, bin, args...)
+	done, err := waitLeg(exited, time.Now().Add(5*time.Minute), out, 5)
+	if done {
+		t.Fatalf("the run ended before it could be killed: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	killedAt := checkRunIntact(t, out, false, new(int))
+	if killedAt < 1 || killedAt >= tinySteps {
+		t.Fatalf("killed run holds checkpoint step %d; want one between 1 and %d", killedAt, tinySteps-1)
+	}
+	return killedAt
+}
+
+// xlaCLI prepares a test of the acl binary on XLA CPU: it skips (or fails, when XLA is
+// required) without the plugin, selects the plugin for the binaries the test starts, and
+// returns the CIFAR-10 folder, a temporary root and the binary built into it.
+func xlaCLI(t *testing.T) (data, root, bin string) {
+	t.Helper()
+	xlatest.Backend(t)
+	plugin, err := engine.FindPlugin("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOMLX_BACKEND", "xla:"+plugin)
+	root = t.TempDir()
+	return testdirs.CIFAR10(t), root, buildACL(t, root)
 }
