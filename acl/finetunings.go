@@ -25,14 +25,14 @@ import (
 // finetune` and `acl eval` write them (so `acl table` reads the same files).
 
 // FinetuneConfig returns the finetuning of mode for a run at the notebook's scale: the
-// official AdvCL-protocol configuration (DefaultFinetuneConfig, spec §5.1) shrunk by
-// Settings.Finetune.
+// official configuration of the run's own method's protocol (finetune.DefaultConfig with
+// finetune.DefaultProtocol, docs/evaluation.md) shrunk by Settings.Finetune.
 func (nb *Notebook) FinetuneConfig(runDir string, mode finetune.Mode) (finetune.Config, error) {
 	pre, err := pretrain.ReadConfig(runDir)
 	if err != nil {
 		return finetune.Config{}, err
 	}
-	c, err := finetune.DefaultConfig(pre, mode, finetune.ProtocolAdvCL)
+	c, err := finetune.DefaultConfig(pre, mode, "")
 	if err != nil {
 		return c, err
 	}

@@ -230,7 +230,7 @@ func TestNotebookFinetuneConfig(t *testing.T) {
 		}
 		f := nb.Settings.Finetune
 		if c.Epochs != f.Epochs || c.BatchSize != f.BatchSize || c.TrainSubset != f.TrainSubset || c.ValSize != f.ValSize ||
-			c.TestSubset != f.TestSubset || c.EvalBatch != f.EvalBatch || c.Protocol != finetune.ProtocolAdvCL {
+			c.TestSubset != f.TestSubset || c.EvalBatch != f.EvalBatch || c.Protocol != finetune.ProtocolRoCL {
 			t.Errorf("%s: finetune config %+v does not carry the smoke scale %+v", mode, c, f)
 		}
 		stored := c

@@ -70,8 +70,8 @@ func (nb *Notebook) Pretrain(name string, cfg pretrain.Config, progress io.Write
 
 // Probe returns the linear-probe result of a run directory for pc (clean train and test
 // accuracy, LinearProbe), computing it once: the result is stored in the run's
-// results/notebook-probe.json with pc and reused while pc and the run's newest checkpoint
-// are unchanged.
+// results/notebook-probe.json with pc and reused while pc and the checkpoint the run
+// finished with are unchanged.
 func (nb *Notebook) Probe(runDir string, pc finetune.ProbeConfig, progress io.Writer) (*finetune.ProbeResult, error) {
 	return cachedResult(runDir, "notebook-probe.json", pc, func() (*finetune.ProbeResult, error) {
 		backend, err := nb.Backend()
@@ -83,8 +83,9 @@ func (nb *Notebook) Probe(runDir string, pc finetune.ProbeConfig, progress io.Wr
 }
 
 // cachedResult returns the value stored in results/<name> of a run when it was computed
-// for key (compared as JSON) from the run's newest checkpoint; otherwise it calls compute
-// and stores the value with the key.
+// for key (compared as JSON) from the checkpoint the run finished with (path and sha256,
+// finetune.PretrainedCheckpoint); otherwise it calls compute and stores the value with the
+// key.
 func cachedResult[T any](runDir, name string, key any, compute func() (T, error)) (T, error) {
 	var zero T
 	run, err := rundir.Open(runDir)
@@ -102,12 +103,13 @@ func cachedResult[T any](runDir, name string, key any, compute func() (T, error)
 	type record struct {
 		Key        json.RawMessage `json:"key"`
 		Checkpoint string          `json:"checkpoint"`
+		SHA256     string          `json:"checkpoint_sha256"`
 		Value      T               `json:"value"`
 	}
 	file := filepath.Join(rundir.ResultsDir, name)
 	var rec record
 	// A missing, stale or damaged cache is recomputed.
-	if err := run.ReadJSON(file, &rec); err == nil && rec.Checkpoint == ckpt.Path {
+	if err := run.ReadJSON(file, &rec); err == nil && rec.Checkpoint == ckpt.Path && rec.SHA256 == ckpt.SHA256 {
 		var stored bytes.Buffer // WriteJSON indents the stored key
 		if json.Compact(&stored, rec.Key) == nil && stored.String() == string(keyJSON) {
 			return rec.Value, nil
@@ -117,7 +119,7 @@ func cachedResult[T any](runDir, name string, key any, compute func() (T, error)
 	if err != nil {
 		return zero, err
 	}
-	if err := run.WriteJSON(file, record{Key: keyJSON, Checkpoint: ckpt.Path, Value: v}); err != nil {
+	if err := run.WriteJSON(file, record{Key: keyJSON, Checkpoint: ckpt.Path, SHA256: ckpt.SHA256, Value: v}); err != nil {
 		return zero, err
 	}
 	return v, nil

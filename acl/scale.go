@@ -95,8 +95,8 @@ type NotebookSettings struct {
 	Finetune NotebookFinetune `json:"finetune"`
 }
 
-// NotebookFinetune shrinks the official finetuning and evaluation (AdvCL protocol, spec
-// §5.1) to a notebook's scale: each field > 0 replaces the official value, 0 keeps it.
+// NotebookFinetune shrinks the official finetuning and evaluation (each run's own
+// method's protocol, docs/evaluation.md) to a notebook's scale: each field > 0 replaces the official value, 0 keeps it.
 type NotebookFinetune struct {
 	// Epochs (the LR milestones move with them), BatchSize, TrainSubset, ValSize,
 	// TestSubset and EvalBatch are FinetuneConfig's fields of the same names.

@@ -6,7 +6,8 @@
 #     Debian's PyTorch runs nn.Linear through the system's libblas.so.3, by default the
 #     reference BLAS (about 4 GFLOP/s on a 1024^3 product, against 78 with OpenBLAS), and
 #     the benchmark peers should run at their best (docs/performance.md);
-#   - pure-Python or small wheels from PyPI (safetensors), pinned, installed with
+#   - SciPy from Debian (python3-scipy), which torchattacks imports;
+#   - pure-Python or small wheels from PyPI (safetensors, torchattacks), pinned, installed with
 #     /usr/bin/python3's own pip into a folder of their own (pip --target), never into the
 #     system site-packages (Debian marks it externally managed, PEP 668). Tests put that
 #     folder on PYTHONPATH.
@@ -19,8 +20,10 @@ set -euo pipefail
 
 PYTHON=/usr/bin/python3
 TOOLS_DIR="${ACL_PYTHON_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/goacl/python-tools}"
-# PyPI packages, pinned: name==version. safetensors 0.4.5 supports torch 1.13.
-PYPI_PACKAGES=(safetensors==0.4.5)
+# PyPI packages, pinned: name==version. safetensors 0.4.5 supports torch 1.13;
+# torchattacks 3.5.1 (pure Python) needs only torch, numpy and scipy at import time (its
+# declared requirements torchvision, tqdm and requests are not imported by AutoAttack).
+PYPI_PACKAGES=(safetensors==0.4.5 torchattacks==3.5.1)
 
 log() { echo "install-python-tools: $*" >&2; }
 
@@ -55,11 +58,11 @@ apt_install() {
   fi
 }
 
-# 1. PyTorch and OpenBLAS from Debian.
-if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1 || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
-  apt_install python3-torch libopenblas0-pthread
-  if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
-    log "python3-torch is installed but '$PYTHON -c \"import torch\"' still fails"
+# 1. PyTorch, SciPy and OpenBLAS from Debian.
+if ! "$PYTHON" -c 'import torch, scipy' >/dev/null 2>&1 || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  apt_install python3-torch python3-scipy libopenblas0-pthread
+  if ! "$PYTHON" -c 'import torch, scipy' >/dev/null 2>&1; then
+    log "python3-torch and python3-scipy are installed but '$PYTHON -c \"import torch, scipy\"' still fails"
     exit 1
   fi
 fi
@@ -75,7 +78,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   mkdir -p "$TOOLS_DIR"
   for pkg in "${PYPI_PACKAGES[@]}"; do
     log "pip install $pkg into $TOOLS_DIR"
-    # --no-deps: every dependency comes from Debian (torch, numpy), never from PyPI.
+    # --no-deps: every dependency comes from Debian (torch, numpy, scipy), never from PyPI.
     if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
       --target "$TOOLS_DIR" "$pkg" >&2; then
       log "pip install $pkg failed (is PyPI reachable? set PIP_INDEX_URL for a mirror)"
@@ -87,7 +90,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # 3. Every module imports, from exactly the environment the tests use.
-for mod in torch safetensors.torch; do
+for mod in torch safetensors.torch torchattacks; do
   if ! PYTHONPATH="$TOOLS_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c "import $mod" >/dev/null 2>&1; then
     log "'import $mod' fails for $PYTHON with PYTHONPATH=$TOOLS_DIR (delete that folder to reinstall)"
     exit 1

@@ -35,26 +35,7 @@ die() { echo "install-xla-cpu: ERROR: $*" >&2; exit 1; }
 
 # check_loads FILE: dlopen the plugin, call GetPjrtApi and print its PJRT C API version.
 check_loads() {
-  "$PYTHON" - "$1" <<'EOF'
-import ctypes, sys
-class Version(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("extension_start", ctypes.c_void_p),
-                ("major", ctypes.c_int), ("minor", ctypes.c_int)]
-class Api(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("extension_start", ctypes.c_void_p),
-                ("pjrt_api_version", Version)]
-try:
-    lib = ctypes.CDLL(sys.argv[1])
-    get = lib.GetPjrtApi
-except (OSError, AttributeError) as e:
-    sys.exit("cannot load %s: %s" % (sys.argv[1], e))
-get.restype = ctypes.POINTER(Api)
-api = get()
-if not api:
-    sys.exit("GetPjrtApi of %s returned NULL" % sys.argv[1])
-v = api.contents.pjrt_api_version
-print("%d.%d" % (v.major, v.minor))
-EOF
+  "$PYTHON" "$(dirname "${BASH_SOURCE[0]}")/pjrt_api_version.py" "$1"
 }
 
 case "$(uname -s)-$(uname -m)" in

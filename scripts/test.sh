@@ -28,8 +28,8 @@ if [ -d notebooks ] && ls notebooks/*.ipynb >/dev/null 2>&1; then
   bash scripts/install-notebook-tools.sh
 fi
 
-# The interop tests check goacl against PyTorch: Debian's python3-torch and PyPI's
-# safetensors, installed once (about 50 s) and found again in a few seconds. Under
+# The interop tests check goacl against PyTorch: Debian's python3-torch and python3-scipy, PyPI's
+# safetensors and torchattacks, installed once (about 50 s) and found again in a few seconds. Under
 # ACL_REQUIRE_TORCH=1 those tests fail instead of skipping when PyTorch is missing.
 ACL_PYTHON_TOOLS="$(bash scripts/install-python-tools.sh)"
 export ACL_PYTHON_TOOLS ACL_REQUIRE_TORCH=1

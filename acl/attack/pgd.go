@@ -7,8 +7,13 @@ import (
 )
 
 // PGDOrder is the order in which one PGD iteration clips to the image range and projects
-// to the ε-ball; the official methods differ, and with a sign step the order matters at
-// the ball's boundary.
+// to the ε-ball, as each official attack writes it. The order does not change the result:
+// both are coordinate-wise clamps to intervals that always overlap (the clean x lies in
+// [0,1] and in [x−ε, x+ε]), and clamping to one interval then to an overlapping one is
+// clamping to their intersection, whichever comes first (TestPGDOrderDoesNotMatter).
+// What does differ between the official attacks is whether the random start is clamped
+// to [0,1] (PGDConfig.ClipStart). The field is kept so that records name the official
+// code's order.
 type PGDOrder string
 
 const (
@@ -22,15 +27,18 @@ const (
 // PGDConfig configures an L∞ projected-gradient-ascent attack (Madry et al.).
 type PGDConfig struct {
 	// Epsilon is the L∞ radius ε, StepSize the step a of x ← x + a·sign ∇, Steps their
-	// number, Order whether a step clips to [0,1] before or after projecting on the ball.
+	// number, Order whether a step clips to [0,1] before or after projecting on the ball
+	// (recorded as the official code writes it; the result is the same either way).
 	Epsilon  float64  `json:"epsilon"`
 	StepSize float64  `json:"step_size"`
 	Steps    int      `json:"steps"`
 	Order    PGDOrder `json:"order"`
 	// RandomStart adds U(−ε, ε) noise before the first step (every official attack does).
 	RandomStart bool `json:"random_start"`
-	// ClipStart clamps the random start to [0,1] (RoCL does; ACL and AdvCL do not, so
-	// their first forward may see values slightly outside [0,1]).
+	// ClipStart clamps the random start to [0,1] (RoCL's attack_lib.py, used by its
+	// pretraining and robustness_test.py, does; AdvCL, ACL, DynACL and RoCL's own
+	// rocl_finetune.py do not, so their first gradient is taken at pixels up to ε outside
+	// [0,1]). Unlike Order, this changes the attack.
 	ClipStart bool `json:"clip_start"`
 }
 
@@ -64,10 +72,10 @@ func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
 // PGD returns adversarial versions of the inputs xs (images in [0,1]) that jointly ascend
 // objective, each input with its own random start: Steps sign-gradient steps of StepSize,
 // each followed by the projection to the ε-ball around the clean input and the clip to
-// [0,1] in cfg.Order. The loop is unrolled in the graph (XLA fuses the whole attack); the
-// random starts come from ctx's RNG state, so a checkpointed run replays them exactly,
-// and take the same values whether the step runs on one device or is split over several
-// (random.go).
+// [0,1] (in cfg.Order, which gives the same result either way). The loop is unrolled in
+// the graph (XLA fuses the whole attack); the random starts come from ctx's RNG state, so
+// a checkpointed run replays them exactly, and take the same values whether the step runs
+// on one device or is split over several (random.go).
 // Only the gradient with respect to the inputs is built, and the results carry a
 // stop-gradient, so the caller's training gradient never flows through the attack.
 // Whatever the objective does to variables (e.g. BN running statistics in train mode, as

@@ -28,11 +28,21 @@ func PGD20() PGDConfig {
 // RoCLEvalStep is the PGD step of RoCL's robustness_test.py (≈0.8/255).
 const RoCLEvalStep = 0.00314
 
-// PGD20RoCL is RoCL's robust evaluation (spec §5.2): PGD-20, ε = 0.0314, step 0.00314,
-// uniform start clamped to [0,1], clip then project. Its numbers are not comparable with
-// PGD20's (spec §8.10); tables mark them.
+// PGD20RoCL is the robust evaluation of RoCL's linear evaluation (robustness_test.py with
+// attack_lib.py's FastGradientSignUntargeted, spec §5.2): PGD-20, ε = 0.0314, step
+// 0.00314, uniform start clamped to [0,1], clip then project. RoCL's ALF and AFF
+// (rocl_finetune.py's AttackPGD) evaluate with the same ε and step but an unclamped start:
+// PGD20RoCLFinetune. Their numbers are not comparable with PGD20's (spec §8.10); tables
+// mark them.
 func PGD20RoCL() PGDConfig {
 	return PGDConfig{Epsilon: 0.0314, StepSize: RoCLEvalStep, Steps: 20, Order: ClipThenProject, RandomStart: true, ClipStart: true}
+}
+
+// PGD20RoCLFinetune is the robust evaluation of RoCL's ALF and AFF (rocl_finetune.py's
+// AttackPGD with --epsilon 0.0314 --alpha 0.00314 --k 20): PGD-20, ε = 0.0314, step
+// 0.00314, uniform start not clamped, project then clip.
+func PGD20RoCLFinetune() PGDConfig {
+	return PGDConfig{Epsilon: 0.0314, StepSize: RoCLEvalStep, Steps: 20, Order: ProjectThenClip, RandomStart: true}
 }
 
 // Settings describes an evaluation attack completely, as stored with every result so that
@@ -60,8 +70,9 @@ func (c PGDConfig) Settings(restarts int) Settings {
 		Steps: c.Steps, Restarts: restarts, Order: c.Order, RandomStart: c.RandomStart, ClipStart: c.ClipStart}
 }
 
-// Label is a one-line human description, e.g. "PGD-20 (CE, L∞ ε=8/255, step 2/255, random
-// start, project-then-clip)".
+// Label is a one-line human description, e.g. "PGD-20 (CE, Linf ε=8/255, step 2/255, random
+// start)". The clip/project order is left out (it does not change the attack, see
+// PGDOrder); whether the random start is clamped is named.
 func (a Settings) Label() string {
 	parts := []string{}
 	if a.Loss != "" {
@@ -74,11 +85,11 @@ func (a Settings) Label() string {
 	if a.Restarts > 1 {
 		parts = append(parts, fmt.Sprintf("%d restarts", a.Restarts))
 	}
-	if a.RandomStart {
+	switch {
+	case a.RandomStart && a.ClipStart:
+		parts = append(parts, "random start clamped to [0,1]")
+	case a.RandomStart:
 		parts = append(parts, "random start")
-	}
-	if a.Order != "" {
-		parts = append(parts, string(a.Order))
 	}
 	if a.Version != "" {
 		parts = append(parts, "version "+a.Version)

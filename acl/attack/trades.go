@@ -16,7 +16,8 @@ type TRADESConfig struct {
 	StepSize float64 `json:"step_size"`
 	Steps    int     `json:"steps"`
 	// StartStd is the standard deviation of the Gaussian start x + StartStd·N(0, I)
-	// (0.001; the start is not clipped to [0,1], as in trades.py).
+	// (0.001; the start is not clipped to [0,1], as in trades.py); 0 starts at x itself
+	// (DynACL's trades_loss_dual).
 	StartStd float64 `json:"start_std"`
 }
 
@@ -58,13 +59,23 @@ func TRADESKL(zp, zq *graph.Node) *graph.Node {
 // x' ← clip₀₁(Π_ε(x' + StepSize·sign ∇_{x'} KL(f(x) ‖ f(x')))) with the summed KL and the
 // clean distribution f(x) held fixed. The result carries a stop-gradient.
 func TRADESAdversary(ctx *context.Context, x *graph.Node, cfg TRADESConfig, logits func(x *graph.Node) *graph.Node) *graph.Node {
+	return TRADESAdversaryFrom(ctx, x, logits(x), cfg, logits)
+}
+
+// TRADESAdversaryFrom is TRADESAdversary with the clean distribution's logits target given
+// (held fixed): DynACL's dual-BN TRADES (utils.py trades_loss_dual) takes them from the
+// clean BN branch while the adversary passes through the adversarial one.
+func TRADESAdversaryFrom(ctx *context.Context, x, target *graph.Node, cfg TRADESConfig, logits func(x *graph.Node) *graph.Node) *graph.Node {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	target := graph.StopGradient(logits(x))
+	target = graph.StopGradient(target)
 	eps := graph.Scalar(x.Graph(), x.DType(), cfg.Epsilon)
 	lo, hi := graph.Sub(x, eps), graph.Add(x, eps)
-	adv := graph.Add(x, graph.MulScalar(ctx.RandomNormal(x.Graph(), x.Shape()), cfg.StartStd))
+	adv := x
+	if cfg.StartStd > 0 {
+		adv = graph.Add(x, graph.MulScalar(ctx.RandomNormal(x.Graph(), x.Shape()), cfg.StartStd))
+	}
 	a := graph.Scalar(x.Graph(), x.DType(), cfg.StepSize)
 	for range cfg.Steps {
 		grad := graph.Gradient(TRADESKL(target, logits(adv)), adv)[0]

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"io"
 	"math"
 	"time"
@@ -72,7 +73,39 @@ func PGD(runDir string, mode finetune.Mode, opts Options) (*Record, error) {
 	rec.Attack = ev.Settings()
 	rec.Accuracy = *acc
 	rec.Seconds = time.Since(start).Seconds()
+	oracle, err := m.Classifier.Oracle()
+	if err != nil {
+		return nil, err
+	}
+	if err := addChecks(rec, oracle, test); err != nil {
+		return nil, err
+	}
+	if aa, ok, err := Read(runDir, mode, attack.NameAutoAttack); err == nil && ok {
+		if w := CompareWithAutoAttack(rec, aa); w != "" {
+			rec.Warnings = append(rec.Warnings, w)
+		}
+	}
 	return rec, Write(runDir, rec)
+}
+
+// addChecks runs the model checks (Checks) on the evaluated images and adds what fired
+// to rec's warnings.
+func addChecks(rec *Record, oracle attack.Oracle, test *datasets.Dataset) error {
+	n := min(test.Len(), checkImages)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, y, err := test.Float32Batch(idx)
+	if err != nil {
+		return err
+	}
+	w, err := Checks(oracle, x, y, n, attack.ImageShape{H: test.Height, W: test.Width, C: test.Channels})
+	if err != nil {
+		return fmt.Errorf("evaluation checks: %w", err)
+	}
+	rec.Warnings = append(rec.Warnings, w...)
+	return nil
 }
 
 // AutoAttack runs an AutoAttack preset (attack.AutoAttackStandardPreset or
@@ -136,6 +169,16 @@ func AutoAttack(runDir string, mode finetune.Mode, preset string, opts Options, 
 	rec.BatchSize = aa.BatchSize
 	rec.Extra = map[string]any{"autoattack": res}
 	rec.Seconds = time.Since(start).Seconds()
+	if err := addChecks(rec, oracle, test); err != nil {
+		return nil, nil, err
+	}
+	if name == attack.NameAutoAttack {
+		if pgd, ok, err := Read(runDir, mode, attack.NamePGD20); err == nil && ok {
+			if w := CompareWithAutoAttack(pgd, rec); w != "" {
+				rec.Warnings = append(rec.Warnings, w)
+			}
+		}
+	}
 	return rec, res, Write(runDir, rec)
 }
 
@@ -160,9 +203,24 @@ func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	rec := &Record{Run: m.RunDir, Mode: res.Config.Mode, Method: m.Config.Method, Variant: m.Config.Variant,
+	var warnings []string
+	// The finetuning should be of the checkpoint the run ends with now; say so when not.
+	if res.Config.Selection == finetune.SelectImported {
+		// A classifier imported from PyTorch (acl import) has no pretraining checkpoint to
+		// be checked against: its run's provenance.json names the file it came from.
+	} else if final, err := finetune.PretrainedCheckpoint(m.RunDir); err != nil {
+		warnings = append(warnings, fmt.Sprintf("the pretraining's final checkpoint cannot be checked against the finetuning: %v", err))
+	} else if l := res.EncoderLoad; l == nil || l.Step != final.Step || (l.SHA256 != "" && l.SHA256 != final.SHA256) {
+		from := "an unrecorded checkpoint"
+		if l != nil {
+			from = fmt.Sprintf("the step-%d checkpoint", l.Step)
+		}
+		warnings = append(warnings, fmt.Sprintf("stale finetuning: it finetuned %s, the run now ends with step %d (%s): finetune again", from, final.Step, final.Path))
+	}
+	rec := &Record{Warnings: warnings, Run: m.RunDir, Mode: res.Config.Mode, Method: m.Config.Method, Variant: m.Config.Variant,
 		Dataset: m.Config.Dataset, Protocol: res.Config.Protocol, Selection: res.Config.Selection,
-		SelectionLabel: res.Config.Selection.Label(), Checkpoint: res.Checkpoint, TestSubset: testSubset, Seed: seed,
-		BatchSize: batchSize, Backend: engine.Describe(m.Backend)}
+		SelectionLabel: res.Config.Selection.Label(), Checkpoint: res.Checkpoint, CheckpointStep: m.Checkpoint.Step,
+		CheckpointSHA256: m.Checkpoint.SHA256, FinetuningSHA256: m.FinetuningSHA256, Pretrained: res.EncoderLoad,
+		TestSubset: testSubset, Seed: seed, BatchSize: batchSize, Backend: engine.Describe(m.Backend)}
 	return rec, test, nil
 }

@@ -35,8 +35,18 @@ type Record struct {
 	// Selection is how the evaluated checkpoint was chosen (see finetune.Selection).
 	Selection      finetune.Selection `json:"selection"`
 	SelectionLabel string             `json:"selection_label"`
-	// Checkpoint is the evaluated checkpoint, relative to Run.
-	Checkpoint string `json:"checkpoint"`
+	// Checkpoint is the evaluated checkpoint, relative to Run, CheckpointStep its step
+	// (the selected epoch) and CheckpointSHA256 its file's sha256.
+	Checkpoint       string `json:"checkpoint"`
+	CheckpointStep   int64  `json:"checkpoint_step"`
+	CheckpointSHA256 string `json:"checkpoint_sha256"`
+	// FinetuningSHA256 is the sha256 of the finetuning's result.json the evaluation read:
+	// the finetuning it evaluated. A later finetuning of the mode (acl finetune -force)
+	// has another, and tables then ignore this record (Stale).
+	FinetuningSHA256 string `json:"finetuning_sha256"`
+	// Pretrained is the pretraining checkpoint the finetuned encoder came from (path,
+	// step, sha256), as the finetuning recorded it.
+	Pretrained *finetune.EncoderLoad `json:"pretrained,omitempty"`
 	// TestSubset is the requested number of test images (0: all); Accuracy.Images the
 	// number evaluated; Seed fixes the subset and the attack's randomness.
 	TestSubset int               `json:"test_subset"`
@@ -49,6 +59,9 @@ type Record struct {
 	Time    time.Time `json:"time"`
 	// Extra holds attack-specific details (e.g. AutoAttack's per-stage robust accuracy).
 	Extra map[string]any `json:"extra,omitempty"`
+	// Warnings are the evaluation-hygiene checks that fired (Checks, CompareWithAutoAttack):
+	// reasons the robust accuracy may be overestimated.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // File is the results file of an evaluation of mode by the attack named attackName
@@ -90,9 +103,23 @@ func Read(runDir string, mode finetune.Mode, attackName string) (rec *Record, ok
 }
 
 // Covers reports whether the record measured the finetuning ft as it stands: its current
-// selected checkpoint, on its own test images (subset and seed).
+// selected checkpoint (path and sha256), on its own test images (subset and seed).
 func (r *Record) Covers(ft *finetune.Result) bool {
-	return r.Checkpoint == ft.Checkpoint && r.TestSubset == ft.Config.TestSubset && r.Seed == ft.Config.Seed
+	return r.Checkpoint == ft.Checkpoint && r.CheckpointSHA256 != "" && r.CheckpointSHA256 == ft.CheckpointSHA256 &&
+		r.TestSubset == ft.Config.TestSubset && r.Seed == ft.Config.Seed
+}
+
+// Stale says why the record does not describe the finetuning whose result.json has
+// sha256 resultSHA ("" when it does): it evaluated another finetuning of the mode, or it
+// predates records naming their finetuning and cannot be checked.
+func (r *Record) Stale(resultSHA string) string {
+	switch {
+	case r.FinetuningSHA256 == "":
+		return "the record does not name the finetuning it evaluated (made before evaluations recorded it): evaluate again"
+	case r.FinetuningSHA256 != resultSHA:
+		return fmt.Sprintf("it evaluated another finetuning (result.json sha256 %.12s…, now %.12s…): evaluate again", r.FinetuningSHA256, resultSHA)
+	}
+	return ""
 }
 
 // AutoAttackDetails returns the AutoAttack result stored in the record's Extra.

@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -31,10 +32,13 @@ type Classifier struct {
 	// Branch is the encoder BN branch every pass uses: "" for single-BN encoders (RoCL),
 	// "pgd" for the dual/triple-BN methods (AdvCL's load_BN_checkpoint keeps BN index 1,
 	// 'pgd'; ACL and DynACL finetune their adversarial branch too).
-	Branch     string
-	NumClasses int
-	Ctx        *context.Context
-	Backend    backends.Backend
+	Branch string
+	// NaturalBranch, when set, is a second BN branch the model holds for the clean pass of
+	// DynACL's dual-BN AFF (Config.NaturalBranch); evaluation always uses Branch.
+	NaturalBranch string
+	NumClasses    int
+	Ctx           *context.Context
+	Backend       backends.Backend
 }
 
 // Logits builds the classifier's forward pass on images x [N,H,W,C] in [0,1] and returns
@@ -42,8 +46,24 @@ type Classifier struct {
 // so attacks perturb and clip the [0,1] pixels. Train or eval mode (BN) comes from ctx and
 // the graph, as everywhere (see layers.InMode).
 func (c *Classifier) Logits(ctx *context.Context, x *graph.Node) *graph.Node {
-	h := c.Encoder.Features(ctx, x, c.Branch)
+	return c.LogitsWith(ctx, x, c.Branch)
+}
+
+// LogitsWith is Logits with the encoder's BN branch given (the same head): DynACL's
+// dual-BN AFF passes clean images through NaturalBranch.
+func (c *Classifier) LogitsWith(ctx *context.Context, x *graph.Node, branch string) *graph.Node {
+	h := c.Encoder.Features(ctx, x, branch)
 	return layers.NewLinear(ctx.InAbsPath("/"+ClassifierScope), h, c.NumClasses).Done()
+}
+
+// ZeroHead creates the head's variables with zero weights and biases (Config.HeadInit
+// zero: ACL's and DynACL's "zero init fc") before the first graph is built, instead of
+// nn.Linear's random initialisation.
+func (c *Classifier) ZeroHead() {
+	head := c.Ctx.InAbsPath("/" + ClassifierScope)
+	dim := c.Encoder.FeatureDim()
+	head.VariableWithValue("weights", tensors.FromFlatDataAndDimensions(make([]float32, dim*c.NumClasses), dim, c.NumClasses))
+	head.VariableWithValue("biases", tensors.FromFlatDataAndDimensions(make([]float32, c.NumClasses), c.NumClasses))
 }
 
 // SetEncoderTrainable marks the encoder's variables trainable or frozen (SLF and ALF
@@ -92,18 +112,24 @@ func modelVariables(backend backends.Backend, build func(ctx *context.Context, x
 	return keys, dims, nil
 }
 
-// classifierKeys lists the variables of c's forward pass (encoder with c.Branch and head).
+// classifierKeys lists the variables of c's forward pass (encoder with c.Branch and head),
+// and of the NaturalBranch pass when c has one.
 func (c *Classifier) classifierKeys() ([]string, error) {
-	return modelKeys(c.Backend, func(ctx *context.Context, x *graph.Node) { c.Logits(ctx, x) })
+	return modelKeys(c.Backend, func(ctx *context.Context, x *graph.Node) {
+		c.Logits(ctx, x)
+		if c.NaturalBranch != "" {
+			c.Encoder.Features(ctx, x, c.NaturalBranch)
+		}
+	})
 }
 
-// restoreClassifier restores a finetuned classifier's encoder and head from ckpt into a
-// fresh context, strictly: every variable of the forward pass must be stored, and no
+// restoreClassifier restores a finetuned classifier's encoder (branch, and natural when
+// set) and head from ckpt into a fresh context, strictly: every variable of the forward pass must be stored, and no
 // other encoder or head variable may be (optimizer state and RNG are ignored). enc must
 // be the pretraining run's encoder as pretrain.EncoderFor builds it: the checkpoint does
 // not record the input normalisation.
-func restoreClassifier(backend backends.Backend, ckpt *rundir.Checkpoint, enc layers.Encoder, branch string, numClasses int) (*Classifier, error) {
-	c := &Classifier{Encoder: enc, Branch: branch, NumClasses: numClasses, Ctx: context.New().Checked(false), Backend: backend}
+func restoreClassifier(backend backends.Backend, ckpt *rundir.Checkpoint, enc layers.Encoder, branch, natural string, numClasses int) (*Classifier, error) {
+	c := &Classifier{Encoder: enc, Branch: branch, NaturalBranch: natural, NumClasses: numClasses, Ctx: context.New().Checked(false), Backend: backend}
 	keys, err := c.classifierKeys()
 	if err != nil {
 		return nil, err

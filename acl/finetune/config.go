@@ -49,9 +49,21 @@ const (
 	// SelectTestRA is the official behaviour (spec §5.1, §8.9): the epoch with the best
 	// robust accuracy on the test set itself. Every result chosen so is labelled.
 	SelectTestRA Selection = "test-ra"
-	// SelectLast reports the last epoch (no per-epoch evaluation).
+	// SelectLast reports the last epoch (no per-epoch evaluation): the official rule of
+	// RoCL's SLF and of DynACL.
 	SelectLast Selection = "last"
+	// SelectOfficial asks Config.Select for the protocol's own rule (OfficialSelection):
+	// with it a finetuning reproduces the official cell exactly. It is never stored.
+	SelectOfficial Selection = "official"
+	// SelectImported marks a finetuned classifier imported from a PyTorch file (acl
+	// import): its checkpoint was chosen by the code that trained it. A finetuning cannot
+	// be run with it.
+	SelectImported Selection = "imported"
 )
+
+// DefaultValSize is the size of the validation split SelectValRA holds out (ACL's
+// valid_idx_std has as many images).
+const DefaultValSize = 5000
 
 // Label is the human description tables and reports print.
 func (s Selection) Label() string {
@@ -62,22 +74,13 @@ func (s Selection) Label() string {
 		return "selected on test RA (official)"
 	case SelectLast:
 		return "last epoch"
+	case SelectOfficial:
+		return "the protocol's own rule"
+	case SelectImported:
+		return "imported (chosen by the code that trained it)"
 	}
 	return string(s)
 }
-
-// Finetuning protocols: whose evaluation recipe the finetuning follows.
-const (
-	// ProtocolAdvCL is AdvCL's finetuning (finetuning_advCL_SLF.py, spec §5.1), the
-	// default for every method so that all Table-1 rows are measured alike: 25 epochs,
-	// SGD(0.9, wd 2e-4), LR ×0.1 at epochs 15 and 20, batch 512 (SLF/ALF) / 128 (AFF),
-	// RandomCrop(32,4)+HFlip, PGD-20 evaluation with step 2/255.
-	ProtocolAdvCL = "advcl"
-	// ProtocolRoCL is RoCL's own (linear_eval.py / rocl_finetune.py, spec §5.2): SLF 150
-	// epochs, batch 1024, wd 5e-4, ×0.1 at 30/50/100; ALF/AFF 25 epochs, batch 1024, wd
-	// 2e-4; no augmentation; evaluation PGD-20 with ε 0.0314 and step 0.00314.
-	ProtocolRoCL = "rocl"
-)
 
 // BranchAuto asks for the protocol's BN branch: the pretraining method's (see ProtocolBranch).
 const BranchAuto = "auto"
@@ -85,35 +88,55 @@ const BranchAuto = "auto"
 // Config is the fully resolved configuration of one finetuning, stored as the
 // finetuning's config.json; validation errors name its keys (field.Error).
 type Config struct {
-	// Mode is SLF, ALF or AFF; Protocol the pretraining method whose finetuning recipe is
-	// followed (its loss, attack and learning rates, spec §4.4).
+	// Mode is SLF, ALF or AFF; Protocol whose official finetuning is followed (Protocols;
+	// DefaultConfig's default is the run's own method's) and Source the official files
+	// it follows.
 	Mode     Mode   `json:"mode"`
 	Protocol string `json:"protocol"`
+	Source   string `json:"source,omitempty"`
 	// Branch is the encoder BN branch used: BranchAuto (the default) resolves to
 	// ProtocolBranch when the encoder is loaded, and the stored config holds the result.
 	Branch string `json:"branch"`
+	// NaturalBranch, when set (AFF only), is the BN branch of TRADES's clean pass, the
+	// adversarial pass and the evaluation using Branch (DynACL's dual-BN AFF: 'normal').
+	NaturalBranch string `json:"natural_branch,omitempty"`
+	// PretrainedCheckpoint names the pretraining checkpoint to finetune (a path, relative
+	// to the run directory or absolute); empty means the checkpoint the run finished
+	// with (PretrainedCheckpoint).
+	PretrainedCheckpoint string `json:"pretrained_checkpoint,omitempty"`
 
-	// Epochs and BatchSize of the finetuning (the protocols: 25 and 128).
+	// Epochs and BatchSize of the finetuning.
 	Epochs    int `json:"epochs"`
 	BatchSize int `json:"batch_size"`
 	// LR is the base learning rate; LRSource says where it came from (the official
-	// table, spec §4.4, or a flag).
-	LR         float64      `json:"lr"`
-	LRSource   string       `json:"lr_source"`
-	Milestones []int        `json:"milestones"`
-	Gamma      float64      `json:"gamma"`
-	Optimizer  optim.Config `json:"optimizer"`
-	// Augment trains on RandomCrop(32, 4) + HFlip views (AdvCL); RoCL uses the images as
-	// they are.
+	// table, spec §4.4, a protocol's script, or a flag).
+	LR       float64 `json:"lr"`
+	LRSource string  `json:"lr_source"`
+	// Milestones are the epochs the official script names for its ×Gamma decays (from 0;
+	// they scale with Epochs); MilestoneShift is how many epochs later (+1: RoCL's
+	// adjust_lr after the epoch) or earlier (−1: ACL's scheduler.step() before the epoch)
+	// the decay takes effect than a milestone applied before its epoch (AdvCL, DynACL: 0).
+	// Schedule combines them.
+	Milestones     []int        `json:"milestones"`
+	MilestoneShift int          `json:"milestone_shift"`
+	Gamma          float64      `json:"gamma"`
+	Optimizer      optim.Config `json:"optimizer"`
+	// Augment trains on RandomCrop(32, 4) + HFlip views (AdvCL, ACL, DynACL); RoCL uses
+	// the images as they are.
 	Augment bool `json:"augment"`
-	// TrainAttack is ALF's PGD-20 on the cross-entropy; TRADES is AFF's.
+	// HeadInit is how the linear head starts: HeadInitLinear or HeadInitZero.
+	HeadInit string `json:"head_init"`
+	// TrainAttack is ALF's PGD on the cross-entropy; TRADES is AFF's.
 	TrainAttack attack.PGDConfig    `json:"train_attack"`
 	TRADES      attack.TRADESConfig `json:"trades"`
 
 	// EvalAttack is the PGD used for selection and for the reported RA.
 	EvalAttack attack.PGDConfig `json:"eval_attack"`
 	EvalBatch  int              `json:"eval_batch"`
-	Selection  Selection        `json:"selection"`
+	// Selection is how the reported epoch is chosen; OfficialSelection the protocol's own
+	// rule (SelectOfficial asks for it).
+	Selection         Selection `json:"selection"`
+	OfficialSelection Selection `json:"official_selection"`
 	// ValSize images are held out from the training split for selection (the last
 	// ValSize of a seeded permutation); TrainSubset and TestSubset limit the training and
 	// test images (0: all).
@@ -123,44 +146,30 @@ type Config struct {
 	Seed        uint64 `json:"seed"`
 }
 
-// DefaultConfig returns the official finetuning of mode under protocol for the
-// pretraining run described by pre, selecting on a 5,000-image validation split; the
-// learning rate is the pretraining method's official one (pretrain.FinetuneLR, spec
-// §4.4).
+// DefaultConfig returns the official finetuning of mode under protocol ("" for the run's
+// own method's, DefaultProtocol) for the pretraining run described by pre, selecting the
+// epoch on a 5,000-image validation split (Select changes the rule). Everything else is
+// the protocol script's, including the learning rate (AdvCL's protocol takes the
+// pretraining method's official one, pretrain.FinetuneLR, spec §4.4).
 func DefaultConfig(pre *pretrain.Config, mode Mode, protocol string) (Config, error) {
 	if _, err := ParseMode(string(mode)); err != nil {
 		return Config{}, err
 	}
-	lr, src := pretrain.FinetuneLR(pre, mode == AFF)
-	c := Config{Mode: mode, Protocol: protocol, Epochs: 25, Milestones: []int{15, 20}, Gamma: 0.1,
-		LR: lr, LRSource: src, Optimizer: optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: 2e-4},
-		Branch: BranchAuto, TRADES: attack.DefaultTRADES(), EvalBatch: 256, Selection: SelectValRA, ValSize: 5000, Seed: 1}
-	switch protocol {
-	case ProtocolAdvCL:
-		c.BatchSize = 512
-		if mode == AFF {
-			c.BatchSize = 128
-		}
-		c.Augment = true
-		c.TrainAttack = attack.PGD20()
-		c.EvalAttack = attack.PGD20()
-	case ProtocolRoCL:
-		c.BatchSize = 1024
-		c.LR, c.LRSource = 0.1, "spec §5.2 (RoCL protocol)"
-		if mode == SLF {
-			c.Epochs, c.Milestones, c.Optimizer.WeightDecay = 150, []int{30, 50, 100}, 5e-4
-		}
-		c.TrainAttack = attack.PGD20()
-		c.TrainAttack.Order, c.TrainAttack.ClipStart = attack.ClipThenProject, true
-		c.EvalAttack = attack.PGD20RoCL()
-	default:
-		return Config{}, field.Errorf("protocol", "{protocol} %q: use %s or %s", protocol, ProtocolAdvCL, ProtocolRoCL)
+	if protocol == "" {
+		protocol = DefaultProtocol(pre)
 	}
+	if err := checkProtocol(protocol); err != nil {
+		return Config{}, err
+	}
+	c := Config{Mode: mode, Protocol: protocol, Gamma: 0.1, Optimizer: optim.Config{Kind: optim.SGD, Momentum: 0.9, WeightDecay: 2e-4},
+		Branch: BranchAuto, HeadInit: HeadInitLinear, TRADES: attack.DefaultTRADES(), EvalBatch: 256, Selection: SelectValRA,
+		ValSize: DefaultValSize, Seed: 1}
+	c.applyProtocol(pre)
 	return c, nil
 }
 
 // ScaleEpochs sets the number of epochs and moves the LR milestones to the same fractions
-// of the run (15/25 and 20/25 of it for the AdvCL protocol).
+// of the run (15/25 and 20/25 of it for the AdvCL protocol); MilestoneShift stays.
 func (c *Config) ScaleEpochs(epochs int) {
 	if epochs == c.Epochs || c.Epochs == 0 {
 		c.Epochs = epochs
@@ -177,9 +186,16 @@ func (c *Config) Validate() error {
 	if _, err := ParseMode(string(c.Mode)); err != nil {
 		return err
 	}
+	if err := checkProtocol(c.Protocol); err != nil {
+		return err
+	}
 	switch {
-	case c.Protocol != ProtocolAdvCL && c.Protocol != ProtocolRoCL:
-		return field.Errorf("protocol", "{protocol} %q: use %s or %s", c.Protocol, ProtocolAdvCL, ProtocolRoCL)
+	case c.HeadInit != HeadInitLinear && c.HeadInit != HeadInitZero:
+		return field.Errorf("head_init", "{head_init} %q: use %s or %s", c.HeadInit, HeadInitLinear, HeadInitZero)
+	case c.NaturalBranch != "" && c.Mode != AFF:
+		return field.Errorf("natural_branch", "{natural_branch} %q: only AFF has a clean pass of its own", c.NaturalBranch)
+	case c.MilestoneShift < -1 || c.MilestoneShift > 1:
+		return field.Errorf("milestone_shift", "{milestone_shift} = %d: use -1, 0 or 1", c.MilestoneShift)
 	case c.Epochs < 1:
 		return field.Errorf("epochs", "{epochs} = %d: must be ≥ 1", c.Epochs)
 	case c.BatchSize < 2:
@@ -199,8 +215,10 @@ func (c *Config) Validate() error {
 			return field.Errorf("val_size", "{selection} %s needs a validation split: set {val_size} > 0 (or {selection} %s for the official test-set selection)", SelectValRA, SelectTestRA)
 		}
 	case SelectTestRA, SelectLast:
+	case SelectImported:
+		return field.Errorf("selection", "{selection} %s marks a finetuning imported from PyTorch; a finetuning selects by %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast)
 	default:
-		return field.Errorf("selection", "{selection} %q: use %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast)
+		return field.Errorf("selection", "{selection} %q: use %s, %s, %s or %s", c.Selection, SelectValRA, SelectTestRA, SelectLast, SelectOfficial)
 	}
 	if err := c.Optimizer.Validate(); err != nil {
 		return field.Within("optimizer", err)

@@ -48,6 +48,9 @@ type Result struct {
 	Dataset    string `json:"dataset"`
 	Encoder    string `json:"encoder"`
 	NumClasses int    `json:"num_classes"`
+	// PretrainingState is the pretraining run's status.json state when it was finetuned
+	// ("done", or e.g. "interrupted" for an unfinished run).
+	PretrainingState string `json:"pretraining_state,omitempty"`
 	// SelectionLabel says how SelectedEpoch (1-based) was chosen; SelectionClean and
 	// SelectionRobust are the accuracies it was chosen on (validation or test split).
 	SelectionLabel  string  `json:"selection_label"`
@@ -61,27 +64,32 @@ type Result struct {
 	// TrainImages, ValImages: the split sizes actually used.
 	TrainImages int `json:"train_images"`
 	ValImages   int `json:"val_images"`
-	// Checkpoint is the selected checkpoint, relative to the pretraining run directory.
-	Checkpoint  string       `json:"checkpoint"`
-	EncoderLoad *EncoderLoad `json:"encoder_load"`
-	Backend     string       `json:"backend"`
-	Seconds     float64      `json:"seconds"`
+	// Checkpoint is the selected checkpoint, relative to the pretraining run directory,
+	// and CheckpointSHA256 its file's checksum; EncoderLoad names the pretraining
+	// checkpoint the encoder came from (path, step, sha256).
+	Checkpoint       string       `json:"checkpoint"`
+	CheckpointSHA256 string       `json:"checkpoint_sha256"`
+	EncoderLoad      *EncoderLoad `json:"encoder_load"`
+	Backend          string       `json:"backend"`
+	Seconds          float64      `json:"seconds"`
 }
 
 // Options are how a finetuning is run, beyond what it computes.
 type Options struct {
 	// Backend runs the graphs; nil means engine.New().
 	Backend backends.Backend
-	// Force replaces an existing finetuning of the same mode; without it an existing one
-	// is an error (ErrFinetuningExists: nothing is overwritten).
+	// Force replaces an existing finetuning of the same mode; without it an existing
+	// finished one is an error (ErrFinetuningExists: nothing is overwritten). The
+	// replacement is atomic: the new finetuning is written beside the old one, which
+	// stays in place, untouched, until the new one has finished.
 	Force bool
 	// Progress receives one line per epoch (and a progress bar on a terminal); nil means
 	// none.
 	Progress io.Writer
 }
 
-// ErrFinetuningExists is wrapped by the error of a finetuning whose folder already exists
-// without Options.Force.
+// ErrFinetuningExists is wrapped by the error of a finetuning whose folder already holds
+// a finished result, without Options.Force.
 var ErrFinetuningExists = errors.New("finetuning already exists")
 
 // Finetune finetunes the encoder of the pretraining run runDir in cfg.Mode with the
@@ -90,8 +98,11 @@ var ErrFinetuningExists = errors.New("finetuning already exists")
 // selected checkpoint, result.json). After every epoch it measures SA and RA
 // (cfg.EvalAttack) on the selection split (validation, or test for SelectTestRA) and
 // keeps the best-RA checkpoint; the selected checkpoint's test SA and RA are the reported
-// numbers. Cancelling ctx stops between batches (status "interrupted"; a finetuning does
-// not resume: run it again with Force).
+// numbers. Variables holding NaN or ±Inf after an epoch stop it (train.ErrNonFinite):
+// such weights are never saved or reported. The folder is written under a temporary name
+// and put in place when the finetuning has finished, so a previous result stays whole
+// until then and is kept when the new finetuning fails or is interrupted. Cancelling ctx
+// stops between batches (a finetuning does not resume: run it again).
 func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -107,7 +118,12 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 	progress := train.NewProgress(opts.Progress)
 	var st rundir.Status
 	if run.ReadJSON(rundir.StatusFile, &st) == nil && st.State != rundir.StateDone {
-		progress.Printf("warning: pretraining run %s is %q (step %d); finetuning its newest checkpoint\n", runDir, st.State, st.Step)
+		progress.Printf("warning: pretraining run %s is %q (step %d); finetuning the checkpoint it stopped at\n", runDir, st.State, st.Step)
+	}
+	final := run.File(Dir(cfg.Mode))
+	previous := fileExists(filepath.Join(final, ResultFile))
+	if previous && !opts.Force {
+		return nil, fmt.Errorf("%w: %s (replace this %s finetuning with Force)", ErrFinetuningExists, final, cfg.Mode)
 	}
 	trainSet, val, test, err := splits(&cfg, pre.Dataset, pre.DataDir)
 	if err != nil {
@@ -119,37 +135,59 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 			return nil, err
 		}
 	}
-	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed})
+	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed, Checkpoint: cfg.PretrainedCheckpoint, NaturalBranch: cfg.NaturalBranch})
 	if err != nil {
 		return nil, err
 	}
 	clf := m.NewClassifier(trainSet.NumClasses)
+	if cfg.HeadInit == HeadInitZero {
+		clf.ZeroHead()
+	}
 	cfg.Branch = clf.Branch
 	clf.SetEncoderTrainable(cfg.Mode == AFF)
 
-	out := run.File(Dir(cfg.Mode))
-	if _, err := os.Stat(out); err == nil {
-		if !opts.Force {
-			return nil, fmt.Errorf("%w: %s (replace this %s finetuning with Force)", ErrFinetuningExists, out, cfg.Mode)
-		}
-		// Never delete a finetuning another process is writing: take its lock first.
-		busy, err := rundir.Create(out)
+	// Never touch a finetuning another process is writing: hold its folder's lock until
+	// the new one is in place.
+	if fileExists(final) {
+		busy, err := rundir.Create(final)
 		if err != nil {
 			return nil, err
 		}
-		busy.Close()
-		if err := os.RemoveAll(out); err != nil {
-			return nil, err
-		}
+		defer busy.Close()
 	}
-	fdir, err := rundir.Create(out)
+	tmp, err := newAttemptDir(run, cfg.Mode)
 	if err != nil {
 		return nil, err
 	}
-	defer fdir.Close()
+	fdir, err := rundir.Create(tmp)
+	if err != nil {
+		return nil, err
+	}
+	res, err := finetuneInto(ctx, fdir, runDir, cfg, m, clf, st.State, trainSet, val, test, progress, backend)
+	fdir.Close()
+	if err != nil {
+		if previous {
+			_ = os.RemoveAll(tmp)
+			return nil, fmt.Errorf("%w; the previous %s finetuning in %s is kept", err, cfg.Mode, final)
+		}
+		// Nothing finished to keep: put the attempt in place, where its status.json and
+		// metrics can be read.
+		_ = rundir.ReplaceDir(tmp, final)
+		return nil, err
+	}
+	if err := rundir.ReplaceDir(tmp, final); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// finetuneInto runs the finetuning into the (temporary) folder fdir.
+func finetuneInto(ctx gocontext.Context, fdir *rundir.Dir, runDir string, cfg Config, m *Model, clf *Classifier, preState string,
+	trainSet, val, test *datasets.Dataset, progress *train.Progress, backend backends.Backend) (*Result, error) {
+	pre := m.Config
 	res := &Result{Config: cfg, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Encoder: clf.Encoder.String(),
-		NumClasses: trainSet.NumClasses, SelectionLabel: cfg.Selection.Label(), TrainImages: trainSet.Len(), EncoderLoad: m.EncoderLoad,
-		Backend: engine.Describe(backend)}
+		NumClasses: trainSet.NumClasses, PretrainingState: preState, SelectionLabel: cfg.Selection.Label(), TrainImages: trainSet.Len(),
+		EncoderLoad: m.EncoderLoad, Backend: engine.Describe(backend)}
 	if val != nil {
 		res.ValImages = val.Len()
 	}
@@ -190,8 +228,8 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 	}
 	res.EvalAttack = evaluator.Settings()
 	res.AttackLabel = res.EvalAttack.Label()
-	sel := &selection{cfg: &cfg, res: res, evaluator: evaluator, split: val, name: "val", runDir: runDir,
-		bestDir: filepath.Join(out, BestDir), ctx: clf.Ctx}
+	sel := &selection{cfg: &cfg, res: res, evaluator: evaluator, split: val, name: "val",
+		bestDir: filepath.Join(fdir.Path, BestDir), finalBest: filepath.Join(Dir(cfg.Mode), BestDir), ctx: clf.Ctx}
 	if cfg.Selection == SelectTestRA {
 		sel.split, sel.name = test, "test"
 	}
@@ -201,7 +239,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 			loss, terms := Loss(ctx, clf, &cfg, in[0], in[1])
 			return train.Outputs{Loss: loss, Terms: terms}
 		},
-		Schedule: optim.StepDecay{Base: cfg.LR, Milestones: cfg.Milestones, Gamma: cfg.Gamma},
+		Schedule: cfg.Schedule(),
 		Data:     imageData{loader}, Epochs: cfg.Epochs, RunDir: fdir, Progress: progress,
 		EndEpoch: func(st train.State, e train.Epoch) error {
 			rec, err := sel.endEpoch(st, e)
@@ -223,7 +261,7 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 			if cfg.Selection == SelectTestRA {
 				res.Test = *sel.best
 			} else {
-				acc, err := testSelected(backend, run, res, clf, test)
+				acc, err := testSelected(backend, sel.bestPath, res, clf, test)
 				if err != nil {
 					return err
 				}
@@ -245,19 +283,42 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 		return nil, err
 	}
 	if sum.Stopped != "" {
-		return nil, fmt.Errorf("finetuning stopped at epoch %d: %w; it does not resume: run it again with Force", sum.Epoch+1, ctx.Err())
+		return nil, fmt.Errorf("finetuning stopped at epoch %d: %w; it does not resume: run it again", sum.Epoch+1, ctx.Err())
 	}
 	return res, nil
 }
 
-// testSelected evaluates the checkpoint the finetuning selected, reloaded strictly, on the
-// test images with the protocol's attack.
-func testSelected(backend backends.Backend, run *rundir.Dir, res *Result, clf *Classifier, test *datasets.Dataset) (*Accuracy, error) {
-	ckpt, err := rundir.ReadCheckpoint(run.File(res.Checkpoint))
+// newAttemptDir returns a fresh temporary folder name beside mode's finetuning folder
+// (results/.finetune-<mode>.new-<pid>-<time>), after removing those of earlier attempts
+// that no process holds (killed runs).
+func newAttemptDir(run *rundir.Dir, mode Mode) (string, error) {
+	prefix := run.File(rundir.ResultsDir, ".finetune-"+string(mode)+".new-")
+	old, _ := filepath.Glob(prefix + "*")
+	for _, p := range old {
+		if d, err := rundir.Create(p); err == nil { // not in use: a dead attempt
+			d.Close()
+			_ = os.RemoveAll(p)
+		}
+	}
+	if err := os.MkdirAll(run.File(rundir.ResultsDir), 0o755); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s%d-%d", prefix, os.Getpid(), time.Now().UnixNano()), nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// testSelected evaluates the checkpoint the finetuning selected (the file path), reloaded
+// strictly, on the test images with the protocol's attack.
+func testSelected(backend backends.Backend, path string, res *Result, clf *Classifier, test *datasets.Dataset) (*Accuracy, error) {
+	ckpt, err := rundir.ReadCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
-	selected, err := restoreClassifier(backend, ckpt, clf.Encoder, clf.Branch, clf.NumClasses)
+	selected, err := restoreClassifier(backend, ckpt, clf.Encoder, clf.Branch, clf.NaturalBranch, clf.NumClasses)
 	if err != nil {
 		return nil, err
 	}

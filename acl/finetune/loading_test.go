@@ -190,7 +190,7 @@ func TestReliabilityLoading(t *testing.T) {
 		if _, err := rundir.SaveCheckpoint(partial, filepath.Join(run, rundir.CheckpointsDir), 3, c.State, 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Load(testBackend(t), run, LoadOptions{}); err == nil || !strings.Contains(err.Error(), dropped) {
+		if _, err := Load(testBackend(t), run, LoadOptions{Checkpoint: ckptPath(run, 3)}); err == nil || !strings.Contains(err.Error(), dropped) {
 			t.Errorf("Load with %s missing: %v", dropped, err)
 		}
 		var keys []string
@@ -222,14 +222,15 @@ func TestReliabilityLoading(t *testing.T) {
 		if err != nil || res.Steps != 2 {
 			t.Fatalf("resume past a damaged checkpoint: %+v %v", res, err)
 		}
-		if p := progress.String(); !strings.Contains(p, "warning: skipping damaged checkpoint: checkpoint "+newest) || !strings.Contains(p, "from step 1") {
+		if p := progress.String(); !strings.Contains(p, "warning: skipping damaged checkpoint: checkpoint "+newest) || !strings.Contains(p, "(step 1)") {
 			t.Errorf("progress:\n%s", p)
 		}
 		var prov rundir.Provenance
 		if err := (&rundir.Dir{Path: run}).ReadJSON(rundir.ProvenanceFile, &prov); err != nil || len(prov.Resumes) != 1 || !strings.Contains(prov.Resumes[0], "skipped damaged") {
 			t.Errorf("provenance resumes %v, %v", prov.Resumes, err)
 		}
-		// With every checkpoint damaged, loading and resuming fail naming the files;
+		// With every checkpoint damaged, loading fails naming the one the run finished with
+		// (older ones are never used in its place) and resuming fails naming the files;
 		// nothing restarts from scratch over them.
 		for _, s := range []int{1, 2} {
 			p := ckptPath(run, s)
@@ -237,7 +238,8 @@ func TestReliabilityLoading(t *testing.T) {
 			data[len(data)-1] ^= 0xff
 			os.WriteFile(p, data, 0o644)
 		}
-		if _, err := Load(testBackend(t), run, LoadOptions{}); err == nil || !strings.Contains(err.Error(), ckptPath(run, 1)) || !strings.Contains(err.Error(), "checksum") {
+		if _, err := Load(testBackend(t), run, LoadOptions{}); err == nil || !strings.Contains(err.Error(), ckptPath(run, 2)) || !strings.Contains(err.Error(), "checksum") ||
+			!strings.Contains(err.Error(), "not used in its place") {
 			t.Errorf("Load with only damaged checkpoints: %v", err)
 		}
 		_, err = pretrain.Pretrain(gocontext.Background(), rcfg, run, pretrain.Options{Backend: testBackend(t), Resume: true})

@@ -51,28 +51,31 @@ func ALFLoss(ctx *context.Context, clf *Classifier, atk attack.PGDConfig, x, y *
 	return loss
 }
 
-// AFFLoss is adversarial full finetuning's loss on one batch (spec §5.1, AdvCL's
-// AFF_trades with trades.py): TRADESAdversary makes x' against the classifier in eval
+// AFFLoss is adversarial full finetuning's loss on one batch (spec §5.1; trades.py of
+// Asym-AdvCL, Asym-RoCL and ACL): TRADESAdversary makes x' against the classifier in eval
 // mode; then, in train mode (BN normalises with batch statistics and updates its running
 // statistics), the loss is TRADESLoss(f(x), f(x'), y, β) and every parameter trains.
-//
-// trades.py runs three train-mode forward passes in this order: f(x) for the
-// cross-entropy, f(x') and f(x) again for the KL target. The second clean pass gives the
-// same logits as the first (same input, same batch statistics), so its logits are reused,
-// but it is still built so that the BN running statistics move three times exactly as in
-// the official code. It returns the loss and the terms "ce" and "kl".
+// trades.py makes exactly two train-mode passes, f(x) and f(x'), so the BN running
+// statistics move twice per step. With clf.NaturalBranch set it is DynACL's dual-BN
+// TRADES (utils.py trades_loss_dual): the clean passes, the attack's target included, go
+// through NaturalBranch and the adversarial ones through Branch. It returns the loss and
+// the terms "ce" and "kl".
 func AFFLoss(ctx *context.Context, clf *Classifier, cfg attack.TRADESConfig, x, y *graph.Node) (*graph.Node, map[string]*graph.Node) {
 	g := x.Graph()
+	natural := clf.Branch
+	if clf.NaturalBranch != "" {
+		natural = clf.NaturalBranch
+	}
 	var adv *graph.Node
 	layers.InMode(ctx, g, false, false, func() {
-		adv = attack.TRADESAdversary(ctx, x, cfg, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
+		target := clf.LogitsWith(ctx, x, natural)
+		adv = attack.TRADESAdversaryFrom(ctx, x, target, cfg, func(z *graph.Node) *graph.Node { return clf.Logits(ctx, z) })
 	})
 	var loss, ce, kl *graph.Node
 	layers.InMode(ctx, g, true, true, func() {
-		natural := clf.Logits(ctx, x)
+		clean := clf.LogitsWith(ctx, x, natural)
 		advLogits := clf.Logits(ctx, adv)
-		clf.Encoder.Features(ctx, x, clf.Branch) // third pass: BN running statistics only
-		loss, ce, kl = attack.TRADESLoss(natural, advLogits, y, cfg.Beta)
+		loss, ce, kl = attack.TRADESLoss(clean, advLogits, y, cfg.Beta)
 	})
 	return loss, map[string]*graph.Node{"ce": ce, "kl": kl}
 }

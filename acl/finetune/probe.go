@@ -26,8 +26,9 @@ import (
 // encoder's features of un-augmented images (RoCL's linear evaluation protocol, spec
 // §5.2, at a configurable scale). It measures clean accuracy only.
 type ProbeConfig struct {
-	// Branch is the encoder BN branch to read features with ("" for single-BN methods;
-	// AdvCL's protocol keeps "pgd").
+	// Branch is the encoder BN branch to read features with: BranchAuto (the default)
+	// for the one the method's protocol evaluates (ProtocolBranch: "pgd" for AdvCL, ACL
+	// and DynACL, "" for RoCL), "" for a single BN, or a branch name.
 	Branch string `json:"branch"`
 	// TrainSubset and TestSubset limit the images used (0: the whole split).
 	TrainSubset int `json:"train_subset"`
@@ -42,22 +43,26 @@ type ProbeConfig struct {
 }
 
 // DefaultProbeConfig returns a quick probe setting: 30 epochs of SGD lr 0.1 on the
-// features, batch 256.
+// features, batch 256, of the BN branch the method's protocol evaluates.
 func DefaultProbeConfig() ProbeConfig {
-	return ProbeConfig{Epochs: 30, BatchSize: 256, LR: 0.1, WeightDecay: 5e-4, Seed: 1}
+	return ProbeConfig{Branch: BranchAuto, Epochs: 30, BatchSize: 256, LR: 0.1, WeightDecay: 5e-4, Seed: 1}
 }
 
 // ProbeResult is the outcome of LinearProbe.
 type ProbeResult struct {
-	// Config is the probe's configuration and Checkpoint the encoder's checkpoint;
+	// Config is the probe's configuration; Checkpoint, CheckpointStep and
+	// CheckpointSHA256 name the encoder's checkpoint and Branch the BN branch read;
 	// TrainImages and TestImages count the images the head was trained and tested on, and
 	// TrainAccuracy and TestAccuracy are its accuracies on them.
-	Config        ProbeConfig `json:"config"`
-	Checkpoint    string      `json:"checkpoint"`
-	TrainImages   int         `json:"train_images"`
-	TestImages    int         `json:"test_images"`
-	TrainAccuracy float64     `json:"train_accuracy"`
-	TestAccuracy  float64     `json:"test_accuracy"`
+	Config           ProbeConfig `json:"config"`
+	Checkpoint       string      `json:"checkpoint"`
+	CheckpointStep   int64       `json:"checkpoint_step"`
+	CheckpointSHA256 string      `json:"checkpoint_sha256"`
+	Branch           string      `json:"branch"`
+	TrainImages      int         `json:"train_images"`
+	TestImages       int         `json:"test_images"`
+	TrainAccuracy    float64     `json:"train_accuracy"`
+	TestAccuracy     float64     `json:"test_accuracy"`
 }
 
 // Features computes the encoder features of every image of ds (un-augmented, eval-mode
@@ -92,7 +97,8 @@ func (m *Model) Features(ds *datasets.Dataset, batchSize int) (*tensors.Tensor, 
 }
 
 // LinearProbe trains a linear classifier on the frozen features of a pretraining run's
-// encoder (Load with pc.Branch) with the training loop of acl/train, and reports clean
+// encoder (Load with pc.Branch: by default the branch the method's protocol evaluates,
+// so that multi-BN runs such as AdvCL's are read as their evaluation reads them) with the training loop of acl/train, and reports clean
 // train and test accuracy. Progress (a line at the first and last epoch and every 10th)
 // goes to progress.
 func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progress io.Writer) (*ProbeResult, error) {
@@ -119,7 +125,7 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 		test = test.Subset(pc.TestSubset, pc.Seed)
 	}
 	p := train.NewProgress(progress)
-	p.Printf("probe: features of %d train and %d test images (%s, branch %q)\n", trainSet.Len(), test.Len(), m.Encoder, pc.Branch)
+	p.Printf("probe: features of %d train and %d test images (%s, branch %q)\n", trainSet.Len(), test.Len(), m.Encoder, m.Branch)
 	trainF, err := m.Features(trainSet, 256)
 	if err != nil {
 		return nil, err
@@ -178,7 +184,8 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 		}
 		return float64(correct) / float64(len(labels)), nil
 	}
-	res := &ProbeResult{Config: pc, Checkpoint: m.Checkpoint.Path, TrainImages: trainSet.Len(), TestImages: test.Len()}
+	res := &ProbeResult{Config: pc, Checkpoint: m.Checkpoint.Path, CheckpointStep: m.Checkpoint.Step, CheckpointSHA256: m.Checkpoint.SHA256,
+		Branch: m.Branch, TrainImages: trainSet.Len(), TestImages: test.Len()}
 	if res.TrainAccuracy, err = accuracy(trainF, trainSet.Labels); err != nil {
 		return nil, err
 	}

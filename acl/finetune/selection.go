@@ -2,8 +2,10 @@ package finetune
 
 import (
 	gocontext "context"
+	"fmt"
 	"iter"
 	"path/filepath"
+	"strings"
 
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
@@ -21,16 +23,24 @@ type selection struct {
 	evaluator *PGDEvaluator
 	split     *datasets.Dataset
 	name      string // "val" or "test"
-	runDir    string
-	bestDir   string
-	ctx       *context.Context
-	best      *Accuracy
+	// bestDir is where the selected checkpoint is written now, finalBest where it will
+	// be once the finetuning is in place (relative to the run directory).
+	bestDir, finalBest string
+	bestPath           string
+	ctx                *context.Context
+	best               *Accuracy
 }
 
 // endEpoch selects after epoch e and returns its metrics record: the epoch (1-based),
 // steps, learning rate, mean loss and terms, training time, the selection split's SA and
 // RA, and the epoch selected so far.
 func (s *selection) endEpoch(st train.State, e train.Epoch) (map[string]any, error) {
+	// As in pretraining: a model holding NaN or ±Inf stops the run; such weights are never
+	// evaluated, saved or reported.
+	if bad := train.NonFiniteVariables(s.ctx); len(bad) > 0 {
+		return nil, fmt.Errorf("%w: after epoch %d %d variables hold NaN or ±Inf: %s; nothing of this epoch is saved (lower the learning rate)",
+			train.ErrNonFinite, e.Index+1, len(bad), strings.Join(bad, ", "))
+	}
 	rec := map[string]any{"epoch": e.Index + 1, "step": st.Step, "lr": e.LR, "loss": e.Loss, "train_seconds": e.Seconds}
 	for n, v := range e.Terms {
 		rec[n] = v
@@ -51,8 +61,14 @@ func (s *selection) endEpoch(st train.State, e train.Epoch) (map[string]any, err
 		if err != nil {
 			return nil, err
 		}
+		ckpt, err := rundir.ReadCheckpoint(path)
+		if err != nil {
+			return nil, err
+		}
+		s.bestPath = path
 		s.res.SelectedEpoch = e.Index + 1
-		s.res.Checkpoint, _ = filepath.Rel(s.runDir, path)
+		s.res.Checkpoint = filepath.Join(s.finalBest, filepath.Base(path))
+		s.res.CheckpointSHA256 = ckpt.SHA256
 		if s.best != nil {
 			s.res.SelectionClean, s.res.SelectionRobust = s.best.Clean, s.best.Robust
 		}

@@ -47,12 +47,7 @@ func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg Con
 	if len(dims) != 2 || dims[0]%3 != 0 || dims[0] < 6 {
 		return nil, fmt.Errorf("losses: NegativeWeights: features %s: want [3B, d] with B ≥ 2 (RoCL layout)", features.Shape())
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			rep, err = nil, fmt.Errorf("losses: NegativeWeights: %v", r)
-		}
-	}()
-	exec, err := NewExec(backend, func(z *Node) []*Node {
+	vals, _, err := hostval.Run(backend, features, func(z *Node) []*Node {
 		s := RoCLSimilarity(z, cfg.Temperature)
 		terms, m := roclTermsFromSimilarity(s, cfg)
 		loss := ReduceAllSum(terms)
@@ -61,15 +56,7 @@ func NegativeWeights(backend backends.Backend, features *tensors.Tensor, cfg Con
 			ConvertDType(m.neg, z.DType()), ConvertDType(m.rowAdv, z.DType())}
 	})
 	if err != nil {
-		return nil, err
-	}
-	outs, err := exec.Exec(features)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := hostval.Each(outs)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("losses: NegativeWeights: %w", err)
 	}
 	R := dims[0]
 	rep = &NegativeReport{Variant: cfg.Variant, Loss: vals[0][0], Cosine: make([][]float64, R), Weight: make([][]float64, R),

@@ -90,27 +90,14 @@ func AnalyzePairs(backend backends.Backend, features *tensors.Tensor, layout Lay
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			rep, err = nil, fmt.Errorf("losses: AnalyzePairs: %v", r)
-		}
-	}()
-	exec, err := NewExec(backend, func(x *Node) []*Node {
+	vals, outs, err := hostval.Run(backend, features, func(x *Node) []*Node {
 		terms, cross, rowAdv := pairTerms(x, layout, cfg)
 		c, a, cc, ca := GradientShares(x, layout, cfg)
 		return []*Node{terms, ReduceAllSum(terms), ReduceAllSum(masked(cross, terms)),
 			ConvertDType(rowAdv, x.DType()), c, a, cc, ca}
 	})
 	if err != nil {
-		return nil, err
-	}
-	outs, err := exec.Exec(features)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := hostval.Each(outs)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("losses: AnalyzePairs: %w", err)
 	}
 	R := outs[0].Shape().Dimensions[0]
 	rep = &PairReport{Layout: layout, Variant: cfg.Variant, Loss: vals[1][0], CrossLoss: vals[2][0],

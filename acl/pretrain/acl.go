@@ -67,7 +67,7 @@ func (ACL) NewState(*Config) (State, error) { return NoState(), nil }
 // train_trades.py); no official A-InfoNCE finetuning rate exists for it.
 func (ACL) Evaluation(*Config) Evaluation {
 	lr := defaultFinetuneLR(aclName)
-	return Evaluation{Branch: layers.BranchPGD, LinearLR: lr, FullLR: lr}
+	return Evaluation{Branch: layers.BranchPGD, Protocol: aclName, LinearLR: lr, FullLR: lr}
 }
 
 // BuildStep implements Method.

@@ -179,7 +179,7 @@ func (AdvCL) Inputs(*Config, int) Inputs {
 // BN index 1 = 'pgd' (load_BN_checkpoint, spec §5.1); the A-InfoNCE scripts finetune the
 // CIFAR-10 variants' SLF and ALF at 0.01, everything else at 0.1 (spec §4.4).
 func (AdvCL) Evaluation(cfg *Config) Evaluation {
-	ev := Evaluation{Branch: layers.BranchPGD, LinearLR: LR{0.1, "spec §4.4/§5.2"}, FullLR: LR{0.1, "spec §4.4/§5.2"}}
+	ev := Evaluation{Branch: layers.BranchPGD, Protocol: advclName, LinearLR: LR{0.1, "spec §4.4/§5.2"}, FullLR: LR{0.1, "spec §4.4/§5.2"}}
 	if cfg.Dataset == datasets.CIFAR10 && cfg.Variant != losses.Base.String() {
 		ev.LinearLR = LR{0.01, "spec §4.4: AdvCL C10 variant SLF/ALF"}
 	}

@@ -150,7 +150,7 @@ func (DynACL) Inputs(cfg *Config, epoch int) Inputs {
 // of the key encoder; no official A-InfoNCE finetuning rate exists for it.
 func (DynACL) Evaluation(*Config) Evaluation {
 	lr := defaultFinetuneLR(dynaclName)
-	return Evaluation{Branch: layers.BranchPGD, LinearLR: lr, FullLR: lr}
+	return Evaluation{Branch: layers.BranchPGD, Protocol: dynaclName, LinearLR: lr, FullLR: lr}
 }
 
 // Validate implements Method: DynACL's own settings.

@@ -102,6 +102,10 @@ type Evaluation struct {
 	// Branch is the encoder BN branch the evaluation protocol reads ("" for a single BN;
 	// "pgd" for the dual/triple-BN methods, spec §5.1).
 	Branch string
+	// Protocol names the finetuning and evaluation protocol of the method's own
+	// repository (acl/finetune's protocol names: "rocl", "advcl", "acl", "dynacl"): what
+	// finetuning uses when none is asked for.
+	Protocol string
 	// LinearLR and FullLR are the finetuning learning rates of the official scripts for
 	// linear (SLF, ALF) and full (AFF) finetuning (spec §4.4), with their source.
 	LinearLR, FullLR LR

@@ -30,7 +30,8 @@ type TrainState struct {
 
 // Options are how a pretraining is run, beyond what it computes.
 type Options struct {
-	// Backend runs the graphs; nil means engine.New().
+	// Backend runs the graphs; nil means engine.NewForDevices(Config.Devices): engine.New()
+	// for one device, with the XLA CPU plugin as many host devices as Config.Devices.
 	Backend backends.Backend
 	// Resume continues from the newest checkpoint of the run directory. Without it, a
 	// run directory that already holds checkpoints is an error (ErrRunExists): nothing is
@@ -39,6 +40,9 @@ type Options struct {
 	// Progress receives the run's progress: a progress bar on a terminal, one line per
 	// logged step otherwise; nil means none.
 	Progress io.Writer
+	// Warnings receives what a reader must not miss (a resume that skipped a damaged
+	// checkpoint); nil means Progress. The same lines go into status.json's "warnings".
+	Warnings io.Writer
 }
 
 // Result summarises a finished (or stopped) pretraining.
@@ -63,6 +67,12 @@ var ErrNonFinite = train.ErrNonFinite
 // ErrRunExists is wrapped by the error of a fresh pretraining into a run directory that
 // already holds checkpoints: resume it (Options.Resume) or choose another directory.
 var ErrRunExists = errors.New("run directory already holds checkpoints")
+
+// ErrImportedRun is wrapped by the error of a pretraining (fresh or resumed) into a run
+// directory made by importing PyTorch weights: such a run holds the encoder alone, without
+// projection heads, optimizer state or a training position, so it can be finetuned and
+// evaluated but not trained on.
+var ErrImportedRun = errors.New("run directory holds imported weights")
 
 // stepHook, when set (by tests only), sees each step's result and the model before the
 // loop checks them, and may alter them (to force a non-finite loss or corrupt a variable
@@ -95,12 +105,30 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		return nil, err
 	}
 	defer run.Close()
+	var prior rundir.Provenance
+	if run.ReadJSON(rundir.ProvenanceFile, &prior) == nil && prior.Import != nil {
+		return nil, fmt.Errorf("%w: %s was made from %s (sha256 %s); it holds the encoder only (no projection heads, optimizer state or training position), so it cannot be resumed or trained further: finetune or evaluate it, or pretrain into another run directory",
+			ErrImportedRun, out, prior.Import.Source, prior.Import.SHA256)
+	}
 	progress := train.NewProgress(opts.Progress)
 
 	var start TrainState
 	latest, skipped, ckErr := rundir.LatestCheckpoint(run.File(rundir.CheckpointsDir))
-	for _, s := range skipped {
-		progress.Printf("warning: skipping damaged checkpoint: %s\n", s)
+	var warnings []string
+	if ckErr == nil && len(skipped) > 0 {
+		// A resume may fall back to an older checkpoint, but never silently.
+		for _, s := range skipped {
+			warnings = append(warnings, fmt.Sprintf("skipping damaged checkpoint: %s; resuming from the older %s (step %d)", s, latest.Path, latest.Step))
+		}
+		warn := opts.Warnings
+		if warn == nil {
+			warn = opts.Progress
+		}
+		if warn != nil {
+			for _, w := range warnings {
+				fmt.Fprintf(warn, "warning: %s\n", w)
+			}
+		}
 	}
 	switch {
 	case ckErr == nil && !opts.Resume:
@@ -176,7 +204,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
 		Devices: cfg.Devices, Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
-		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress,
+		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress, Warnings: warnings,
 		Inputs: stepScalars(&cfg, step, state),
 		AfterStep: func(st train.State, r *train.Result) error {
 			return state.AfterStep(st, r.Size, r.Terms)

@@ -86,7 +86,7 @@ func (RoCL) NewState(*Config) (State, error) { return NoState(), nil }
 // Evaluation implements Method: the single BN, finetuned at 0.1 (spec §4.4, §5.2).
 func (RoCL) Evaluation(*Config) Evaluation {
 	lr := LR{0.1, "spec §4.4/§5.2"}
-	return Evaluation{Branch: "", LinearLR: lr, FullLR: lr}
+	return Evaluation{Branch: "", Protocol: roclName, LinearLR: lr, FullLR: lr}
 }
 
 // RoCLEmbed runs the encoder (single BN) and RoCL's projector: the representation RoCL's

@@ -3,20 +3,11 @@ package report
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
-	"github.com/ainfonce/goacl/acl/eval"
 	"github.com/ainfonce/goacl/acl/finetune"
-
-	"github.com/ainfonce/goacl/acl/pretrain"
-
-	"github.com/ainfonce/goacl/acl/rundir"
-
-	"github.com/ainfonce/goacl/acl/attack"
 )
 
 // The Table-1 grid: one row per pretraining run (method × variant × dataset), and for each
@@ -63,7 +54,26 @@ type TableCell struct {
 	Settings map[string]string
 	// Notes are the numbers of the footnotes that apply (1-based).
 	Notes []int
+	// Mark, when set, says the value must not be read as a result of the run as it
+	// stands: MarkStale, MarkUnfinished or MarkUnverified (a note says why).
+	Mark string
+	// Protocol and Selection are the finetuning's protocol and selection rule.
+	Protocol  string
+	Selection finetune.Selection
+	// reasons are the mark's and the warnings' texts, turned into notes by annotate.
+	reasons []string
 }
+
+// Cell marks (TableCell.Mark).
+const (
+	// MarkStale: the number was measured on weights the run no longer ends with (a
+	// finetuning of an older pretraining checkpoint).
+	MarkStale = "stale"
+	// MarkUnfinished: the pretraining (or the finetuning) did not finish.
+	MarkUnfinished = "unfinished"
+	// MarkUnverified: the files predate the checksums that would tell; re-run it.
+	MarkUnverified = "unverified"
+)
 
 // TableRow is one pretraining run.
 type TableRow struct {
@@ -74,6 +84,9 @@ type TableRow struct {
 	Variant string
 	Dataset string
 	Cells   map[TableColumn]*TableCell
+	// Ignored lists the row's results files the table did not use, each with the reason
+	// (e.g. an evaluation of an earlier finetuning).
+	Ignored []string
 }
 
 // Table is the built grid.
@@ -87,11 +100,17 @@ type Table struct {
 	Common map[TableColumn][]string
 	// Footnotes are the notes' texts; cell note n refers to Footnotes[n−1].
 	Footnotes []string
+	// Remarks are table-level remarks (a run directory named twice).
+	Remarks []string
 }
 
 // BuildTable reads the results of the given pretraining run directories and builds the
-// grid. A folder that is not a run directory is an error; a run without results gives a
-// row of empty cells.
+// grid. A folder that is not a pretraining run directory (a finetuning's folder, any
+// other folder) is an error; a run named twice is shown once; a run without results gives
+// a row of empty cells. Nothing is taken on trust: cells of an unfinished run, of a
+// finetuning of a checkpoint the run no longer ends with, and of files too old to be
+// checked are marked (TableCell.Mark) with a note saying why; evaluation records of an
+// earlier finetuning are ignored (TableRow.Ignored); evaluation warnings are noted.
 func BuildTable(runDirs []string) (*Table, error) {
 	if len(runDirs) == 0 {
 		return nil, errors.New("table: no run directories given")
@@ -102,7 +121,14 @@ func BuildTable(runDirs []string) (*Table, error) {
 			t.Columns = append(t.Columns, TableColumn{m, metric})
 		}
 	}
+	seen := map[string]string{}
 	for _, dir := range runDirs {
+		key := canonicalPath(dir)
+		if first, ok := seen[key]; ok {
+			t.Remarks = append(t.Remarks, fmt.Sprintf("%s was named twice (also as %s): shown once", dir, first))
+			continue
+		}
+		seen[key] = dir
 		row, err := readTableRow(dir)
 		if err != nil {
 			return nil, err
@@ -128,114 +154,6 @@ func variantOrder(v string) int {
 		return i
 	}
 	return 100
-}
-
-// readTableRow reads one run directory's results.
-func readTableRow(dir string) (*TableRow, error) {
-	run, err := rundir.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("table: %w", err)
-	}
-	var pre pretrain.Config
-	if err := run.ReadJSON(rundir.ConfigFile, &pre); err != nil {
-		return nil, fmt.Errorf("table: %w", err)
-	}
-	row := &TableRow{Run: dir, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Cells: map[TableColumn]*TableCell{}}
-	for _, mode := range finetune.Modes {
-		var res finetune.Result
-		resPath := filepath.Join(finetune.Dir(mode), finetune.ResultFile)
-		if err := readOptionalJSON(run, resPath, &res); err != nil {
-			return nil, err
-		} else if res.Config.Mode == "" {
-			continue
-		}
-		ft := finetuneSettings(&res)
-		// SA and RA: a later PGD evaluation (acl eval -attack pgd20) of the selected
-		// checkpoint replaces the finetuning's own numbers; both come from one file.
-		sa, ra := res.Test.Clean, res.Test.Robust
-		src := run.File(resPath)
-		attackLabel := res.AttackLabel
-		images, subset := res.Test.Images, res.Config.TestSubset
-		var pgd eval.Record
-		pgdPath := eval.File(mode, attack.NamePGD20)
-		if err := readOptionalJSON(run, pgdPath, &pgd); err != nil {
-			return nil, err
-		} else if pgd.Attack.Name != "" {
-			sa, ra, src, attackLabel = pgd.Accuracy.Clean, pgd.Accuracy.Robust, run.File(pgdPath), pgd.AttackLabel
-			images, subset = pgd.Accuracy.Images, pgd.TestSubset
-		}
-		testSet := testSetLabel(images, subset)
-		row.Cells[TableColumn{mode, MetricSA}] = &TableCell{Value: 100 * sa, Source: src,
-			Settings: withSettings(ft, "test images", testSet)}
-		row.Cells[TableColumn{mode, MetricRA}] = &TableCell{Value: 100 * ra, Source: src,
-			Settings: withSettings(ft, "test images", testSet, "attack", attackLabel)}
-		var aa eval.Record
-		aaPath := eval.File(mode, attack.NameAutoAttack)
-		if err := readOptionalJSON(run, aaPath, &aa); err != nil {
-			return nil, err
-		} else if aa.Attack.Name != "" {
-			row.Cells[TableColumn{mode, MetricAA}] = &TableCell{Value: 100 * aa.Accuracy.Robust, Source: run.File(aaPath),
-				Settings: withSettings(ft, "test images", testSetLabel(aa.Accuracy.Images, aa.TestSubset), "attack", aa.AttackLabel)}
-		}
-	}
-	return row, nil
-}
-
-// readOptionalJSON reads name from run into v; a missing file leaves v untouched.
-func readOptionalJSON(run *rundir.Dir, name string, v any) error {
-	err := run.ReadJSON(name, v)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("table: %w", err)
-	}
-	return nil
-}
-
-func testSetLabel(images, subset int) string {
-	if subset == 0 {
-		return fmt.Sprintf("all %d", images)
-	}
-	return fmt.Sprintf("%d-image subset", images)
-}
-
-// finetuneSettings are the finetuning settings every cell of a mode depends on. The
-// learning rate is left out: it differs between rows by design (spec §4.4).
-func finetuneSettings(r *finetune.Result) map[string]string {
-	c := &r.Config
-	s := map[string]string{
-		"protocol":  c.Protocol,
-		"selection": c.Selection.Label(),
-		"schedule":  fmt.Sprintf("%d epochs, batch %d, milestones %v", c.Epochs, c.BatchSize, c.Milestones),
-		"training images": func() string {
-			if c.TrainSubset == 0 {
-				return fmt.Sprintf("all %d", r.TrainImages)
-			}
-			return fmt.Sprintf("%d-image subset", r.TrainImages)
-		}(),
-	}
-	if c.Selection == finetune.SelectValRA {
-		s["validation images"] = fmt.Sprint(r.ValImages)
-	}
-	switch c.Mode {
-	case finetune.ALF:
-		s["training attack"] = c.TrainAttack.Settings(1).Label()
-	case finetune.AFF:
-		s["training attack"] = fmt.Sprintf("TRADES β=%g, %d steps of %s at ε=%s", c.TRADES.Beta, c.TRADES.Steps, attack.Fraction255(c.TRADES.StepSize), attack.Fraction255(c.TRADES.Epsilon))
-	}
-	return s
-}
-
-func withSettings(base map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(base)+len(kv)/2)
-	for k, v := range base {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i]] = kv[i+1]
-	}
-	return out
 }
 
 // annotate compares each cell's settings with the most common value of each setting in
@@ -309,6 +227,9 @@ func (t *Table) annotate() {
 			}
 			if c.Settings["selection"] == finetune.SelectTestRA.Label() {
 				c.Notes = appendUnique(c.Notes, note(finetune.SelectTestRA.Label()+": the reported epoch was chosen on the test set itself (spec §8.9)"))
+			}
+			for _, r := range c.reasons {
+				c.Notes = appendUnique(c.Notes, note(r))
 			}
 			sort.Ints(c.Notes)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ainfonce/goacl/acl/finetune"
@@ -27,10 +28,60 @@ func (c *TableCell) text(mark func(n int) string) string {
 		return "–"
 	}
 	s := fmt.Sprintf("%.2f", c.Value)
+	if c.Mark != "" {
+		s = fmt.Sprintf("(%s, %s)", s, c.Mark)
+	}
 	for _, n := range c.Notes {
 		s += mark(n)
 	}
 	return s
+}
+
+// rowSummary lists the distinct values f gives the row's cells, in column order: the
+// protocol or the selection rule the row was measured with (normally one; several are
+// named per mode, e.g. "slf: rocl; aff: advcl").
+func (t *Table) rowSummary(r *TableRow, f func(*TableCell) string) string {
+	var modes, vals []string
+	byMode := map[string]string{}
+	for _, c := range t.Columns {
+		cell := r.Cells[c]
+		if cell == nil {
+			continue
+		}
+		m := string(c.Mode)
+		if _, ok := byMode[m]; !ok {
+			byMode[m] = f(cell)
+			modes = append(modes, m)
+			if !slices.Contains(vals, f(cell)) {
+				vals = append(vals, f(cell))
+			}
+		}
+	}
+	switch len(vals) {
+	case 0:
+		return "–"
+	case 1:
+		return vals[0]
+	}
+	parts := make([]string, len(modes))
+	for i, m := range modes {
+		parts[i] = m + ": " + byMode[m]
+	}
+	return strings.Join(parts, "; ")
+}
+
+func cellProtocol(c *TableCell) string  { return c.Protocol }
+func cellSelection(c *TableCell) string { return string(c.Selection) }
+
+// remarkLines are the table's remarks and every row's ignored files.
+func (t *Table) remarkLines() []string {
+	out := slices.Clone(t.Remarks)
+	for _, r := range t.Rows {
+		for _, ig := range r.Ignored {
+			out = append(out, "ignored "+ig)
+		}
+	}
+	return out
 }
 
 // commonLines describes the settings shared by the whole table, then those shared down
@@ -52,24 +103,24 @@ func (t *Table) commonLines() []string {
 // settings, the notes and every cell's source file.
 func (t *Table) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| Method | Variant | Dataset | Run |")
+	b.WriteString("| Method | Variant | Dataset | Run | Protocol | Selection |")
 	for _, c := range t.Columns {
 		b.WriteString(" " + c.Title() + " |")
 	}
-	b.WriteString("\n|---|---|---|---|")
+	b.WriteString("\n|---|---|---|---|---|---|")
 	for range t.Columns {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
 	for _, r := range t.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |", displayName(methodNames, r.Method), displayName(variantNames, r.Variant),
-			displayName(datasetNames, r.Dataset), filepath.Base(r.Run))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |", displayName(methodNames, r.Method), displayName(variantNames, r.Variant),
+			displayName(datasetNames, r.Dataset), filepath.Base(r.Run), t.rowSummary(r, cellProtocol), t.rowSummary(r, cellSelection))
 		for _, c := range t.Columns {
 			b.WriteString(" " + r.Cells[c].text(func(n int) string { return fmt.Sprintf(" [%d]", n) }) + " |")
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nAccuracies in % on the test images of the selected checkpoint; – = not run.\n")
+	b.WriteString("\nAccuracies in % on the test images of the selected checkpoint; – = not run; (value, mark) = not a result of the run as it stands (stale, unfinished or unverified: the notes say why).\n")
 	if lines := t.commonLines(); len(lines) > 0 {
 		b.WriteString("\nSettings shared by the table and by each column:\n\n")
 		for _, l := range lines {
@@ -80,6 +131,12 @@ func (t *Table) Markdown() string {
 		b.WriteString("\nNotes:\n\n")
 		for i, f := range t.Footnotes {
 			fmt.Fprintf(&b, "- [%d] %s\n", i+1, f)
+		}
+	}
+	if lines := t.remarkLines(); len(lines) > 0 {
+		b.WriteString("\nNot used:\n\n")
+		for _, l := range lines {
+			b.WriteString("- " + l + "\n")
 		}
 	}
 	b.WriteString("\nSources:\n\n")
@@ -119,20 +176,21 @@ func (t *Table) rowSources(r *TableRow) []string {
 	return out
 }
 
-// CSV renders the grid with one line per run: method, variant, dataset, run, the nine
-// values (empty when not run), the notes that apply ("column: [n] text; …") and each
-// cell's source file ("column=path; …").
+// CSV renders the grid with one line per run: method, variant, dataset, run, protocol,
+// selection, the nine values (empty when not run), the cells' marks ("column=mark; …"),
+// the notes that apply ("column: [n] text; …"), the files not used and each cell's source
+// file ("column=path; …").
 func (t *Table) CSV() string {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	head := []string{"method", "variant", "dataset", "run"}
+	head := []string{"method", "variant", "dataset", "run", "protocol", "selection"}
 	for _, c := range t.Columns {
 		head = append(head, c.Key())
 	}
-	_ = w.Write(append(head, "notes", "sources"))
+	_ = w.Write(append(head, "marks", "notes", "ignored", "sources"))
 	for _, r := range t.Rows {
-		rec := []string{r.Method, r.Variant, r.Dataset, r.Run}
-		var notes, sources []string
+		rec := []string{r.Method, r.Variant, r.Dataset, r.Run, t.rowSummary(r, cellProtocol), t.rowSummary(r, cellSelection)}
+		var marks, notes, sources []string
 		for _, c := range t.Columns {
 			cell := r.Cells[c]
 			if cell == nil {
@@ -140,12 +198,15 @@ func (t *Table) CSV() string {
 				continue
 			}
 			rec = append(rec, fmt.Sprintf("%.2f", cell.Value))
+			if cell.Mark != "" {
+				marks = append(marks, c.Key()+"="+cell.Mark)
+			}
 			for _, n := range cell.Notes {
 				notes = append(notes, fmt.Sprintf("%s: [%d] %s", c.Key(), n, t.Footnotes[n-1]))
 			}
 			sources = append(sources, c.Key()+"="+cell.Source)
 		}
-		_ = w.Write(append(rec, strings.Join(notes, "; "), strings.Join(sources, "; ")))
+		_ = w.Write(append(rec, strings.Join(marks, "; "), strings.Join(notes, "; "), strings.Join(r.Ignored, "; "), strings.Join(sources, "; ")))
 	}
 	w.Flush()
 	return buf.String()
@@ -191,6 +252,9 @@ func (t *Table) LaTeX() string {
 	}
 	for i, f := range t.Footnotes {
 		fmt.Fprintf(&b, "\n\\noindent$^{%d}$ %s\n", i+1, latexEscape(f))
+	}
+	for _, l := range t.remarkLines() {
+		b.WriteString("% not used: " + latexComment(l) + "\n")
 	}
 	return b.String()
 }

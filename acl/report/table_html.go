@@ -32,6 +32,9 @@ func (t *Table) HTML(caption string, notes ...string) *HTMLTable {
 				continue
 			}
 			hc := HTMLPercent(cell.Value / 100)
+			if cell.Mark != "" {
+				hc.Text = fmt.Sprintf("(%s, %s)", hc.Text, cell.Mark)
+			}
 			for _, n := range cell.Notes {
 				hc.Text += fmt.Sprintf(" [%d]", n)
 			}
@@ -53,6 +56,9 @@ func (t *Table) HTML(caption string, notes ...string) *HTMLTable {
 	}
 	for i, f := range t.Footnotes {
 		h.AddNote(fmt.Sprintf("[%d] %s", i+1, f))
+	}
+	for _, l := range t.remarkLines() {
+		h.AddNote("Not used: " + l)
 	}
 	return h
 }

@@ -63,7 +63,10 @@ type Checkpoint struct {
 	Step      int64
 	State     json.RawMessage
 	Variables []CheckpointVar
-	blob      []byte
+	// SHA256 is the hex SHA-256 of the whole file as read (header included): what results
+	// record to name the exact weights they came from.
+	SHA256 string
+	blob   []byte
 }
 
 // SaveCheckpoint writes every variable of ctx that has a value, with the host state
@@ -143,7 +146,13 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	return parseCheckpoint(path, data)
+	c, err := parseCheckpoint(path, data)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	c.SHA256 = hex.EncodeToString(sum[:])
+	return c, nil
 }
 
 // parseCheckpoint verifies and decodes the content data of the checkpoint file path.

@@ -40,6 +40,8 @@ type Provenance struct {
 	End       time.Time `json:"end,omitzero"`
 	// Resumes lists the times the run was resumed from a checkpoint, with the step.
 	Resumes []string `json:"resumes,omitempty"`
+	// Import, for a run made from a PyTorch file, says which file and how it was read.
+	Import *Import `json:"import,omitempty"`
 }
 
 // Status is a run's state.
@@ -59,8 +61,11 @@ type Status struct {
 	Terms map[string]any `json:"terms,omitempty"`
 	// Checkpoint is the newest checkpoint the run kept, the one a resume continues from
 	// ("" when none was written yet).
-	Checkpoint string    `json:"checkpoint,omitempty"`
-	Updated    time.Time `json:"updated"`
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// Warnings are what the run wants every reader to know about how it got here (e.g. a
+	// resume that skipped a damaged checkpoint and continued from an older one).
+	Warnings []string  `json:"warnings,omitempty"`
+	Updated  time.Time `json:"updated"`
 }
 
 // CollectProvenance gathers the provenance of the current process for backend (a

@@ -65,6 +65,9 @@ type Loop struct {
 	// appends a metrics record every LogEvery steps and at each epoch end (LogEvery > 0).
 	RunDir   *rundir.Dir
 	LogEvery int
+	// Warnings are written into every status.json the loop writes (e.g. a resume that
+	// skipped a damaged checkpoint), so that no reader of the run misses them.
+	Warnings []string
 	// Checkpoints, when set, saves checkpoints at each epoch end, every Every steps and
 	// when the run stops early.
 	Checkpoints *Checkpoints
@@ -275,6 +278,7 @@ func (l *Loop) setStatus(s rundir.Status) error {
 	if l.RunDir == nil {
 		return nil
 	}
+	s.Warnings = l.Warnings
 	return l.RunDir.SetStatus(s)
 }
 

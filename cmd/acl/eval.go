@@ -26,6 +26,10 @@ selection rule, checkpoint). pgd20 defaults to the finetuning's own evaluation a
 autoattack is AutoAttack "standard" (L∞, ε 8/255, batch 128); apgd runs only its first two
 attacks (APGD-CE, APGD-T), an upper bound on the AutoAttack robust accuracy that a CPU can
 afford. Both use the images in batches through the model's oracle (eval mode).
+Like AutoAttack's checks.py, every evaluation warns (stderr and the record's "warnings")
+when its number may be fake: outputs that change between passes, outputs that are
+probabilities, clean images with a zero gradient, a PGD-20 robust accuracy not above
+AutoAttack's on the same images.
 
 flags:
 `
@@ -101,6 +105,9 @@ func runEval(args []string) int {
 		}
 		fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images — %s [%s]; wrote %s\n", mode, 100*rec.Accuracy.Clean, 100*rec.Accuracy.Robust,
 			rec.Accuracy.Images, rec.AttackLabel, rec.SelectionLabel, run.File(eval.File(mode, rec.Attack.Name)))
+		for _, w := range rec.Warnings {
+			fmt.Fprintf(os.Stderr, "acl eval: %s: warning: %s\n", mode, w)
+		}
 	}
 	return 0
 }

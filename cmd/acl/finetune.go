@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/ainfonce/goacl/acl/finetune"
@@ -21,12 +22,15 @@ func init() {
 // finetuneUsage explains the command beyond the flag list.
 const finetuneUsage = `usage: acl finetune -run DIR -mode slf|alf|aff [flags]
 
-Finetunes the encoder of the pretraining run DIR (strictly loaded, BN branch of the
-protocol) with a linear head and writes DIR/results/finetune-<mode>/: config.json,
-metrics.jsonl (one line per epoch), best/ (the selected checkpoint) and result.json with
-the test SA and RA of the selected epoch. Defaults are the official AdvCL protocol (spec
-§5.1) with the learning rate of spec §4.4 for the run's method/variant/dataset, selecting
-the epoch on a 5,000-image validation split held out from the training set.
+Finetunes the encoder of the pretraining run DIR (the checkpoint the run finished with,
+strictly loaded, BN branch of the protocol) with a linear head and writes
+DIR/results/finetune-<mode>/: config.json, metrics.jsonl (one line per epoch), best/ (the
+selected checkpoint) and result.json with the test SA and RA of the selected epoch.
+Defaults are the official protocol of the run's own method (rocl, advcl, acl, dynacl:
+epochs, batch, schedule, augmentation, attacks and learning rate as its scripts ran
+them; docs/evaluation.md), selecting the epoch on a 5,000-image validation split held out
+from the training set (-select official: the protocol's own rule). -force replaces an
+existing finetuning only once the new one has finished.
 
 flags:
 `
@@ -36,14 +40,15 @@ func runFinetune(args []string) int {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), finetuneUsage); fs.PrintDefaults() }
 	runDir := fs.String("run", "", "pretraining run directory (required)")
 	modeName := fs.String("mode", "", "slf | alf | aff (required)")
-	protocol := fs.String("protocol", finetune.ProtocolAdvCL, "finetuning protocol: advcl (spec §5.1, default for every method) | rocl (spec §5.2: RoCL's schedules, no augmentation, PGD-20 step 0.00314 at ε 0.0314)")
-	selection := fs.String("select", string(finetune.SelectValRA), "epoch selection: val-ra (best PGD RA on the held-out validation split) | test-ra (official: best RA on the test set, labelled as such) | last")
+	protocol := fs.String("protocol", "", "finetuning protocol: rocl | advcl | acl | dynacl (default: the run's own method's)")
+	selection := fs.String("select", string(finetune.SelectValRA), "epoch selection: val-ra (best PGD RA on the held-out validation split) | test-ra (best RA on the test set, as AdvCL and RoCL ALF/AFF did; labelled as such) | last | official (the protocol's own rule); all but val-ra train on the whole training split")
+	checkpoint := fs.String("checkpoint", "", "pretraining checkpoint to finetune (relative to -run, or a path; default: the one the run finished with)")
 	branch := fs.String("branch", finetune.BranchAuto, "encoder BN branch: auto (pgd for multi-BN runs, none for single-BN runs) | pgd | normal | \"\"")
 	force := fs.Bool("force", false, "replace an existing finetuning of this mode")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
 	// Scale and hyperparameter overrides (applied only when given).
 	epochs := fs.Int("epochs", 0, "epochs (LR milestones scale with them; official 25)")
-	batch := fs.Int("batch", 0, "training batch size (official 512 SLF/ALF, 128 AFF)")
+	batch := fs.String("batch", "", "training batch size, or robustssl (128: the RobustSSL benchmark's, in every mode) (default: the protocol's)")
 	lr := fs.Float64("lr", 0, "base learning rate (default: the official one of spec §4.4)")
 	trainSubset := fs.Int("train-subset", 0, "train on this many images (0: all left after the validation split)")
 	valSize := fs.Int("val-size", 0, "validation images held out from the training split (default 5000; 0 with -select test-ra or last)")
@@ -79,18 +84,27 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl finetune:", phrase(err, finetuneFlags))
 		return 2
 	}
-	cfg.Selection = finetune.Selection(*selection)
-	if cfg.Selection != finetune.SelectValRA {
-		cfg.ValSize = 0 // the official runs train on the whole training split
+	if err := cfg.Select(finetune.Selection(*selection)); err != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", phrase(err, finetuneFlags))
+		return 2
 	}
+	var ferr error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "branch":
 			cfg.Branch = *branch
+		case "checkpoint":
+			cfg.PretrainedCheckpoint = *checkpoint
 		case "epochs":
 			cfg.ScaleEpochs(*epochs)
 		case "batch":
-			cfg.BatchSize = *batch
+			if *batch == "robustssl" {
+				cfg.BatchSize = finetune.BatchRobustSSL
+			} else if n, err := strconv.Atoi(*batch); err == nil {
+				cfg.BatchSize = n
+			} else {
+				ferr = fmt.Errorf("-batch %q: give a number or robustssl", *batch)
+			}
 		case "lr":
 			cfg.LR, cfg.LRSource = *lr, "-lr flag"
 		case "train-subset":
@@ -109,12 +123,16 @@ func runFinetune(args []string) int {
 			cfg.Seed = *seed
 		}
 	})
+	if ferr != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", ferr)
+		return 2
+	}
 	if code, done := checkConfig("acl finetune", &cfg, *printConfig, finetuneFlags); done {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("finetuning %s of %s (%s, protocol %s, lr %g: %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.LR, cfg.LRSource)
+	fmt.Printf("finetuning %s of %s (%s, protocol %s: %s; lr %g: %s; %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.Source, cfg.LR, cfg.LRSource, cfg.Selection.Label())
 	res, err := finetune.Finetune(ctx, *runDir, cfg, finetune.Options{Force: *force, Progress: os.Stdout})
 	if errors.Is(err, finetune.ErrFinetuningExists) {
 		fmt.Fprintf(os.Stderr, "acl finetune: %v\n(pass -force to replace it)\n", err)

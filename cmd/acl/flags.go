@@ -31,6 +31,7 @@ var finetuneFlags = map[string]string{
 	"batch_size": "-batch", "lr": "-lr", "train_subset": "-train-subset", "val_size": "-val-size",
 	"test_subset": "-test-subset", "eval_batch": "-eval-batch", "selection": "-select", "seed": "-seed",
 	"eval_attack.step_size": "-eval-step", "eval_attack.epsilon": "-eval-eps",
+	"pretrained_checkpoint": "-checkpoint",
 }
 
 // phrase returns err's message with the configuration keys of its field error (if any)

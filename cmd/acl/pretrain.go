@@ -29,7 +29,7 @@ func runPretrain(args []string) int {
 	out := fs.String("out", "", "run directory to create (required)")
 	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
-	probe := fs.Bool("probe", false, "after pretraining, train a linear probe and print clean test accuracy")
+	probe := fs.Bool("probe", false, "after pretraining, train a linear probe on the BN branch the method's protocol evaluates and print clean test accuracy")
 	probeEpochs := fs.Int("probe-epochs", 30, "linear-probe epochs")
 	probeTrain := fs.Int("probe-train", 0, "linear-probe training images (0: the pretraining subset size, or all)")
 	probeTest := fs.Int("probe-test", 0, "linear-probe test images (0: all)")
@@ -194,7 +194,7 @@ func runPretrain(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl pretrain: interrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once; the newest checkpoint stays valid)")
 	}()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
-	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout})
+	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout, Warnings: os.Stderr})
 	if errors.Is(err, pretrain.ErrRunExists) {
 		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, or choose another -out)\n", err)
 		return 1

@@ -49,6 +49,24 @@ func Require(t testing.TB) *Python {
 	return python
 }
 
+// RequireModules is Require for scripts that import more than torch and safetensors: it
+// also checks that the Python modules mods import (e.g. "torchattacks"), and skips (fails
+// under ACL_REQUIRE_TORCH=1) naming the install command when one does not.
+func RequireModules(t testing.TB, mods ...string) *Python {
+	t.Helper()
+	p := Require(t)
+	for _, m := range mods {
+		if _, err := p.output("-c", "import "+m); err != nil {
+			msg := fmt.Sprintf("Python module %s is not available (%v): run bash scripts/install-python-tools.sh", m, err)
+			if os.Getenv("ACL_REQUIRE_TORCH") == "1" {
+				t.Fatal(msg + " (ACL_REQUIRE_TORCH=1: this test must run)")
+			}
+			t.Skip(msg)
+		}
+	}
+	return p
+}
+
 // ToolsDir returns the folder of the PyPI packages: $ACL_PYTHON_TOOLS or the default.
 func ToolsDir() string {
 	if d := os.Getenv("ACL_PYTHON_TOOLS"); d != "" {
@@ -94,15 +112,32 @@ func (p *Python) output(args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// Start starts the Python script with args and returns a function that waits for it and
+// returns its standard output (failing the test with the script's standard error), so
+// that a test can do its own work while the script runs. It logs how long the script took.
+func (p *Python) Start(t testing.TB, script string, args ...string) (wait func() []byte) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command(p.Exe, append([]string{script}, args...)...)
+	cmd.Env = p.Env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() []byte {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s %s: %v: %s", p.Exe, script, err, strings.TrimSpace(stderr.String()))
+		}
+		t.Logf("%s ran in %.1fs", filepath.Base(script), time.Since(start).Seconds())
+		return stdout.Bytes()
+	}
+}
+
 // Run runs the Python script with args and returns its standard output; a failure fails
 // the test with the script's standard error. It logs how long the script took.
 func (p *Python) Run(t testing.TB, script string, args ...string) []byte {
 	t.Helper()
-	start := time.Now()
-	out, err := p.output(append([]string{script}, args...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s ran in %.1fs", filepath.Base(script), time.Since(start).Seconds())
-	return out
+	return p.Start(t, script, args...)()
 }

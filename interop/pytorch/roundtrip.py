@@ -9,9 +9,14 @@ JOBDIR/job.json lists cases; paths in it are relative to JOBDIR. images.safetens
           file with strict=True, and write the eval-mode outputs for each BN name.
   "make"  PyTorch makes weights for goacl to import: build the model of "layout" (a sidecar
           dict), give it random weights and BN statistics (train-mode passes over the
-          images, per BN name), save the state dict as a torch.save checkpoint (optionally
-          nested under a key, with DataParallel's "module." prefix and extra tensors that
-          official checkpoints carry) and as safetensors, and write the eval-mode outputs.
+          images, per BN name), save the state dict as a torch.save checkpoint ("pt";
+          "legacy": the format before PyTorch 1.6) as official checkpoints hold it —
+          optionally nested under the key "nest", with DataParallel's "module." prefix
+          ("module_prefix"), a name prefix ("prefix") and a second, independent model under
+          "twin_prefix" (DynACL's encoder_q./encoder_k.), the classifier in a dict of its
+          own next to the model ("classifier_dict": AdvCL's finetuning checkpoints) and
+          extra tensors ("extra": name → shape) — and as safetensors ("safetensors",
+          optional), and write the eval-mode outputs of the model.
 
 Outputs go to the case's "out" safetensors file as "out.<bn name>" ("out.single" for a
 single-BN model). The script prints one line per case.
@@ -19,6 +24,7 @@ single-BN model). The script prints one line per case.
 import json
 import os
 import sys
+from collections import OrderedDict
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -57,6 +63,35 @@ def randomize(model, x, bn_names, seed):
     model.eval()
 
 
+def save_made(case, model, x, bn_names, path):
+    """Saves a made model as an official checkpoint would hold it (see the module doc)."""
+    layout = case["layout"]
+    sd = model.state_dict()
+    module = "module." if case.get("module_prefix") else ""
+    prefix = module + case.get("prefix", "")
+    entries = [(prefix + k, v) for k, v in sd.items()]
+    if case.get("twin_prefix"):  # DynACL's resnet18_momentum: a second encoder
+        twin = model_from_layout(layout)
+        randomize(twin, x, bn_names, case["seed"] + 1000)
+        entries += [(module + case["twin_prefix"] + k, v) for k, v in twin.state_dict().items()]
+    classifier = None
+    if case.get("classifier_dict"):
+        # AdvCL's finetuning: the trained head in a dict of its own as fc.*, while the
+        # model keeps its own (untrained) linear head.
+        head = model.classifier_name
+        classifier = OrderedDict((k.replace(head + ".", "fc.", 1), v) for k, v in sd.items() if k.startswith(head + "."))
+        entries = [(k, torch.randn_like(v) if k.startswith(prefix + head + ".") else v) for k, v in entries]
+    entries += [(module + k, torch.randn(*shape)) for k, shape in case.get("extra", {}).items()]
+    if case.get("safetensors"):
+        save_file({k: v.contiguous() for k, v in entries}, path(case["safetensors"]))
+    obj = OrderedDict(entries)
+    if case.get("nest"):
+        obj = {"epoch": 3, case["nest"]: obj, "optim": {"state": {}, "param_groups": [{"lr": 0.1}]}}
+        if classifier is not None:
+            obj["classifier"] = classifier
+    torch.save(obj, path(case["pt"]), _use_new_zipfile_serialization=not case.get("legacy"))
+
+
 def main():
     job_dir = sys.argv[1]
     with open(os.path.join(job_dir, "job.json")) as f:
@@ -75,19 +110,9 @@ def main():
             layout = case["layout"]
             model = model_from_layout(layout)
             randomize(model, x, bn_names, case["seed"])
-            sd = model.state_dict()
-            extra = {k: torch.randn(*shape) for k, shape in case.get("extra", {}).items()}
-            flat = {k: v.contiguous() for k, v in sd.items()}
-            flat.update(extra)
-            save_file(flat, path(case["safetensors"]))
-            prefix = "module." if case.get("module_prefix") else ""
-            pt_sd = type(sd)((prefix + k, v) for k, v in list(sd.items()) + list(extra.items()))
-            obj = pt_sd
-            if case.get("nest"):
-                obj = {"epoch": 3, case["nest"]: pt_sd, "optim": {"state": {}, "param_groups": [{"lr": 0.1}]}}
-            torch.save(obj, path(case["pt"]))
+            save_made(case, model, x, bn_names, path)
             # The saved state dict must load back strictly into the same model.
-            model_from_layout(layout).load_state_dict(sd, strict=True)
+            model_from_layout(layout).load_state_dict(model.state_dict(), strict=True)
         else:
             raise ValueError(f"unknown mode {case['mode']!r}")
         out = outputs(model, x, bn_names)

@@ -93,11 +93,7 @@ func Detect(sd map[string]*tensors.Tensor) (Layout, error) {
 			}
 		}
 	}
-	classifier := "fc.weight"
-	if l.Scheme == CIFAR {
-		classifier = "linear.weight"
-	}
-	if w := sd[p+classifier]; w != nil && w.Rank() == 2 && w.Shape().Dimensions[1] == 8*l.Width {
+	if w := sd[p+schemeClassifier(l.Scheme)+".weight"]; w != nil && w.Rank() == 2 && w.Shape().Dimensions[1] == 8*l.Width {
 		l.Classes = w.Shape().Dimensions[0]
 	}
 	return l.withDefaults()

@@ -99,6 +99,12 @@ type Layout struct {
 	Classes int
 	// ClassifierScope is goacl's classifier scope; "" means DefaultClassifierScope.
 	ClassifierScope string
+	// ClassifierName is the PyTorch module name of the classifier; "" means the scheme's
+	// ("linear" for CIFAR, "fc" otherwise). AdvCL's finetuning checkpoints keep their
+	// LinearClassifier in a dict of its own ({"model": …, "classifier": {"fc.weight", …}}):
+	// a caller that merges it into the model's state dict under "classifier." names it
+	// "classifier.fc".
+	ClassifierName string
 	// TorchPrefix is prepended to every PyTorch name (e.g. "encoder_k." for DynACL's key
 	// encoder inside its resnet18_momentum); VarScope to every goacl variable key (e.g.
 	// "/online" for DynACL's online encoder). Both default to nothing.
@@ -163,6 +169,12 @@ func (l Layout) withDefaults() (Layout, error) {
 	if l.ClassifierScope == "" {
 		l.ClassifierScope = DefaultClassifierScope
 	}
+	if l.ClassifierName == "" {
+		l.ClassifierName = schemeClassifier(l.Scheme)
+	}
+	if strings.HasPrefix(l.ClassifierName, ".") || strings.HasSuffix(l.ClassifierName, ".") {
+		return l, fmt.Errorf("torchnames: classifier name %q: give the module name without a leading or trailing dot", l.ClassifierName)
+	}
 	l.VarScope = strings.TrimSuffix(l.VarScope, "/")
 	if l.VarScope != "" && !strings.HasPrefix(l.VarScope, "/") {
 		l.VarScope = "/" + l.VarScope
@@ -174,6 +186,14 @@ func (l Layout) withDefaults() (Layout, error) {
 		return l, fmt.Errorf("torchnames: goacl variables are Float32 or Float64, not %s", l.DType)
 	}
 	return l, nil
+}
+
+// schemeClassifier is the classifier's module name in the scheme's official models.
+func schemeClassifier(s Scheme) string {
+	if s == CIFAR {
+		return "linear"
+	}
+	return "fc"
 }
 
 // String describes the layout, e.g. "resnet18(width=16) multibn [normal pgd pgd_ce]".
@@ -214,6 +234,37 @@ func Official(method, arch string, width int) (Layout, error) {
 		l.Ignore = []string{"fc."}
 	default:
 		return l, fmt.Errorf("torchnames: no official layout for method %q (known: rocl, advcl, acl, dynacl)", method)
+	}
+	return l.withDefaults()
+}
+
+// Finetuning returns the single-BN layout of method's official finetuning model for
+// goacl's arch at width (0: default), holding BN branch branch and, with classes > 0, the
+// linear classifier: the model a finetuned checkpoint of the official code holds, and the
+// naming goacl exports a method's encoder in, so that the method's own evaluation code
+// loads it.
+//
+//   - rocl, advcl: CIFAR naming (RoCL's models/resnet.py, AdvCL's models/resnet_cifar.py,
+//     whose projection heads head_proj and head_pred are ignored on import);
+//   - acl, dynacl: Torchvision naming with the ImageNet input normalisation (ACL's and
+//     DynACL's models/resnet.py).
+//
+// branch is the goacl BN branch the single BN's parameters belong to: "" for RoCL's
+// unbranched model, "pgd" for the multi-BN methods, whose finetuning reads the adversarial
+// BN (the protocol's branch).
+func Finetuning(method, arch string, width int, branch string, classes int) (Layout, error) {
+	l := Layout{Arch: arch, Width: width, Branches: []string{branch}, Classes: classes}
+	switch strings.ToLower(method) {
+	case "rocl":
+		l.Scheme = CIFAR
+	case "advcl":
+		l.Scheme = CIFAR
+		l.Ignore = []string{"head_proj.", "head_pred."}
+	case "acl", "dynacl":
+		l.Scheme = Torchvision
+		l.InputMean, l.InputStd = ImageNetMean, ImageNetStd
+	default:
+		return l, fmt.Errorf("torchnames: no official finetuning layout for method %q (known: rocl, advcl, acl, dynacl)", method)
 	}
 	return l.withDefaults()
 }

@@ -77,10 +77,7 @@ func (l Layout) Entries() ([]Entry, error) {
 		b.smallCNN()
 	}
 	if l.Classes > 0 {
-		name := "fc"
-		if l.Scheme == CIFAR {
-			name = "linear"
-		}
+		name := l.ClassifierName
 		d := 8 * l.Width
 		scope := "/" + l.ClassifierScope
 		b.add(Entry{Torch: name + ".weight", Var: scope + "/weights", Shape: []int{d, l.Classes}, TorchShape: []int{l.Classes, d}, Kind: LinearWeight})

@@ -1,18 +1,15 @@
 package torchnames
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ainfonce/goacl/datasets"
-	"github.com/ainfonce/goacl/internal/testdirs"
+	"github.com/ainfonce/goacl/internal/roundtrip"
 	"github.com/ainfonce/goacl/internal/torchenv"
 	"github.com/ainfonce/goacl/interop/safetensors"
 	"github.com/ainfonce/goacl/interop/torchpickle"
@@ -30,42 +27,6 @@ const (
 	roundTripImages = 256
 	maxAbsDiff      = 1e-4
 )
-
-// testImages returns the first n CIFAR-10 test images as NHWC float32 in [0,1].
-func testImages(t *testing.T, n int) *tensors.Tensor {
-	t.Helper()
-	ds, err := datasets.LoadCIFAR10Split(testdirs.CIFAR10(t), datasets.Test)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	pix, _, err := ds.Float32Batch(idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tensors.FromFlatDataAndDimensions(pix, n, ds.Height, ds.Width, ds.Channels)
-}
-
-// nchw returns NHWC images as NCHW.
-func nchw(x *tensors.Tensor) *tensors.Tensor {
-	d := x.Shape().Dimensions
-	n, h, w, c := d[0], d[1], d[2], d[3]
-	src := tensors.MustCopyFlatData[float32](x)
-	dst := make([]float32, len(src))
-	for i := range n {
-		for y := range h {
-			for xx := range w {
-				for ch := range c {
-					dst[((i*c+ch)*h+y)*w+xx] = src[((i*h+y)*w+xx)*c+ch]
-				}
-			}
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(dst, n, c, h, w)
-}
 
 // run executes the layout's model in ctx on images x for BN branch, in eval mode, or in
 // train mode (updating the branch's running statistics) when train.
@@ -159,77 +120,9 @@ func goaclModel(t *testing.T, l Layout, x *tensors.Tensor, seed uint64) *context
 	return ctx
 }
 
-// compare checks goacl's outputs against PyTorch's: max |Δ| ≤ maxAbsDiff (and ≤
-// maxAbsDiff·scale when the outputs are smaller than 1), and the same argmax per image,
-// both of the raw outputs and of the outputs centred by PyTorch's per-column mean over the
-// images. (Random models tend to put one class first for every image; the centred argmax
-// varies from image to image, so that agreeing on it means something. It must take at
-// least two values.) It returns the max |Δ| and the largest |output|.
-func compare(t *testing.T, what string, ours, theirs *tensors.Tensor) (float64, float64) {
-	t.Helper()
-	if !ours.Shape().Equal(theirs.Shape()) {
-		t.Fatalf("%s: goacl %s, PyTorch %s", what, ours.Shape(), theirs.Shape())
-	}
-	a, b := tensors.MustCopyFlatData[float32](ours), tensors.MustCopyFlatData[float32](theirs)
-	n, d := ours.Shape().Dimensions[0], ours.Shape().Dimensions[1]
-	mean := make([]float64, d)
-	for i := range n {
-		for j := range d {
-			mean[j] += float64(b[i*d+j]) / float64(n)
-		}
-	}
-	argmax := func(v []float32, i int, offset []float64) int {
-		best := 0
-		for j := range d {
-			if float64(v[i*d+j])-offset[j] > float64(v[i*d+best])-offset[best] {
-				best = j
-			}
-		}
-		return best
-	}
-	zero := make([]float64, d)
-	maxDiff, maxAbs, agree, agreeCentred := 0.0, 0.0, 0, 0
-	classes := map[int]bool{}
-	for i := range n {
-		for j := range d {
-			k := i*d + j
-			maxDiff = max(maxDiff, math.Abs(float64(a[k]-b[k])))
-			maxAbs = max(maxAbs, math.Abs(float64(b[k])))
-		}
-		if argmax(a, i, zero) == argmax(b, i, zero) {
-			agree++
-		}
-		c := argmax(b, i, mean)
-		if argmax(a, i, mean) == c {
-			agreeCentred++
-		}
-		classes[c] = true
-	}
-	if maxDiff > maxAbsDiff*min(1, maxAbs) || agree != n || agreeCentred != n || math.IsNaN(maxDiff) {
-		t.Errorf("%s: max |goacl − PyTorch| = %.3g (limit %g·min(1, %.3g)), argmax agrees on %d/%d (centred %d/%d)",
-			what, maxDiff, maxAbsDiff, maxAbs, agree, n, agreeCentred, n)
-	}
-	if len(classes) < 2 {
-		t.Errorf("%s: the centred outputs have one argmax for every image: the comparison would prove little", what)
-	}
-	return maxDiff, maxAbs
-}
-
+// rtCase is a case of roundtrip.py with what the goacl side needs.
 type rtCase struct {
-	Name         string         `json:"name"`
-	Mode         string         `json:"mode"`
-	Sidecar      string         `json:"sidecar,omitempty"`
-	Weights      string         `json:"weights,omitempty"`
-	Layout       *Sidecar       `json:"layout,omitempty"`
-	Seed         int            `json:"seed,omitempty"`
-	PT           string         `json:"pt,omitempty"`
-	Nest         string         `json:"nest,omitempty"`
-	ModulePrefix bool           `json:"module_prefix,omitempty"`
-	Extra        map[string]any `json:"extra,omitempty"`
-	Safetensors  string         `json:"safetensors,omitempty"`
-	BNNames      []*string      `json:"bn_names"`
-	Out          string         `json:"out"`
-
+	*roundtrip.Case
 	layout Layout // the layout goacl converts with
 	model  Layout // the goacl model (branches it runs)
 	ctx    *context.Context
@@ -246,21 +139,11 @@ func bnNames(l Layout) []*string {
 	return out
 }
 
-func outKey(b *string) string {
-	if b == nil {
-		return "out.single"
-	}
-	return "out." + *b
-}
-
 func TestRoundTripWithPyTorch(t *testing.T) {
 	py := torchenv.Require(t)
 	start := time.Now()
-	x := testImages(t, roundTripImages)
+	x, _ := torchenv.TestImages(t, roundTripImages)
 	dir := t.TempDir()
-	if err := safetensors.WriteFile(filepath.Join(dir, "images.safetensors"), map[string]*tensors.Tensor{"x": nchw(x)}, nil); err != nil {
-		t.Fatal(err)
-	}
 	imagenet := func(l Layout) Layout { l.InputMean, l.InputStd = ImageNetMean, ImageNetStd; return l }
 	var cases []*rtCase
 
@@ -285,8 +168,8 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 			export{arch + "-triple-as-pgd", tripleHead, pgdOnly})
 	}
 	for i, e := range exports {
-		c := &rtCase{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json", Weights: e.name + ".safetensors",
-			BNNames: bnNames(e.layout), Out: e.name + ".out.safetensors", layout: e.layout, model: e.model}
+		c := &rtCase{Case: &roundtrip.Case{Name: "export-" + e.name, Mode: "load", Sidecar: e.name + ".json",
+			Weights: e.name + ".safetensors", BNNames: bnNames(e.layout)}, layout: e.layout, model: e.model}
 		c.ctx = goaclModel(t, e.model, x, uint64(10+i))
 		vars, err := Variables(c.ctx)
 		if err != nil {
@@ -339,30 +222,20 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases = append(cases, &rtCase{Name: "import-" + m.name, Mode: "make", Layout: side, Seed: 100 + i,
-			PT: m.name + ".pt", Nest: m.nest, ModulePrefix: m.prefix, Extra: m.extra, Safetensors: m.name + ".safetensors",
-			BNNames: bnNames(m.layout), Out: m.name + ".out.safetensors", layout: m.layout, model: m.layout})
+		cases = append(cases, &rtCase{Case: &roundtrip.Case{Name: "import-" + m.name, Mode: "make", Layout: side,
+			Seed: 100 + i, PT: m.name + ".pt", Nest: m.nest, ModulePrefix: m.prefix, Extra: m.extra, Safetensors: m.name + ".safetensors",
+			BNNames: bnNames(m.layout)}, layout: m.layout, model: m.layout})
 	}
 
-	job := map[string]any{"images": "images.safetensors", "cases": cases}
-	data, err := json.MarshalIndent(job, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	prepared := time.Since(start)
-	log := py.Run(t, filepath.Join(testdirs.RepoRoot(t), "interop", "pytorch", "roundtrip.py"), dir)
-	t.Logf("PyTorch:\n%s", log)
-
+	jobs := make([]*roundtrip.Case, len(cases))
+	for i, c := range cases {
+		jobs[i] = c.Case
+	}
+	outputs := roundtrip.Run(t, py, dir, x, jobs)
 	for _, c := range cases {
 		if c.Mode == "make" {
 			c.ctx = importModel(t, c, dir)
-		}
-		theirs, err := safetensors.ReadFile(filepath.Join(dir, c.Out))
-		if err != nil {
-			t.Fatal(err)
 		}
 		for _, b := range c.BNNames {
 			branch := ""
@@ -372,7 +245,7 @@ func TestRoundTripWithPyTorch(t *testing.T) {
 				branch = c.layout.Branches[0]
 			}
 			ours := run(t, c.model, c.ctx, x, branch, false)
-			diff, scale := compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, theirs.Tensors[outKey(b)])
+			diff, scale := torchenv.Compare(t, fmt.Sprintf("%s branch %q", c.Name, branch), ours, outputs[c.Name][roundtrip.OutKey(b)], maxAbsDiff)
 			t.Logf("%-28s branch %-7q %v: max |Δ| = %.2e (outputs up to %.1f)", c.Name, branch, ours.Shape().Dimensions, diff, scale)
 		}
 	}

@@ -52,6 +52,9 @@ func (l Layout) Sidecar() (*Sidecar, error) {
 	if l.TorchPrefix != "" {
 		return nil, fmt.Errorf("torchnames: a sidecar describes a file of one model, without the name prefix %q", l.TorchPrefix)
 	}
+	if def := schemeClassifier(l.Scheme); l.ClassifierName != def {
+		return nil, fmt.Errorf("torchnames: a sidecar describes the scheme's own classifier name %q, not %q", def, l.ClassifierName)
+	}
 	s := &Sidecar{Format: SidecarFormat, Arch: l.Arch, Width: l.Width, InChannels: l.InChannels, Scheme: l.Scheme,
 		InputMean: l.InputMean, InputStd: l.InputStd, NumClasses: l.Classes}
 	if l.Scheme == MultiBN {

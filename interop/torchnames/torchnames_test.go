@@ -386,3 +386,49 @@ func TestOfficial(t *testing.T) {
 		t.Error("unknown method accepted")
 	}
 }
+
+// The finetuning layouts name the classifier as the official finetuning models do
+// (linear in the CIFAR ResNet of RoCL and AdvCL, fc with normalize.* in ACL's and
+// DynACL's), and a classifier kept apart (AdvCL's "classifier" dict) can be renamed, but
+// not in a sidecar.
+func TestFinetuning(t *testing.T) {
+	names := func(l Layout) []string {
+		entries, err := l.Entries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Torch)
+		}
+		return out
+	}
+	for method, want := range map[string][]string{"rocl": {"linear.weight", "layer1.0.bn1.weight"},
+		"advcl": {"linear.bias", "layer2.0.shortcut.1.running_var"}, "acl": {"fc.weight", "normalize.mean", "layer2.0.downsample.0.weight"},
+		"dynacl": {"fc.bias", "normalize.std"}} {
+		l, err := Finetuning(method, "resnet18", 16, "pgd", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := names(l)
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s: no %s in %v", method, w, got)
+			}
+		}
+		if len(got) != 122+2*len(l.InputMean)/3 {
+			t.Errorf("%s: %d tensors", method, len(got))
+		}
+	}
+	l, _ := Finetuning("advcl", "smallcnn", 16, "pgd", 10)
+	l.ClassifierName = "classifier.fc"
+	if got := names(l); !slices.Contains(got, "classifier.fc.weight") || slices.Contains(got, "linear.weight") {
+		t.Errorf("renamed classifier: %v", got)
+	}
+	if _, err := l.Sidecar(); err == nil {
+		t.Error("a sidecar for a renamed classifier")
+	}
+	if _, err := Finetuning("simclr", "resnet18", 0, "", 10); err == nil {
+		t.Error("unknown method accepted")
+	}
+}

@@ -4,7 +4,11 @@
 package hostval
 
 import (
+	"fmt"
 	"math"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -48,4 +52,26 @@ func Scalar(t *tensors.Tensor) float64 {
 		return tensors.MustCopyFlatData[float64](t)[0]
 	}
 	return math.NaN()
+}
+
+// Run compiles fn for backend, executes it once on input and returns every output as
+// float64s (Each) together with the output tensors, for their shapes. GoMLX's panics
+// while building or running the graph come back as errors.
+func Run(backend backends.Backend, input *tensors.Tensor, fn func(x *graph.Node) []*graph.Node) (vals [][]float64, outs []*tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			vals, outs, err = nil, nil, fmt.Errorf("%v", r)
+		}
+	}()
+	exec, err := graph.NewExec(backend, fn)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer exec.Finalize()
+	outs, err = exec.Exec(input)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, err = Each(outs)
+	return vals, outs, err
 }

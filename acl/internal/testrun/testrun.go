@@ -36,3 +36,33 @@ func Pretrained(t testing.TB) string {
 	}
 	return out
 }
+
+// TinyMethod is a run of method (rocl, advcl, acl, dynacl; variant base) as small as a
+// unit test allows: the smoke preset with a width-4 CNN on 32 CIFAR-10 images, batch 16,
+// one epoch of 2 steps, a 1-step attack.
+func TinyMethod(t testing.TB, method string) pretrain.Config {
+	t.Helper()
+	cfg, err := pretrain.Preset(method, "base", pretrain.ScaleSmoke, testdirs.CIFAR10(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if method == "advcl" {
+		cfg.PseudoLabelDir = testdirs.PseudoLabels(t, "cifar-10")
+	}
+	cfg.Width, cfg.Subset, cfg.BatchSize, cfg.Epochs, cfg.Schedule.Epochs = 4, 32, 16, 1, 1
+	if cfg.Schedule.WarmEpochs >= 1 {
+		cfg.Schedule.WarmEpochs = 0
+	}
+	cfg.Attack.Steps = 1
+	return cfg
+}
+
+// PretrainedMethod pretrains TinyMethod(method) into a fresh folder and returns it.
+func PretrainedMethod(t testing.TB, method string) string {
+	t.Helper()
+	out := t.TempDir()
+	if _, err := pretrain.Pretrain(gocontext.Background(), TinyMethod(t, method), out, pretrain.Options{Backend: testbackend.Get(t)}); err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return out
+}

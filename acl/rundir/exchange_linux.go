@@ -1,0 +1,10 @@
+//go:build linux
+
+package rundir
+
+import "golang.org/x/sys/unix"
+
+// exchangeDirs swaps the two paths atomically (renameat2 RENAME_EXCHANGE).
+func exchangeDirs(a, b string) error {
+	return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+}
