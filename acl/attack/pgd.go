@@ -81,8 +81,10 @@ func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
 // PGD returns adversarial versions of the inputs xs (images in [0,1]) that jointly ascend
 // objective, each input with its own random start: Steps sign-gradient steps of StepSize,
 // each followed by the projection to the ε-ball around the clean input and the clip to
-// [0,1] (in cfg.Order, which gives the same result either way). The loop is unrolled in the graph (XLA fuses the whole attack); the
-// random starts come from ctx's RNG state, so a checkpointed run replays them exactly.
+// [0,1] (in cfg.Order, which gives the same result either way). The loop is unrolled in
+// the graph (XLA fuses the whole attack); the random starts come from ctx's RNG state, so
+// a checkpointed run replays them exactly, and take the same values whether the step runs
+// on one device or is split over several (random.go).
 // Only the gradient with respect to the inputs is built, and the results carry a
 // stop-gradient, so the caller's training gradient never flows through the attack.
 // Whatever the objective does to variables (e.g. BN running statistics in train mode, as
@@ -98,7 +100,7 @@ func PGD(ctx *context.Context, xs []*graph.Node, cfg PGDConfig, objective func(a
 		lo[i], hi[i] = graph.Sub(x, eps), graph.Add(x, eps)
 		adv := x
 		if cfg.RandomStart {
-			u := ctx.RandomUniform(x.Graph(), x.Shape()) // [0,1)
+			u := uniformStart(ctx, x.Graph(), x.Shape()) // [0,1), the same on any number of devices
 			noise := graph.Mul(graph.AddScalar(graph.MulScalar(u, 2), -1), eps)
 			adv = graph.Add(x, noise)
 			if cfg.ClipStart {

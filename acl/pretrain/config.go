@@ -80,6 +80,12 @@ type Config struct {
 	// only); KeepCheckpoints is how many are kept (0: all).
 	CheckpointEvery int `json:"checkpoint_every"`
 	KeepCheckpoints int `json:"keep_checkpoints"`
+	// Devices runs every step over this many devices of an XLA backend (0 or 1: one
+	// device): the batch split along its first axis (BatchSize must divide by Devices),
+	// the variables replicated, and each step the step of one device with the whole
+	// batch (train.Loop.Devices). It says how the run is executed, not what it computes:
+	// a run may resume on another number of devices.
+	Devices int `json:"devices,omitempty"`
 	// MaxSteps stops the run after this many optimizer steps in total (0: no limit);
 	// for smoke tests and benchmarks. A run stopped by it can be resumed with a larger
 	// limit.
@@ -164,6 +170,13 @@ func (c *Config) Validate() error {
 	if c.LogEvery < 1 {
 		return field.Errorf("log_every", "{log_every} = %d: must be ≥ 1", c.LogEvery)
 	}
+	if c.Devices < 0 {
+		return field.Errorf("devices", "{devices} = %d: must be ≥ 1 (0: one device)", c.Devices)
+	}
+	if c.Devices > 1 && c.BatchSize%c.Devices != 0 {
+		return field.Errorf("devices", "{batch_size} = %d does not divide over {devices} = %d: each device takes an equal share of the batch",
+			c.BatchSize, c.Devices)
+	}
 	if c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.MaxSteps < 0 {
 		return field.Errorf("checkpoint_every", "{checkpoint_every} (%d), {keep_checkpoints} (%d) and {max_steps} (%d) must be ≥ 0",
 			c.CheckpointEvery, c.KeepCheckpoints, c.MaxSteps)
@@ -185,14 +198,14 @@ func (c *Config) RunName() string {
 }
 
 // SameTraining reports whether a resumed run's configuration computes the same training
-// as the stored one: only max_steps, the logging and the checkpoint settings may differ,
-// and the data folder may move when both configurations record the same data fingerprint
+// as the stored one: only max_steps, the logging and the checkpoint settings and the
+// number of devices may differ, and the data folder may move when both configurations record the same data fingerprint
 // (the same files elsewhere). Paths are compared cleaned (a trailing "/" changes nothing).
 // The error is a *field.Error naming the first field that differs, with both values, and
 // lists the others.
 func SameTraining(stored, now Config) error {
 	norm := func(c Config) map[string]string {
-		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints = 0, 0, 0, 0
+		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints, c.Devices = 0, 0, 0, 0, 0
 		for _, p := range []*string{&c.DataDir, &c.PseudoLabelDir} {
 			if *p != "" {
 				*p = filepath.Clean(*p)
@@ -252,7 +265,7 @@ func SameTraining(stored, now Config) error {
 	if len(diff) > 1 {
 		msg += fmt.Sprintf("; also different: %s", strings.Join(diff[1:], ", "))
 	}
-	return field.Errorf(key, "%s (only max_steps, log_every and the checkpoint settings may change on resume)", msg)
+	return field.Errorf(key, "%s (only max_steps, log_every, the checkpoint settings and devices may change on resume)", msg)
 }
 
 // flattenJSON writes the leaves of a decoded JSON value into out by dotted key.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
@@ -29,7 +30,8 @@ type TrainState struct {
 
 // Options are how a pretraining is run, beyond what it computes.
 type Options struct {
-	// Backend runs the graphs; nil means engine.New().
+	// Backend runs the graphs; nil means engine.NewForDevices(Config.Devices): engine.New()
+	// for one device, with the XLA CPU plugin as many host devices as Config.Devices.
 	Backend backends.Backend
 	// Resume continues the run in the run directory from its newest checkpoint (from the
 	// start when it has none yet). The folder must hold a run of the same training
@@ -94,7 +96,11 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := cfg.absolutePaths(); err != nil {
 		return nil, err
 	}
-	if err := checkMemory(&cfg, opts.Backend); err != nil {
+	backend, err := backendFor(opts.Backend, cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(&cfg, backend); err != nil {
 		return nil, err
 	}
 	occ, entries, err := rundir.Examine(out)
@@ -178,12 +184,6 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := run.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		return nil, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		if backend, err = engine.New(); err != nil {
-			return nil, err
-		}
-	}
 	var notes []string
 	if len(skipped) > 0 {
 		notes = append(notes, "skipped damaged: "+strings.Join(skipped, "; "))
@@ -194,7 +194,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if moved := dataMoved(stored, &cfg); moved != "" && latest != nil {
 		notes = append(notes, moved)
 	}
-	prov, err := writeProvenance(run, backend, latest, start.Step, notes)
+	prov, err := writeProvenance(run, backend, max(cfg.Devices, 1), latest, start.Step, notes)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	}
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
-		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
+		Devices: cfg.Devices, Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
 		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress, Warnings: warnings,
 		Inputs: stepScalars(&cfg, step, state),
 		AfterStep: func(st train.State, r *train.Result) error {
@@ -285,16 +285,42 @@ func stepScalars(cfg *Config, step *Step, state State) func(st train.State) ([]a
 	}
 }
 
+// backendFor returns the backend of a pretraining over devices: b, or when b is nil the
+// process's (engine.NewForDevices: with the XLA CPU plugin, one host device per device
+// asked for). A backend that cannot run that many devices is an error of the field
+// devices, before any work.
+func backendFor(b backends.Backend, devices int) (backends.Backend, error) {
+	if b == nil {
+		var err error
+		if b, err = engine.NewForDevices(devices); err != nil {
+			return nil, err
+		}
+	}
+	if err := engine.CheckDevices(b, devices); err != nil {
+		return nil, field.Errorf("devices", "{devices} = %d: %v", devices, err)
+	}
+	return b, nil
+}
+
 // writeProvenance writes provenance.json for a start or, when resuming from latest, keeps
 // the original start time and appends the resume with its notes (damaged checkpoints
-// skipped, a v1 checkpoint, a moved data folder).
-func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, notes []string) (rundir.Provenance, error) {
-	prov := rundir.CollectProvenance(engine.Describe(backend))
+// skipped, a v1 checkpoint, a moved data folder). The backend's description says on how
+// many devices this leg of the run trains; a resume records its device count, and the
+// previous leg's backend when it changed.
+func writeProvenance(run *rundir.Dir, backend backends.Backend, devices int, latest *rundir.Checkpoint, step int64, notes []string) (rundir.Provenance, error) {
+	desc := engine.Describe(backend)
+	if devices > 1 {
+		desc = fmt.Sprintf("%s, data-parallel over %d devices", desc, devices)
+	}
+	prov := rundir.CollectProvenance(desc)
 	if latest != nil {
 		var old rundir.Provenance
 		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
-			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), step)
+			resume := fmt.Sprintf("%s at step %d on %d device(s)", time.Now().UTC().Format(time.RFC3339), step, devices)
+			if old.Backend != "" && old.Backend != prov.Backend {
+				resume += fmt.Sprintf(" (until then: %s)", old.Backend)
+			}
 			if len(notes) > 0 {
 				resume += fmt.Sprintf(" (%s)", strings.Join(notes, "; "))
 			}

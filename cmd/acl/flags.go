@@ -23,7 +23,7 @@ var pretrainFlags = map[string]string{
 	"adaptive_alpha": "-adaptive-warmup", "adaptive_alpha.warmup_epochs": "-adaptive-warmup",
 	"adaptive_alpha.d_min": "-d-min", "dynacl": "-reload-every", "dynacl.reload_every": "-reload-every",
 	"dynacl.momentum_encoder": "-momentum-encoder", "schedule.base": "-lr", "log_every": "-log-every",
-	"checkpoint_every": "-checkpoint-every", "max_steps": "-max-steps",
+	"checkpoint_every": "-checkpoint-every", "max_steps": "-max-steps", "devices": "-devices",
 }
 
 // finetuneFlags maps finetuning configuration keys to `acl finetune` flags.

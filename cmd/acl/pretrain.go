@@ -39,6 +39,7 @@ func runPretrain(args []string) int {
 	batch := fs.Int("batch", 0, "batch size")
 	seed := fs.Uint64("seed", 0, "seed of data order, augmentations and attack starts")
 	maxSteps := fs.Int64("max-steps", 0, "stop after this many steps (resumable)")
+	devices := fs.Int("devices", 0, "run each step over N devices of the XLA backend, the batch split among them (GOMLX_BACKEND=xla:cpu: N host devices; xla:cuda: N GPUs); a run may resume on another N")
 	logEvery := fs.Int("log-every", 0, "log metrics every N steps")
 	ckptEvery := fs.Int("checkpoint-every", 0, "checkpoint every N steps (default: each epoch)")
 	lr := fs.Float64("lr", 0, "base learning rate")
@@ -98,6 +99,8 @@ func runPretrain(args []string) int {
 			cfg.Seed = *seed
 		case "max-steps":
 			cfg.MaxSteps = *maxSteps
+		case "devices":
+			cfg.Devices = *devices
 		case "log-every":
 			cfg.LogEvery = *logEvery
 		case "checkpoint-every":
