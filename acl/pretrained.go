@@ -43,7 +43,11 @@ func (p *Pretrained) Split(split datasets.Split) (*datasets.Dataset, error) {
 	if ds, ok := p.splits[split]; ok {
 		return ds, nil
 	}
-	ds, err := datasets.LoadSplit(p.Config.Dataset, p.Config.DataDir, split)
+	data, err := p.Data()
+	if err != nil {
+		return nil, err
+	}
+	ds, err := datasets.LoadSplit(p.Config.Dataset, data.Dir, split)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", p.RunDir, err)
 	}

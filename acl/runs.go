@@ -32,7 +32,7 @@ func (nb *Notebook) Pretrain(name string, cfg pretrain.Config, progress io.Write
 		}
 		// The data folders may differ (runs trained elsewhere and copied here).
 		cmp := cfg
-		cmp.DataDir, cmp.PseudoLabelDir = stored.DataDir, stored.PseudoLabelDir
+		cmp.DataDir, cmp.PseudoLabelDir, cmp.DataFingerprint = stored.DataDir, stored.PseudoLabelDir, stored.DataFingerprint
 		if err := pretrain.SameTraining(stored, cmp); err != nil {
 			return "", fmt.Errorf("notebook run %s was trained with another configuration (%v): remove the folder to retrain it, or point %s elsewhere", dir, err, NotebookRunsEnv)
 		}
@@ -58,7 +58,9 @@ func (nb *Notebook) Pretrain(name string, cfg pretrain.Config, progress io.Write
 		say(progress, "training %s (%s %s, %s width %d, %d images, %d epochs, batch %d) into %s\n",
 			name, cfg.Method, cfg.Variant, cfg.Encoder, cfg.Width, cfg.Subset, cfg.Epochs, cfg.BatchSize, nb.DisplayPath(dir))
 	}
-	res, err := pretrain.Pretrain(gocontext.Background(), cfg, dir, pretrain.Options{Backend: backend, Resume: resume, Progress: progress})
+	// A run folder of this configuration is continued (from the start when it has no
+	// checkpoint yet: killed during its first epoch).
+	res, err := pretrain.Pretrain(gocontext.Background(), cfg, dir, pretrain.Options{Backend: backend, Resume: openErr == nil, Progress: progress})
 	if err != nil {
 		return "", err
 	}

@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -173,15 +172,4 @@ func splitFiles(name string, split Split) string {
 	}
 }
 
-func fileMD5(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func fileMD5(p string) (string, error) { return hashFile(p, md5.New()) }

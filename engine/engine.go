@@ -82,10 +82,19 @@ func NewWithConfig(config string) (b backends.Backend, err error) {
 		return nil, fmt.Errorf("engine: unknown backend %q in %s=%q; registered backends: %s",
 			name, backends.ConfigEnvVar, config, strings.Join(known, ", "))
 	}
+	devices := 0
 	if IsXLAConfig(config) {
+		given := config
+		config, devices, err = splitDevicesOption(config)
+		if err == nil && devices > 0 && !cpuPluginConfig(config) {
+			err = fmt.Errorf("option %s=%d sets the XLA CPU plugin's host devices; a GPU plugin has one device per visible GPU (choose them with CUDA_VISIBLE_DEVICES)", DevicesOption, devices)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s=%q: %w", backends.ConfigEnvVar, given, err)
+		}
 		resolved, err := resolveXLAConfig(config)
 		if err != nil {
-			return nil, fmt.Errorf("engine: %s=%q: %w", backends.ConfigEnvVar, config, err)
+			return nil, fmt.Errorf("engine: %s=%q: %w", backends.ConfigEnvVar, given, err)
 		}
 		config = resolved
 	}
@@ -94,6 +103,12 @@ func NewWithConfig(config string) (b backends.Backend, err error) {
 			b, err = nil, fmt.Errorf("engine: creating backend %q: %v", config, r)
 		}
 	}()
+	if devices > 0 {
+		if b, err = newXLAWithDevices(config, devices); err != nil {
+			return nil, fmt.Errorf("engine: creating backend %q with %d host devices: %w", config, devices, err)
+		}
+		return b, nil
+	}
 	b, err = backends.NewWithConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("engine: creating backend %q: %w", config, err)

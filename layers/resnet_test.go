@@ -226,3 +226,21 @@ func TestNewEncoder(t *testing.T) {
 		t.Errorf("negative width accepted")
 	}
 }
+
+// EncoderSize's parameter counts agree with the exact formulas, and absurd widths give
+// finite sizes.
+func TestEncoderSize(t *testing.T) {
+	for _, w := range []int{4, 16, 64} {
+		p, a, err := EncoderSize("resnet18", w, 32, 32)
+		if err != nil || p != float64(ResNet18ParamCount(w, 1)) || !(a > 0) {
+			t.Errorf("resnet18 width %d: %g params (want %d), %g activations, %v", w, p, ResNet18ParamCount(w, 1), a, err)
+		}
+		p, _, err = EncoderSize("smallcnn", w, 32, 32)
+		if err != nil || p != float64(SmallCNNParamCount(3, w, 1)) {
+			t.Errorf("smallcnn width %d: %g params (want %d), %v", w, p, SmallCNNParamCount(3, w, 1), err)
+		}
+	}
+	if p, a, err := EncoderSize("resnet18", 100000, 32, 32); err != nil || !(p > 1e12) || math.IsInf(a, 0) {
+		t.Errorf("width 100000: %g params, %g activations, %v", p, a, err)
+	}
+}

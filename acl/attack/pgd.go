@@ -42,16 +42,25 @@ type PGDConfig struct {
 	ClipStart bool `json:"clip_start"`
 }
 
+// MaxPGDSteps bounds PGDConfig.Steps: the attack is unrolled in the step's graph, so its
+// steps are built and compiled before anything runs, and a huge count keeps a process
+// busy before its first step, where an interruption is noticed (measured on the 2-core
+// machine, SmallCNN width 4: 200 steps start in ≈ 5 s, 1,000 in ≈ 110 s, 100,000 never
+// within 12 minutes). The official attacks use at most 20 (training 5–10, evaluation
+// PGD-20), ten times less; AutoAttack's APGD runs on the host and is not bounded here.
+const MaxPGDSteps = 200
+
 // Validate returns a *field.Error naming the first invalid field (epsilon, step_size,
-// steps, order) and its allowed range.
+// steps, order) and its allowed range: ε and the step in [0, 1] (images are in [0,1]: a
+// larger radius or step is the whole image range), 0 ≤ steps ≤ MaxPGDSteps.
 func (c PGDConfig) Validate() error {
 	switch {
-	case !(c.Epsilon >= 0):
-		return field.Errorf("epsilon", "{epsilon} = %g: must be ≥ 0", c.Epsilon)
-	case !(c.StepSize >= 0):
-		return field.Errorf("step_size", "{step_size} = %g: must be ≥ 0", c.StepSize)
-	case c.Steps < 0:
-		return field.Errorf("steps", "{steps} = %d: must be ≥ 0", c.Steps)
+	case !(c.Epsilon >= 0 && c.Epsilon <= 1):
+		return field.Errorf("epsilon", "{epsilon} = %g: must be in [0, 1] (an L∞ radius on [0,1] images; 8/255 = 0.0314 is the protocols')", c.Epsilon)
+	case !(c.StepSize >= 0 && c.StepSize <= 1):
+		return field.Errorf("step_size", "{step_size} = %g: must be in [0, 1] (2/255 = 0.00784 is the protocols')", c.StepSize)
+	case c.Steps < 0 || c.Steps > MaxPGDSteps:
+		return field.Errorf("steps", "{steps} = %d: must be in [0, %d] (the attack is unrolled in the graph)", c.Steps, MaxPGDSteps)
 	case c.Order != ClipThenProject && c.Order != ProjectThenClip:
 		return field.Errorf("order", "{order} %q: use %q or %q", c.Order, ClipThenProject, ProjectThenClip)
 	}
@@ -72,8 +81,10 @@ func (c PGDConfig) WithRadius(eps float64, steps int) PGDConfig {
 // PGD returns adversarial versions of the inputs xs (images in [0,1]) that jointly ascend
 // objective, each input with its own random start: Steps sign-gradient steps of StepSize,
 // each followed by the projection to the ε-ball around the clean input and the clip to
-// [0,1] (in cfg.Order, which gives the same result either way). The loop is unrolled in the graph (XLA fuses the whole attack); the
-// random starts come from ctx's RNG state, so a checkpointed run replays them exactly.
+// [0,1] (in cfg.Order, which gives the same result either way). The loop is unrolled in
+// the graph (XLA fuses the whole attack); the random starts come from ctx's RNG state, so
+// a checkpointed run replays them exactly, and take the same values whether the step runs
+// on one device or is split over several (random.go).
 // Only the gradient with respect to the inputs is built, and the results carry a
 // stop-gradient, so the caller's training gradient never flows through the attack.
 // Whatever the objective does to variables (e.g. BN running statistics in train mode, as
@@ -89,7 +100,7 @@ func PGD(ctx *context.Context, xs []*graph.Node, cfg PGDConfig, objective func(a
 		lo[i], hi[i] = graph.Sub(x, eps), graph.Add(x, eps)
 		adv := x
 		if cfg.RandomStart {
-			u := ctx.RandomUniform(x.Graph(), x.Shape()) // [0,1)
+			u := uniformStart(ctx, x.Graph(), x.Shape()) // [0,1), the same on any number of devices
 			noise := graph.Mul(graph.AddScalar(graph.MulScalar(u, 2), -1), eps)
 			adv = graph.Add(x, noise)
 			if cfg.ClipStart {

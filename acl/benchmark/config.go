@@ -2,6 +2,9 @@ package benchmark
 
 import (
 	"fmt"
+
+	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/layers"
 )
 
 // Config is the standard adversarial-contrastive workload of the speed benchmark
@@ -67,12 +70,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bench width = %d: must be ≥ 1", c.Width)
 	case c.Batch < 2:
 		return fmt.Errorf("bench batch = %d: must be ≥ 2 (NT-Xent needs negatives)", c.Batch)
-	case c.AttackSteps < 0 || c.EvalSteps < 0:
-		return fmt.Errorf("bench attack steps %d / eval steps %d: must be ≥ 0", c.AttackSteps, c.EvalSteps)
+	case c.AttackSteps < 0 || c.EvalSteps < 0 || c.AttackSteps > attack.MaxPGDSteps || c.EvalSteps > attack.MaxPGDSteps:
+		return fmt.Errorf("bench attack steps %d / eval steps %d: must be in [0, %d]", c.AttackSteps, c.EvalSteps, attack.MaxPGDSteps)
 	case !(c.Temperature > 0):
 		return fmt.Errorf("bench temperature = %g: must be > 0", c.Temperature)
 	}
 	return nil
+}
+
+// StepMemory is a lower bound, in bytes, of the memory the training step needs
+// (layers.StepMemory of the ResNet-18 with the step's 3·Batch rows: two views and the
+// adversarial one), for a check before anything is built.
+func (c Config) StepMemory() (float64, error) {
+	return layers.StepMemory("resnet18", c.Width, 32, 32, 3*float64(c.Batch))
 }
 
 // ResNet18ForwardFLOPs returns the floating-point operations (2 per multiply-add) of the

@@ -1,15 +1,12 @@
 package eval
 
 import (
-	gocontext "context"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ainfonce/goacl/acl/finetune"
-	"github.com/ainfonce/goacl/acl/internal/testrun"
-	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/internal/testbackend"
 )
@@ -20,22 +17,7 @@ import (
 // longer covers it.
 func TestPGDReproducesFinetuningTest(t *testing.T) {
 	backend := testbackend.Get(t)
-	run := testrun.Pretrained(t)
-	pre, err := pretrain.ReadConfig(run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := finetune.DefaultConfig(pre, finetune.SLF, finetune.ProtocolAdvCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ScaleEpochs(1)
-	cfg.BatchSize, cfg.TrainSubset, cfg.ValSize, cfg.TestSubset, cfg.EvalBatch = 32, 64, 32, 32, 32
-	cfg.EvalAttack.Steps = 2
-	ft, err := finetune.Finetune(gocontext.Background(), run, cfg, finetune.Options{Backend: backend})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, ft := finetunedRun(t, 2)
 
 	if _, ok, err := Read(run, finetune.SLF, ft.EvalAttack.Name); err != nil || ok {
 		t.Fatalf("Read before any evaluation: ok = %v, err = %v; want no record", ok, err)

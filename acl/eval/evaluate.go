@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/ainfonce/goacl/acl/attack"
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/finetune"
+	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/datasets"
 	"github.com/ainfonce/goacl/engine"
 	"github.com/gomlx/gomlx/backends"
@@ -34,13 +36,59 @@ type Options struct {
 	BatchSize int
 	// Seed of the subset and the attack (0: the finetuning's seed).
 	Seed uint64
+	// DataDir, when set, replaces the run's data folder (finetune.LoadOptions.DataDir;
+	// recorded in Record.Data).
+	DataDir string
+}
+
+// MaxRestarts bounds Options.Restarts: each restart repeats the whole attack.
+const MaxRestarts = 100
+
+// Validate checks every option before anything is loaded or evaluated and returns a
+// *field.Error naming the first bad one by its key (epsilon, step_size, steps, restarts,
+// test_subset, batch_size): ε and the step in [0, 1] (0: the default), 0 ≤ steps ≤
+// attack.MaxPGDSteps (0: 20), 0 ≤ restarts ≤ MaxRestarts (0: 1), test_subset ≥ −1 (a
+// subset larger than the test split is refused once the run's data set is known), batch
+// ≥ 0 (0: the default).
+func (o Options) Validate() error {
+	switch {
+	case !(o.Epsilon >= 0 && o.Epsilon <= 1):
+		return field.Errorf("epsilon", "{epsilon} = %g: must be in [0, 1] (0: the attack's default; 8/255 = 0.0314 is the protocols')", o.Epsilon)
+	case !(o.StepSize >= 0 && o.StepSize <= 1):
+		return field.Errorf("step_size", "{step_size} = %g: must be in [0, 1] (0: the finetuning's)", o.StepSize)
+	case o.Steps < 0 || o.Steps > attack.MaxPGDSteps:
+		return field.Errorf("steps", "{steps} = %d: must be in [0, %d] (0: 20)", o.Steps, attack.MaxPGDSteps)
+	case o.Restarts < 0 || o.Restarts > MaxRestarts:
+		return field.Errorf("restarts", "{restarts} = %d: must be in [1, %d]", o.Restarts, MaxRestarts)
+	case o.TestSubset < -1:
+		return field.Errorf("test_subset", "{test_subset} = %d: must be ≥ 1, or 0 (the finetuning's own test images) or −1 (all)", o.TestSubset)
+	case o.BatchSize < 0:
+		return field.Errorf("batch_size", "{batch_size} = %d: must be ≥ 1 (0: the default)", o.BatchSize)
+	}
+	return nil
+}
+
+// load validates opts, loads the model the mode finetuning selected and checks that the
+// run's results folder is writable, all before any evaluation.
+func load(runDir string, mode finetune.Mode, opts Options) (*finetune.Model, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	run, err := rundir.Open(runDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.CheckWritable(rundir.ResultsDir); err != nil {
+		return nil, err
+	}
+	return finetune.Load(opts.Backend, runDir, finetune.LoadOptions{Finetuned: mode, DataDir: opts.DataDir})
 }
 
 // PGD evaluates the mode finetuning of a run with PGD (by default the protocol's PGD-20
 // on the finetuning's test subset and seed; see Options) on the checkpoint the finetuning
 // selected, and writes the record to DIR/results/eval-<mode>-pgd20.json.
 func PGD(runDir string, mode finetune.Mode, opts Options) (*Record, error) {
-	m, err := finetune.Load(opts.Backend, runDir, finetune.LoadOptions{Finetuned: mode})
+	m, err := load(runDir, mode, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +168,7 @@ func AutoAttack(runDir string, mode finetune.Mode, preset string, opts Options, 
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := finetune.Load(opts.Backend, runDir, finetune.LoadOptions{Finetuned: mode})
+	m, err := load(runDir, mode, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,7 +247,11 @@ func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*
 	if batchSize <= 0 {
 		batchSize = res.Config.EvalBatch
 	}
-	test, err := finetune.TestSplit(m.Config.Dataset, m.Config.DataDir, testSubset, seed)
+	data, err := m.Data()
+	if err != nil {
+		return nil, nil, err
+	}
+	test, err := finetune.TestSplit(m.Config.Dataset, data.Dir, testSubset, seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,6 +273,6 @@ func newRecord(m *finetune.Model, testSubset int, seed uint64, batchSize int) (*
 		Dataset: m.Config.Dataset, Protocol: res.Config.Protocol, Selection: res.Config.Selection,
 		SelectionLabel: res.Config.Selection.Label(), Checkpoint: res.Checkpoint, CheckpointStep: m.Checkpoint.Step,
 		CheckpointSHA256: m.Checkpoint.SHA256, FinetuningSHA256: m.FinetuningSHA256, Pretrained: res.EncoderLoad,
-		TestSubset: testSubset, Seed: seed, BatchSize: batchSize, Backend: engine.Describe(m.Backend)}
+		TestSubset: testSubset, Seed: seed, BatchSize: batchSize, Data: data, Backend: engine.Describe(m.Backend)}
 	return rec, test, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ainfonce/goacl/acl/attack"
 	"github.com/ainfonce/goacl/acl/finetune"
+	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/rundir"
 )
 
@@ -53,6 +54,8 @@ type Record struct {
 	Seed       uint64            `json:"seed"`
 	BatchSize  int               `json:"batch_size"`
 	Accuracy   finetune.Accuracy `json:"accuracy"`
+	// Data is the data folder the test images were read from.
+	Data *pretrain.DataSource `json:"data,omitempty"`
 	// Backend and Seconds say where and how long it ran; Time when it finished.
 	Backend string    `json:"backend"`
 	Seconds float64   `json:"seconds"`

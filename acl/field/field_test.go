@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,36 @@ func TestWithinAndWrap(t *testing.T) {
 	}
 	if Wrap("x", nil) != nil || Within("x", nil) != nil {
 		t.Error("nil errors must stay nil")
+	}
+}
+
+func TestFinite(t *testing.T) {
+	type inner struct {
+		Alpha float64   `json:"alpha"`
+		Rates []float64 `json:"rates"`
+		skip  float64
+	}
+	type outer struct {
+		Loss  inner    `json:"loss"`
+		Extra *inner   `json:"extra,omitempty"`
+		Node  *float64 `json:"-"`
+		N     int      `json:"n"`
+	}
+	nan := math.NaN()
+	if err := Finite(outer{Node: &nan, Loss: inner{skip: nan}}); err != nil {
+		t.Errorf("finite config: %v", err)
+	}
+	for _, c := range []struct {
+		v   outer
+		key string
+	}{
+		{outer{Loss: inner{Alpha: nan}}, "loss.alpha"},
+		{outer{Loss: inner{Rates: []float64{1, math.Inf(-1)}}}, "loss.rates"},
+		{outer{Extra: &inner{Alpha: math.Inf(1)}}, "extra.alpha"},
+	} {
+		var fe *Error
+		if err := Finite(&c.v); !errors.As(err, &fe) || fe.Key != c.key || !strings.Contains(err.Error(), "must be a finite number") {
+			t.Errorf("want a field error of %s, got %v", c.key, err)
+		}
 	}
 }

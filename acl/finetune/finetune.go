@@ -70,8 +70,10 @@ type Result struct {
 	Checkpoint       string       `json:"checkpoint"`
 	CheckpointSHA256 string       `json:"checkpoint_sha256"`
 	EncoderLoad      *EncoderLoad `json:"encoder_load"`
-	Backend          string       `json:"backend"`
-	Seconds          float64      `json:"seconds"`
+	// Data is the data folder the finetuning read (pretrain.Config.ResolveData).
+	Data    *pretrain.DataSource `json:"data,omitempty"`
+	Backend string               `json:"backend"`
+	Seconds float64              `json:"seconds"`
 }
 
 // Options are how a finetuning is run, beyond what it computes.
@@ -86,6 +88,9 @@ type Options struct {
 	// Progress receives one line per epoch (and a progress bar on a terminal); nil means
 	// none.
 	Progress io.Writer
+	// DataDir, when set, replaces the run's data folder (LoadOptions.DataDir; recorded in
+	// Result.Data).
+	DataDir string
 }
 
 // ErrFinetuningExists is wrapped by the error of a finetuning whose folder already holds
@@ -125,17 +130,25 @@ func Finetune(ctx gocontext.Context, runDir string, cfg Config, opts Options) (*
 	if previous && !opts.Force {
 		return nil, fmt.Errorf("%w: %s (replace this %s finetuning with Force)", ErrFinetuningExists, final, cfg.Mode)
 	}
-	trainSet, val, test, err := splits(&cfg, pre.Dataset, pre.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	backend := opts.Backend
 	if backend == nil {
 		if backend, err = engine.New(); err != nil {
 			return nil, err
 		}
 	}
-	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed, Checkpoint: cfg.PretrainedCheckpoint, NaturalBranch: cfg.NaturalBranch})
+	m, err := Load(backend, runDir, LoadOptions{Branch: cfg.Branch, Seed: cfg.Seed, Checkpoint: cfg.PretrainedCheckpoint,
+		NaturalBranch: cfg.NaturalBranch, DataDir: opts.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	data, err := m.Data()
+	if err != nil {
+		return nil, err
+	}
+	if data.Note != "" {
+		progress.Printf("data: %s: %s\n", data.Dir, data.Note)
+	}
+	trainSet, val, test, err := splits(&cfg, pre.Dataset, data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +200,7 @@ func finetuneInto(ctx gocontext.Context, fdir *rundir.Dir, runDir string, cfg Co
 	pre := m.Config
 	res := &Result{Config: cfg, Method: pre.Method, Variant: pre.Variant, Dataset: pre.Dataset, Encoder: clf.Encoder.String(),
 		NumClasses: trainSet.NumClasses, PretrainingState: preState, SelectionLabel: cfg.Selection.Label(), TrainImages: trainSet.Len(),
-		EncoderLoad: m.EncoderLoad, Backend: engine.Describe(backend)}
+		EncoderLoad: m.EncoderLoad, Data: m.data, Backend: engine.Describe(backend)}
 	if val != nil {
 		res.ValImages = val.Len()
 	}

@@ -44,6 +44,9 @@ type LoadOptions struct {
 	All bool
 	// Seed seeds the model context's RNG (a fresh head's initialisation, attacks).
 	Seed uint64
+	// DataDir, when set, is the folder Model.Data reads the run's data set from instead of
+	// the run's data_dir (pretrain.Config.ResolveData: recorded as an override).
+	DataDir string
 }
 
 // Model is a run's model as Load restores it: the run's configuration, the encoder built
@@ -72,6 +75,25 @@ type Model struct {
 	Finetuning       *Result
 	FinetuningSHA256 string
 	Classifier       *Classifier
+
+	dataOverride string
+	data         *pretrain.DataSource
+}
+
+// Data returns the folder the run's data set is read from (resolved once): the run's
+// data_dir, verified against the fingerprint the run recorded, or LoadOptions.DataDir
+// (pretrain.Config.ResolveData). Everything that reads a loaded run's images asks here,
+// and records the answer with its results. Load itself reads no data, so a model whose
+// data is elsewhere still loads (exports, analyses of the weights).
+func (m *Model) Data() (*pretrain.DataSource, error) {
+	if m.data == nil {
+		ds, err := m.Config.ResolveData(m.dataOverride)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", m.RunDir, err)
+		}
+		m.data = ds
+	}
+	return m.data, nil
 }
 
 // ErrNotFinetuned is wrapped by Load's error when the run has no result of the
@@ -102,7 +124,7 @@ func Load(backend backends.Backend, runDir string, opts LoadOptions) (*Model, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(runDir, rundir.ConfigFile), err)
 	}
-	m := &Model{RunDir: runDir, Config: cfg, Encoder: enc, Backend: backend}
+	m := &Model{RunDir: runDir, Config: cfg, Encoder: enc, Backend: backend, dataOverride: opts.DataDir}
 	if opts.Finetuned != "" {
 		return m, m.loadFinetuned(opts.Finetuned)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ainfonce/goacl/acl/knn"
 	"github.com/ainfonce/goacl/acl/losses"
+	"github.com/ainfonce/goacl/acl/pretrain"
 	"github.com/ainfonce/goacl/acl/train"
 
 	"github.com/ainfonce/goacl/acl/optim"
@@ -41,6 +42,8 @@ type ProbeConfig struct {
 	LR          float64 `json:"lr"`
 	WeightDecay float64 `json:"weight_decay"`
 	Seed        uint64  `json:"seed"`
+	// DataDir, when set, replaces the run's data folder (LoadOptions.DataDir).
+	DataDir string `json:"data_dir,omitempty"`
 }
 
 // DefaultProbeConfig returns a quick probe setting: 30 epochs of SGD lr 0.1 on the
@@ -64,6 +67,8 @@ type ProbeResult struct {
 	TestImages       int         `json:"test_images"`
 	TrainAccuracy    float64     `json:"train_accuracy"`
 	TestAccuracy     float64     `json:"test_accuracy"`
+	// Data is the data folder read (pretrain.Config.ResolveData).
+	Data *pretrain.DataSource `json:"data,omitempty"`
 }
 
 // Features computes the encoder features of every image of ds (un-augmented, eval-mode
@@ -85,21 +90,32 @@ func (m *Model) Features(ds *datasets.Dataset, batchSize int) (*tensors.Tensor, 
 // encoder (Load with pc.Branch: by default the branch the method's protocol evaluates,
 // so that multi-BN runs such as AdvCL's are read as their evaluation reads them) with the training loop of acl/train, and reports clean
 // train and test accuracy. Progress (a line at the first and last epoch and every 10th)
-// goes to progress.
+// goes to progress. It is LinearProbeContext without cancellation.
 func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progress io.Writer) (*ProbeResult, error) {
+	return LinearProbeContext(gocontext.Background(), backend, runDir, pc, progress)
+}
+
+// LinearProbeContext is LinearProbe stopped by ctx: once ctx is cancelled the probe stops
+// between feature batches or training steps and returns an error wrapping ctx.Err() (a
+// probe is not resumed: it is quick to run again).
+func LinearProbeContext(ctx gocontext.Context, backend backends.Backend, runDir string, pc ProbeConfig, progress io.Writer) (*ProbeResult, error) {
 	if pc.Epochs < 1 || pc.BatchSize < 1 || !(pc.LR > 0) || pc.TrainSubset < 0 || pc.TestSubset < 0 {
 		return nil, fmt.Errorf("probe: epochs (%d) and batch (%d) must be ≥ 1, lr (%g) > 0, subsets ≥ 0", pc.Epochs, pc.BatchSize, pc.LR)
 	}
-	m, err := Load(backend, runDir, LoadOptions{Branch: pc.Branch})
+	m, err := Load(backend, runDir, LoadOptions{Branch: pc.Branch, DataDir: pc.DataDir})
 	if err != nil {
 		return nil, err
 	}
 	cfg := m.Config
-	trainSet, err := datasets.LoadSplit(cfg.Dataset, cfg.DataDir, datasets.Train)
+	data, err := m.Data()
 	if err != nil {
 		return nil, err
 	}
-	test, err := datasets.LoadSplit(cfg.Dataset, cfg.DataDir, datasets.Test)
+	trainSet, err := datasets.LoadSplit(cfg.Dataset, data.Dir, datasets.Train)
+	if err != nil {
+		return nil, err
+	}
+	test, err := datasets.LoadSplit(cfg.Dataset, data.Dir, datasets.Test)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +127,13 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 	}
 	p := train.NewProgress(progress)
 	p.Printf("probe: features of %d train and %d test images (%s, branch %q)\n", trainSet.Len(), test.Len(), m.Encoder, m.Branch)
+	stopped := func() error { return fmt.Errorf("probe: interrupted: %w", ctx.Err()) }
 	trainF, err := m.Features(trainSet, 256)
 	if err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, stopped()
 	}
 	testF, err := m.Features(test, 256)
 	if err != nil {
@@ -146,8 +166,12 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 			return nil
 		},
 	}
-	if _, err := loop.Run(gocontext.Background(), train.State{}); err != nil {
+	sum, err := loop.Run(ctx, train.State{})
+	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
+	}
+	if sum.Stopped != "" {
+		return nil, stopped()
 	}
 	predict, err := context.NewExec(m.Backend, lctx, func(ctx *context.Context, f *graph.Node) *graph.Node {
 		return graph.ArgMax(logits(ctx, f), -1, dtypes.Int32)
@@ -170,7 +194,7 @@ func LinearProbe(backend backends.Backend, runDir string, pc ProbeConfig, progre
 		return float64(correct) / float64(len(labels)), nil
 	}
 	res := &ProbeResult{Config: pc, Checkpoint: m.Checkpoint.Path, CheckpointStep: m.Checkpoint.Step, CheckpointSHA256: m.Checkpoint.SHA256,
-		Branch: m.Branch, TrainImages: trainSet.Len(), TestImages: test.Len()}
+		Branch: m.Branch, TrainImages: trainSet.Len(), TestImages: test.Len(), Data: data}
 	if res.TrainAccuracy, err = accuracy(trainF, trainSet.Labels); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package finetune
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -15,9 +14,6 @@ import (
 // split, the training images the rest (then TrainSubset of them), the test images
 // TestSubset of the test split (all when 0).
 func splits(c *Config, dataset, dataDir string) (train, val, test *datasets.Dataset, err error) {
-	if err := datasets.Ensure(dataset, dataDir); err != nil {
-		return nil, nil, nil, fmt.Errorf("data folder of the pretraining run: %w", err)
-	}
 	full, err := datasets.LoadSplit(dataset, dataDir, datasets.Train)
 	if err != nil {
 		return nil, nil, nil, err
@@ -49,11 +45,16 @@ func splits(c *Config, dataset, dataDir string) (train, val, test *datasets.Data
 }
 
 // TestSplit returns the evaluation images of a finetuning: the test split of dataset,
-// reduced to subset images drawn with seed when subset > 0.
+// reduced to subset images drawn with seed when 0 < subset < its size (subset equal to
+// the size is all of it). A larger subset is a *field.Error of the key test_subset: a
+// result is never labelled a subset it is not.
 func TestSplit(dataset, dataDir string, subset int, seed uint64) (*datasets.Dataset, error) {
 	test, err := datasets.LoadSplit(dataset, dataDir, datasets.Test)
 	if err != nil {
 		return nil, err
+	}
+	if subset > test.Len() {
+		return nil, field.Errorf("test_subset", "{test_subset} = %d is larger than the %d test images of %s", subset, test.Len(), dataset)
 	}
 	if subset > 0 && subset < test.Len() {
 		test = test.Subset(subset, seed)

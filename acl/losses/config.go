@@ -66,9 +66,9 @@ func DefaultConfig() Config {
 // Validate checks every field against its allowed range and returns a *field.Error
 // naming the first offending field by its JSON key (alpha, lambda, beta, tau_plus,
 // temperature, base_temperature, quirks, variant): Variant ∈ {Base, IP, HN, IPHN},
-// Alpha ∈ [0,1] (when IP is used and AlphaNode is nil), Lambda > 0, Beta ≥ 0 and
-// TauPlus ∈ [0,1) (when HN is used), Temperature > 0, BaseTemperature > 0, and Quirks a
-// combination of the Fix* flags.
+// Alpha ∈ [0,1] (unless AlphaNode is set), Lambda > 0, Beta ≥ 0, TauPlus ∈ [0,1),
+// Temperature > 0, BaseTemperature > 0, all finite, and Quirks a combination of the Fix*
+// flags. Every field is checked whatever the variant, also those it does not read.
 func (c Config) Validate() error {
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch c.Variant {
@@ -76,25 +76,24 @@ func (c Config) Validate() error {
 	default:
 		return field.Errorf("variant", "{variant} = %d: want Base, IP, HN or IPHN", int(c.Variant))
 	}
-	if c.Variant.HasIP() {
-		if c.AlphaNode != nil {
-			if !c.AlphaNode.Shape().IsScalar() {
-				return field.Errorf("alpha", "{alpha}: the α node has shape %s: want a scalar", c.AlphaNode.Shape())
-			}
-		} else if !finite(c.Alpha) || c.Alpha < 0 || c.Alpha > 1 {
-			return field.Errorf("alpha", "{alpha} = %g: want α ∈ [0, 1]", c.Alpha)
+	// Every field is checked whatever the variant: a configuration is recorded and may be
+	// resumed or compared with another variant's, so a value out of range is wrong even
+	// where this variant does not read it.
+	if c.AlphaNode != nil {
+		if !c.AlphaNode.Shape().IsScalar() {
+			return field.Errorf("alpha", "{alpha}: the α node has shape %s: want a scalar", c.AlphaNode.Shape())
 		}
+	} else if !finite(c.Alpha) || c.Alpha < 0 || c.Alpha > 1 {
+		return field.Errorf("alpha", "{alpha} = %g: want α ∈ [0, 1]", c.Alpha)
 	}
 	if !finite(c.Lambda) || c.Lambda <= 0 {
 		return field.Errorf("lambda", "{lambda} = %g: want λ > 0", c.Lambda)
 	}
-	if c.Variant.HasHN() {
-		if !finite(c.Beta) || c.Beta < 0 {
-			return field.Errorf("beta", "{beta} = %g: want β ≥ 0", c.Beta)
-		}
-		if !finite(c.TauPlus) || c.TauPlus < 0 || c.TauPlus >= 1 {
-			return field.Errorf("tau_plus", "{tau_plus} = %g: want τ⁺ ∈ [0, 1)", c.TauPlus)
-		}
+	if !finite(c.Beta) || c.Beta < 0 {
+		return field.Errorf("beta", "{beta} = %g: want β ≥ 0", c.Beta)
+	}
+	if !finite(c.TauPlus) || c.TauPlus < 0 || c.TauPlus >= 1 {
+		return field.Errorf("tau_plus", "{tau_plus} = %g: want τ⁺ ∈ [0, 1)", c.TauPlus)
 	}
 	if !finite(c.Temperature) || c.Temperature <= 0 {
 		return field.Errorf("temperature", "{temperature} = %g: want t > 0", c.Temperature)

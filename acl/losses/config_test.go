@@ -51,11 +51,17 @@ func TestValidateNamesField(t *testing.T) {
 			t.Errorf("%s: got %v, want a field error naming %s", c.field, err, c.field)
 		}
 	}
-	// Fields a variant does not use are not checked.
-	cfg := DefaultConfig()
-	cfg.Alpha, cfg.Beta, cfg.TauPlus = -5, -5, 5
-	if err := cfg.Validate(); err != nil {
-		t.Errorf("Base must ignore α, β, τ⁺: %v", err)
+	// Fields a variant does not use are checked too (issue 18: a NaN α with the Base
+	// variant used to pass, then fail when config.json was written).
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.Alpha = -5 }, func(c *Config) { c.Alpha = math.NaN() },
+		func(c *Config) { c.Beta = math.Inf(1) }, func(c *Config) { c.TauPlus = math.NaN() },
+	} {
+		cfg := DefaultConfig()
+		edit(&cfg)
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Base accepted α %g, β %g, τ⁺ %g", cfg.Alpha, cfg.Beta, cfg.TauPlus)
+		}
 	}
 }
 

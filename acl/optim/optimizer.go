@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/ainfonce/goacl/acl/field"
@@ -56,16 +57,16 @@ func (c Config) Validate() error {
 	default:
 		return field.Errorf("kind", "{kind} %q unknown: use one of %s, %s, %s", c.Kind, SGD, LARSTorchLARS, LARSACL)
 	}
-	if c.Momentum < 0 || c.Momentum >= 1 {
+	if !(c.Momentum >= 0 && c.Momentum < 1) {
 		return field.Errorf("momentum", "{momentum} = %g: must be in [0, 1)", c.Momentum)
 	}
-	if c.WeightDecay < 0 {
+	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
 		return field.Errorf("weight_decay", "{weight_decay} = %g: must be ≥ 0", c.WeightDecay)
 	}
-	if c.Kind != SGD && c.TrustCoef <= 0 {
+	if c.Kind != SGD && (!(c.TrustCoef > 0) || math.IsInf(c.TrustCoef, 0)) {
 		return field.Errorf("trust_coef", "{trust_coef} = %g: LARS needs η > 0 (1e-3 in RoCL and ACL)", c.TrustCoef)
 	}
-	if c.Eps < 0 {
+	if !(c.Eps >= 0) || math.IsInf(c.Eps, 0) {
 		return field.Errorf("eps", "{eps} = %g: must be ≥ 0", c.Eps)
 	}
 	return nil

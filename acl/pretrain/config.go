@@ -2,8 +2,10 @@ package pretrain
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/ainfonce/goacl/acl/field"
@@ -34,6 +36,10 @@ type Config struct {
 	Dataset        string `json:"dataset"`
 	DataDir        string `json:"data_dir"`
 	PseudoLabelDir string `json:"pseudo_label_dir,omitempty"`
+	// DataFingerprint is datasets.Fingerprint of DataDir's files, recorded when the run
+	// starts (Pretrain also makes DataDir and PseudoLabelDir absolute): later stages read
+	// the same files or stop (ResolveData). Empty in runs recorded before it existed.
+	DataFingerprint string `json:"data_fingerprint,omitempty"`
 	// Subset trains on the first Subset images of a seeded permutation of the training
 	// split (0: all of it). The scale knobs (Subset, Encoder, Width, Epochs, BatchSize)
 	// let one recipe run from a CPU smoke test to the paper's GPU setting.
@@ -79,6 +85,12 @@ type Config struct {
 	// only); KeepCheckpoints is how many are kept (0: all).
 	CheckpointEvery int `json:"checkpoint_every"`
 	KeepCheckpoints int `json:"keep_checkpoints"`
+	// Devices runs every step over this many devices of an XLA backend (0 or 1: one
+	// device): the batch split along its first axis (BatchSize must divide by Devices),
+	// the variables replicated, and each step the step of one device with the whole
+	// batch (train.Loop.Devices). It says how the run is executed, not what it computes:
+	// a run may resume on another number of devices.
+	Devices int `json:"devices,omitempty"`
 	// MaxSteps stops the run after this many optimizer steps in total (0: no limit);
 	// for smoke tests and benchmarks. A run stopped by it can be resumed with a larger
 	// limit.
@@ -151,10 +163,10 @@ func (c *Config) Validate() error {
 	if d := c.DynACL; d != nil && d.method() != c.Method {
 		return field.Errorf("dynacl", "{dynacl}: the dynacl settings are DynACL's ({method} %s); method %s has none", d.method(), c.Method)
 	}
-	if c.RegularizerWeight < 0 {
+	if !(c.RegularizerWeight >= 0) {
 		return field.Errorf("regularizer_weight", "{regularizer_weight} = %g: must be ≥ 0", c.RegularizerWeight)
 	}
-	if c.CEWeight < 0 {
+	if !(c.CEWeight >= 0) {
 		return field.Errorf("ce_weight", "{ce_weight} = %g: must be ≥ 0", c.CEWeight)
 	}
 	if err := c.Optimizer.Validate(); err != nil {
@@ -169,9 +181,24 @@ func (c *Config) Validate() error {
 	if c.LogEvery < 1 {
 		return field.Errorf("log_every", "{log_every} = %d: must be ≥ 1", c.LogEvery)
 	}
+	if c.Devices < 0 {
+		return field.Errorf("devices", "{devices} = %d: must be ≥ 1 (0: one device)", c.Devices)
+	}
+	if c.Devices > 1 && c.BatchSize%c.Devices != 0 {
+		return field.Errorf("devices", "{batch_size} = %d does not divide over {devices} = %d: each device takes an equal share of the batch",
+			c.BatchSize, c.Devices)
+	}
 	if c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.MaxSteps < 0 {
 		return field.Errorf("checkpoint_every", "{checkpoint_every} (%d), {keep_checkpoints} (%d) and {max_steps} (%d) must be ≥ 0",
 			c.CheckpointEvery, c.KeepCheckpoints, c.MaxSteps)
+	}
+	if c.PseudoLabelDir != "" && !m.Inputs(c, 0).PseudoLabels {
+		return field.Errorf("pseudo_label_dir", "{pseudo_label_dir} %s: method %s reads no pseudo labels (AdvCL's); leave it empty so that the run does not record a folder it never read", c.PseudoLabelDir, c.Method)
+	}
+	// The net under every check above: no field, read by this variant or not, may hold a
+	// value config.json cannot record.
+	if err := field.Finite(c); err != nil {
+		return err
 	}
 	return m.Validate(c)
 }
@@ -182,19 +209,92 @@ func (c *Config) RunName() string {
 }
 
 // SameTraining reports whether a resumed run's configuration computes the same training
-// as the stored one: only max_steps, the logging, the kNN monitor and the checkpoint
-// settings may differ.
+// as the stored one: only max_steps, the logging and the checkpoint settings and the
+// number of devices may differ (and the kNN monitor), and the data folder may move when both
+// configurations record the same data fingerprint (the same files elsewhere). Paths are compared cleaned (a trailing "/" changes nothing).
+// The error is a *field.Error naming the first field that differs, with both values, and
+// lists the others.
 func SameTraining(stored, now Config) error {
-	norm := func(c Config) string {
-		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints = 0, 0, 0, 0
+	norm := func(c Config) map[string]string {
+		c.MaxSteps, c.LogEvery, c.CheckpointEvery, c.KeepCheckpoints, c.Devices = 0, 0, 0, 0, 0
 		c.KNN = nil
+		for _, p := range []*string{&c.DataDir, &c.PseudoLabelDir} {
+			if *p != "" {
+				*p = filepath.Clean(*p)
+			}
+		}
+		if stored.DataFingerprint != "" && stored.DataFingerprint == now.DataFingerprint {
+			c.DataDir = "" // the same files, wherever they are now
+		}
+		if stored.DataFingerprint == "" || now.DataFingerprint == "" {
+			c.DataFingerprint = "" // recorded by an older goacl, or not computed yet
+		}
 		b, _ := json.Marshal(c)
-		return string(b)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		flat := map[string]string{}
+		flattenJSON("", m, flat)
+		return flat
 	}
-	if norm(stored) != norm(now) {
-		return errors.New("the configuration differs from the stored config.json (only max_steps, log_every, knn and the checkpoint settings may change on resume)")
+	a, b := norm(stored), norm(now)
+	var diff []string
+	for k, v := range a {
+		if b[k] != v {
+			diff = append(diff, k)
+		}
 	}
-	return nil
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
+	sort.Strings(diff)
+	if i := slices.Index(diff, "data_fingerprint"); i >= 0 {
+		// Other files: say so first (a moved folder alone is not a difference).
+		diff = slices.DeleteFunc(diff, func(k string) bool { return k == "data_dir" || k == "data_fingerprint" })
+		diff = append([]string{"data_fingerprint"}, diff...)
+	}
+	first := diff[0]
+	show := func(v string, ok bool) string {
+		if !ok {
+			return "unset"
+		}
+		return v
+	}
+	sa, okA := a[first]
+	sb, okB := b[first]
+	key := first
+	if key == "data_fingerprint" {
+		key = "data_dir" // different files in the data folder: the folder is the setting
+	}
+	msg := fmt.Sprintf("{%s}: %s = %s differs from the run's %s (%s)", key, first, show(sb, okB), rundir.ConfigFile, show(sa, okA))
+	if first == "data_fingerprint" {
+		msg = fmt.Sprintf("{%s} %s: its files are not those the run was trained on (fingerprint %s, the run recorded %s)", key, now.DataDir, sb, sa)
+	}
+	if len(diff) > 1 {
+		msg += fmt.Sprintf("; also different: %s", strings.Join(diff[1:], ", "))
+	}
+	return field.Errorf(key, "%s (only max_steps, log_every, knn, the checkpoint settings and devices may change on resume)", msg)
+}
+
+// flattenJSON writes the leaves of a decoded JSON value into out by dotted key.
+func flattenJSON(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flattenJSON(key, e, out)
+		}
+	default:
+		b, _ := json.Marshal(x)
+		out[prefix] = string(b)
+	}
 }
 
 // ReadConfig reads the configuration (config.json) of the pretraining run directory

@@ -10,8 +10,8 @@ import (
 	"github.com/ainfonce/goacl/acl/rundir"
 )
 
-// latestCheckpoint reads a run's newest checkpoint or fails the test.
-func latestCheckpoint(t *testing.T, dir string) *rundir.Checkpoint {
+// runLatestCheckpoint reads a run's newest checkpoint or fails the test.
+func runLatestCheckpoint(t *testing.T, dir string) *rundir.Checkpoint {
 	t.Helper()
 	ck, _, err := rundir.LatestCheckpoint(filepath.Join(dir, rundir.CheckpointsDir))
 	if err != nil {
@@ -35,7 +35,7 @@ func TestKNNMonitorDoesNotChangeTraining(t *testing.T) {
 	if _, err := Pretrain(gocontext.Background(), cfg, watched, Options{Backend: testBackend(t), Progress: &progress}); err != nil {
 		t.Fatal(err)
 	}
-	a, b := latestCheckpoint(t, plain), latestCheckpoint(t, watched)
+	a, b := runLatestCheckpoint(t, plain), runLatestCheckpoint(t, watched)
 	if a.Step != b.Step || len(a.Variables) != len(b.Variables) {
 		t.Fatalf("steps %d vs %d, %d vs %d variables", a.Step, b.Step, len(a.Variables), len(b.Variables))
 	}
@@ -118,7 +118,7 @@ func TestZeroEpochsStoresInitialModel(t *testing.T) {
 		return dir
 	}
 	a, b, c := initial(1), initial(1), initial(2)
-	ca, cb, cc := latestCheckpoint(t, a), latestCheckpoint(t, b), latestCheckpoint(t, c)
+	ca, cb, cc := runLatestCheckpoint(t, a), runLatestCheckpoint(t, b), runLatestCheckpoint(t, c)
 	if ca.Step != 0 || len(ca.Variables) == 0 {
 		t.Fatalf("checkpoint step %d with %d variables; want step 0 with the model", ca.Step, len(ca.Variables))
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ainfonce/goacl/acl/field"
 	"github.com/ainfonce/goacl/acl/optim"
 	"github.com/ainfonce/goacl/acl/rundir"
 	"github.com/ainfonce/goacl/acl/train"
@@ -29,12 +30,19 @@ type TrainState struct {
 
 // Options are how a pretraining is run, beyond what it computes.
 type Options struct {
-	// Backend runs the graphs; nil means engine.New().
+	// Backend runs the graphs; nil means engine.NewForDevices(Config.Devices): engine.New()
+	// for one device, with the XLA CPU plugin as many host devices as Config.Devices.
 	Backend backends.Backend
-	// Resume continues from the newest checkpoint of the run directory. Without it, a
-	// run directory that already holds checkpoints is an error (ErrRunExists): nothing is
-	// overwritten.
+	// Resume continues the run in the run directory from its newest checkpoint (from the
+	// start when it has none yet). The folder must hold a run of the same training
+	// (SameTraining; an error naming the first field that differs) or be the empty folder
+	// of a run killed during its start-up; a missing folder is ErrNothingToResume.
+	// Without Resume the folder must be missing or empty: a run there is ErrRunExists,
+	// anything else ErrFolderNotEmpty, and nothing is written.
 	Resume bool
+	// Overwrite clears a run folder (everything in it: checkpoints, records, results) and
+	// starts a new run there. It never clears a folder that holds no run.
+	Overwrite bool
 	// Progress receives the run's progress: a progress bar on a terminal, one line per
 	// logged step otherwise; nil means none.
 	Progress io.Writer
@@ -62,14 +70,10 @@ type Result struct {
 // variable holds NaN or ±Inf when a checkpoint is due (the training loop's).
 var ErrNonFinite = train.ErrNonFinite
 
-// ErrRunExists is wrapped by the error of a fresh pretraining into a run directory that
-// already holds checkpoints: resume it (Options.Resume) or choose another directory.
-var ErrRunExists = errors.New("run directory already holds checkpoints")
-
 // ErrImportedRun is wrapped by the error of a pretraining (fresh or resumed) into a run
 // directory made by importing PyTorch weights: such a run holds the encoder alone, without
 // projection heads, optimizer state or a training position, so it can be finetuned and
-// evaluated but not trained on.
+// evaluated but not trained on (Options.Overwrite replaces it).
 var ErrImportedRun = errors.New("run directory holds imported weights")
 
 // stepHook, when set (by tests only), sees each step's result and the model before the
@@ -94,20 +98,46 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.absolutePaths(); err != nil {
+		return nil, err
+	}
+	backend, err := backendFor(opts.Backend, cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(&cfg, backend); err != nil {
+		return nil, err
+	}
+	occ, entries, err := rundir.Examine(out)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := checkFolder(out, occ, entries, opts)
+	if err != nil {
+		return nil, err
+	}
 	method, _ := MethodByName(cfg.Method)
 	data, err := loadData(&cfg, method)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.RecordData(); err != nil {
+		return nil, err
+	}
+	if opts.Resume && stored != nil {
+		if err := SameTraining(*stored, cfg); err != nil {
+			return nil, fmt.Errorf("resuming %s: %w", out, err)
+		}
 	}
 	run, err := rundir.Create(out)
 	if err != nil {
 		return nil, err
 	}
 	defer run.Close()
-	var prior rundir.Provenance
-	if run.ReadJSON(rundir.ProvenanceFile, &prior) == nil && prior.Import != nil {
-		return nil, fmt.Errorf("%w: %s was made from %s (sha256 %s); it holds the encoder only (no projection heads, optimizer state or training position), so it cannot be resumed or trained further: finetune or evaluate it, or pretrain into another run directory",
-			ErrImportedRun, out, prior.Import.Source, prior.Import.SHA256)
+	if opts.Overwrite && occ == rundir.FolderRun {
+		if err := run.Clear(); err != nil {
+			return nil, err
+		}
 	}
 	progress := train.NewProgress(opts.Progress)
 
@@ -119,14 +149,17 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		for _, s := range skipped {
 			warnings = append(warnings, fmt.Sprintf("skipping damaged checkpoint: %s; resuming from the older %s (step %d)", s, latest.Path, latest.Step))
 		}
-		warn := opts.Warnings
-		if warn == nil {
-			warn = opts.Progress
-		}
-		if warn != nil {
-			for _, w := range warnings {
-				fmt.Fprintf(warn, "warning: %s\n", w)
-			}
+	}
+	if ckErr == nil && opts.Resume && !latest.HeaderVerified() {
+		warnings = append(warnings, fmt.Sprintf("%s is a format-v%d checkpoint (written before checkpoints covered their header): its data verifies, its step, state and variable names cannot be; the next checkpoints are written in the current format", latest.Path, latest.Format))
+	}
+	warn := opts.Warnings
+	if warn == nil {
+		warn = opts.Progress
+	}
+	if warn != nil {
+		for _, w := range warnings {
+			fmt.Fprintf(warn, "warning: %s\n", w)
 		}
 	}
 	switch {
@@ -139,13 +172,6 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 		return nil, fmt.Errorf("run directory %s holds checkpoints but none is valid (%s): move %s away to start the run over, or choose another run directory",
 			out, strings.Join(skipped, "; "), run.File(rundir.CheckpointsDir))
 	case ckErr == nil:
-		var stored Config
-		if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
-			return nil, fmt.Errorf("resuming %s: %w", out, err)
-		}
-		if err := SameTraining(stored, cfg); err != nil {
-			return nil, fmt.Errorf("resuming %s: %w", out, err)
-		}
 		if err := json.Unmarshal(latest.State, &start); err != nil {
 			return nil, fmt.Errorf("resuming %s: checkpoint state: %w", latest.Path, err)
 		}
@@ -163,14 +189,27 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	if err := run.WriteJSON(rundir.ConfigFile, cfg); err != nil {
 		return nil, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		if backend, err = engine.New(); err != nil {
-			return nil, err
-		}
+	var notes []string
+	if len(skipped) > 0 {
+		notes = append(notes, "skipped damaged: "+strings.Join(skipped, "; "))
 	}
-	prov, err := writeProvenance(run, backend, latest, start.Step, skipped)
+	if latest != nil && !latest.HeaderVerified() {
+		notes = append(notes, fmt.Sprintf("%s: format v%d, header not verifiable", latest.Path, latest.Format))
+	}
+	if moved := dataMoved(stored, &cfg); moved != "" && latest != nil {
+		notes = append(notes, moved)
+	}
+	prov, err := writeProvenance(run, backend, max(cfg.Devices, 1), latest, start.Step, notes)
 	if err != nil {
+		return nil, err
+	}
+	// Running from here on (the step's graph is built next, which can take a while): a
+	// second interrupt during it marks this status interrupted (rundir.InterruptWriters).
+	startStatus := rundir.Status{State: rundir.StateRunning, Step: start.Step, Epoch: start.Epoch, Warnings: warnings}
+	if latest != nil {
+		startStatus.Checkpoint = latest.Path
+	}
+	if err := run.SetStatus(startStatus); err != nil {
 		return nil, err
 	}
 	step, state, err := NewStep(&cfg, data.pseudoLabelSets())
@@ -232,7 +271,7 @@ func Pretrain(ctx gocontext.Context, cfg Config, out string, opts Options) (*Res
 	}
 	loop := &train.Loop{
 		Name: "pretrain " + cfg.RunName(), Backend: backend, Model: mctx, Step: step.Build,
-		Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
+		Devices: cfg.Devices, Optimizer: optimizer, Schedule: schedule, Data: data, Epochs: cfg.Epochs, MaxSteps: cfg.MaxSteps,
 		RunDir: run, LogEvery: cfg.LogEvery, Checkpoints: ckpts, Progress: progress, Warnings: warnings,
 		Inputs: scalars,
 		AfterStep: func(st train.State, r *train.Result) error {
@@ -281,17 +320,44 @@ func stepScalars(cfg *Config, step *Step, state State) func(st train.State) ([]a
 	}
 }
 
+// backendFor returns the backend of a pretraining over devices: b, or when b is nil the
+// process's (engine.NewForDevices: with the XLA CPU plugin, one host device per device
+// asked for). A backend that cannot run that many devices is an error of the field
+// devices, before any work.
+func backendFor(b backends.Backend, devices int) (backends.Backend, error) {
+	if b == nil {
+		var err error
+		if b, err = engine.NewForDevices(devices); err != nil {
+			return nil, err
+		}
+	}
+	if err := engine.CheckDevices(b, devices); err != nil {
+		return nil, field.Errorf("devices", "{devices} = %d: %v", devices, err)
+	}
+	return b, nil
+}
+
 // writeProvenance writes provenance.json for a start or, when resuming from latest, keeps
-// the original start time and appends the resume (with any damaged checkpoint skipped).
-func writeProvenance(run *rundir.Dir, backend backends.Backend, latest *rundir.Checkpoint, step int64, skipped []string) (rundir.Provenance, error) {
-	prov := rundir.CollectProvenance(engine.Describe(backend))
+// the original start time and appends the resume with its notes (damaged checkpoints
+// skipped, a v1 checkpoint, a moved data folder). The backend's description says on how
+// many devices this leg of the run trains; a resume records its device count, and the
+// previous leg's backend when it changed.
+func writeProvenance(run *rundir.Dir, backend backends.Backend, devices int, latest *rundir.Checkpoint, step int64, notes []string) (rundir.Provenance, error) {
+	desc := engine.Describe(backend)
+	if devices > 1 {
+		desc = fmt.Sprintf("%s, data-parallel over %d devices", desc, devices)
+	}
+	prov := rundir.CollectProvenance(desc)
 	if latest != nil {
 		var old rundir.Provenance
 		if run.ReadJSON(rundir.ProvenanceFile, &old) == nil {
 			prov.Start = old.Start
-			resume := fmt.Sprintf("%s at step %d", time.Now().UTC().Format(time.RFC3339), step)
-			if len(skipped) > 0 {
-				resume += fmt.Sprintf(" (skipped damaged: %s)", strings.Join(skipped, "; "))
+			resume := fmt.Sprintf("%s at step %d on %d device(s)", time.Now().UTC().Format(time.RFC3339), step, devices)
+			if old.Backend != "" && old.Backend != prov.Backend {
+				resume += fmt.Sprintf(" (until then: %s)", old.Backend)
+			}
+			if len(notes) > 0 {
+				resume += fmt.Sprintf(" (%s)", strings.Join(notes, "; "))
 			}
 			prov.Resumes = append(old.Resumes, resume)
 		}

@@ -53,23 +53,30 @@ func BenchmarkPretrainStep(b *testing.B) {
 			if err != nil || len(metrics) != b.N+1 {
 				b.Fatalf("%d metric records, %v", len(metrics), err)
 			}
-			var secs []float64
-			for _, m := range metrics[1:] {
-				secs = append(secs, m["step_seconds"].(float64))
-			}
-			sort.Float64s(secs)
-			median := secs[len(secs)/2]
-			b.ReportMetric(median*1e9, "ns/op")
-			b.ReportMetric(float64(cfg.BatchSize)/median, "images/s")
-			if len(cpu.at) == b.N+1 {
-				var cs []float64
-				for i := 1; i < len(cpu.at); i++ {
-					cs = append(cs, (cpu.at[i] - cpu.at[i-1]).Seconds())
-				}
-				sort.Float64s(cs)
-				b.ReportMetric(cs[len(cs)/2], "cpu-s/step")
-			}
+			reportStepTimes(b, metrics, cfg.BatchSize, cpu)
 		})
+	}
+}
+
+// reportStepTimes reports the median of the logged step times after the first (ns/op,
+// images/s for batch images a step) and the median CPU time between consecutive progress
+// lines (cpu-s/step).
+func reportStepTimes(b *testing.B, metrics []map[string]any, batch int, cpu *cpuPerLine) {
+	var secs []float64
+	for _, m := range metrics[1:] {
+		secs = append(secs, m["step_seconds"].(float64))
+	}
+	sort.Float64s(secs)
+	median := secs[len(secs)/2]
+	b.ReportMetric(median*1e9, "ns/op")
+	b.ReportMetric(float64(batch)/median, "images/s")
+	if len(cpu.at) == len(metrics) {
+		var cs []float64
+		for i := 1; i < len(cpu.at); i++ {
+			cs = append(cs, (cpu.at[i] - cpu.at[i-1]).Seconds())
+		}
+		sort.Float64s(cs)
+		b.ReportMetric(cs[len(cs)/2], "cpu-s/step")
 	}
 }
 

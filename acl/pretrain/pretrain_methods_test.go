@@ -79,6 +79,14 @@ func checkCompleteRunDir(t *testing.T, out string, cfg Config, steps int) {
 	if err := run.ReadJSON(rundir.ConfigFile, &stored); err != nil {
 		t.Fatal(err)
 	}
+	// config.json records the data folders absolute and the data's fingerprint.
+	if !strings.HasPrefix(stored.DataFingerprint, "sha256:") {
+		t.Errorf("config.json records no data fingerprint: %q", stored.DataFingerprint)
+	}
+	if err := cfg.absolutePaths(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataFingerprint = stored.DataFingerprint
 	a, _ := json.Marshal(stored)
 	b, _ := json.Marshal(cfg)
 	if string(a) != string(b) {

@@ -204,8 +204,8 @@ func TestReliabilityConfigRejectedBeforeWork(t *testing.T) {
 		mutate func(*Config)
 		want   []string
 	}{
-		{"epsilon<0", func(c *Config) { c.Attack.Epsilon = -0.01 }, []string{"attack.epsilon", "≥ 0"}},
-		{"attack steps<0", func(c *Config) { c.Attack.Steps = -1 }, []string{"attack.steps", "≥ 0"}},
+		{"epsilon<0", func(c *Config) { c.Attack.Epsilon = -0.01 }, []string{"attack.epsilon", "in [0, 1]"}},
+		{"attack steps<0", func(c *Config) { c.Attack.Steps = -1 }, []string{"attack.steps", "in [0, 200]"}},
 		{"alpha<0", func(c *Config) { c.Loss.Alpha = -0.1 }, []string{"loss.alpha", "α ∈ [0, 1]"}},
 		{"alpha>1", func(c *Config) { c.Loss.Alpha = 1.5 }, []string{"loss.alpha", "α ∈ [0, 1]"}},
 		{"alpha NaN", func(c *Config) { c.Loss.Alpha = math.NaN() }, []string{"loss.alpha", "α ∈ [0, 1]"}},

@@ -42,7 +42,7 @@ func TestSupervisedBaselineLearnsTheLabels(t *testing.T) {
 	if last < 0.35 {
 		t.Errorf("batch accuracy %.3f in the last epoch on 64 training images, want ≥ 0.35 (chance 0.1): the labels do not reach the loss", last)
 	}
-	ck := latestCheckpoint(t, dir)
+	ck := runLatestCheckpoint(t, dir)
 	head := 0
 	for _, v := range ck.Variables {
 		if strings.HasPrefix(v.Key(), "/"+SupervisedHeadScope+"/") {

@@ -216,7 +216,7 @@ func pretrainingScale(pre *pretrain.Config) string {
 }
 
 func testSetLabel(images, subset int) string {
-	if subset == 0 {
+	if subset == 0 || subset > images { // a "subset" larger than the images evaluated was all of them
 		return fmt.Sprintf("all %d", images)
 	}
 	return fmt.Sprintf("%d-image subset", images)

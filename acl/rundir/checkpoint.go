@@ -19,15 +19,31 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// A checkpoint is one file, ckpt-<step>.ckpt: a magic line, a one-line JSON header
-// (step, the trainer's host state, and per variable its scope, name, dtype, dimensions and
-// byte range), then the variables' raw little-endian bytes, whose SHA-256 the header
-// records. It is written to a temporary file, synced and renamed, so a process killed at
-// any moment leaves either the previous checkpoint or the new one, never a torn file; and
-// a file damaged later fails its checksum and is skipped by LatestCheckpoint.
+// A checkpoint is one file, ckpt-<step>.ckpt. Format v2 (written since issue 18):
+//
+//	GOACL-CHECKPOINT v2
+//	sha256 <hex digest of every byte after this line>
+//	{header: step, the trainer's host state, per variable scope, name, dtype, dims, byte range}
+//	<the variables' raw little-endian bytes, back to back in header order>
+//
+// The digest covers the header as well as the data, so a changed step, state, offset or
+// variable name is refused like changed data. Format v1 (the files written before) has no
+// digest line and a header carrying the SHA-256 of the data only ("blob_sha256"): v1 files
+// still load, with Checkpoint.Format = 1 telling callers that their header could not be
+// verified (only its layout: variables stored back to back, covering the data exactly).
+// A file is written to a temporary file, synced and renamed, so a process killed at any
+// moment leaves either the previous checkpoint or the new one, never a torn file; and a
+// file damaged later fails its checksum and is skipped by LatestCheckpoint.
 
-// CheckpointMagic is the first line of every checkpoint file (format version 1).
-const CheckpointMagic = "GOACL-CHECKPOINT v1"
+// CheckpointMagic is the first line of the checkpoints SaveCheckpoint writes (format v2);
+// CheckpointMagicV1 that of format v1, still read.
+const (
+	CheckpointMagic   = "GOACL-CHECKPOINT v2"
+	CheckpointMagicV1 = "GOACL-CHECKPOINT v1"
+)
+
+// checkpointSumPrefix starts the second line of a v2 checkpoint.
+const checkpointSumPrefix = "sha256 "
 
 // CheckpointVar describes one stored variable.
 type CheckpointVar struct {
@@ -51,7 +67,7 @@ type checkpointHeader struct {
 	Step       int64           `json:"step"`
 	State      json.RawMessage `json:"state,omitempty"`
 	Variables  []CheckpointVar `json:"variables"`
-	BlobSHA256 string          `json:"blob_sha256"`
+	BlobSHA256 string          `json:"blob_sha256,omitempty"` // format v1 only
 }
 
 // Checkpoint is a checkpoint read from disk: its step, the host state saved with it and
@@ -63,11 +79,19 @@ type Checkpoint struct {
 	Step      int64
 	State     json.RawMessage
 	Variables []CheckpointVar
+	// Format is the file's format version: 2 when the checksum covered the whole file, 1
+	// for a file written before (its data verified, its header only checked for layout:
+	// see HeaderVerified).
+	Format int
 	// SHA256 is the hex SHA-256 of the whole file as read (header included): what results
 	// record to name the exact weights they came from.
 	SHA256 string
 	blob   []byte
 }
+
+// HeaderVerified reports whether the checkpoint's header (step, host state, variable
+// names and byte ranges) was covered by its checksum: false for format v1 files.
+func (c *Checkpoint) HeaderVerified() bool { return c.Format >= 2 }
 
 // SaveCheckpoint writes every variable of ctx that has a value, with the host state
 // (any JSON-serialisable value), to dir/ckpt-<step>.ckpt atomically, and then removes all
@@ -104,14 +128,17 @@ func SaveCheckpoint(ctx *context.Context, dir string, step int64, state any, kee
 	if err != nil {
 		return "", fmt.Errorf("checkpoint state: %w", err)
 	}
-	sum := sha256.Sum256(blob.Bytes())
-	header, err := json.Marshal(checkpointHeader{Step: step, State: stateJSON, Variables: vars, BlobSHA256: hex.EncodeToString(sum[:])})
+	header, err := json.Marshal(checkpointHeader{Step: step, State: stateJSON, Variables: vars})
 	if err != nil {
 		return "", err
 	}
+	h := sha256.New()
+	h.Write(header)
+	h.Write([]byte("\n"))
+	h.Write(blob.Bytes())
 	final := filepath.Join(dir, fmt.Sprintf("ckpt-%09d.ckpt", step))
 	if err := writeFileAtomic(final, func(w io.Writer) error {
-		if _, err := fmt.Fprintf(w, "%s\n%s\n", CheckpointMagic, header); err != nil {
+		if _, err := fmt.Fprintf(w, "%s\n%s%x\n%s\n", CheckpointMagic, checkpointSumPrefix, h.Sum(nil), header); err != nil {
 			return err
 		}
 		_, err := w.Write(blob.Bytes())
@@ -139,27 +166,41 @@ func CheckpointFiles(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// ReadCheckpoint reads and verifies one checkpoint file: magic line, header and the
-// blob's checksum. Any mismatch is an error naming the file.
+// ReadCheckpoint reads and verifies one checkpoint file: magic line, the checksum of
+// everything after it (format v2; the data's only in format v1), the header and the
+// layout of every variable. Any mismatch is an error naming the file.
 func ReadCheckpoint(path string) (*Checkpoint, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	c, err := parseCheckpoint(path, data)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(data)
-	c.SHA256 = hex.EncodeToString(sum[:])
-	return c, nil
+	return parseCheckpoint(path, data)
 }
 
 // parseCheckpoint verifies and decodes the content data of the checkpoint file path.
 func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 	magic, rest, ok := bytes.Cut(data, []byte("\n"))
-	if !ok || string(magic) != CheckpointMagic {
+	format := 0
+	switch string(magic) {
+	case CheckpointMagic:
+		format = 2
+	case CheckpointMagicV1:
+		format = 1
+	}
+	if !ok || format == 0 {
 		return nil, fmt.Errorf("checkpoint %s: not a goacl checkpoint (first line %q, want %q)", path, truncate(string(magic), 40), CheckpointMagic)
+	}
+	if format == 2 {
+		sumLine, covered, ok := bytes.Cut(rest, []byte("\n"))
+		want, hasPrefix := bytes.CutPrefix(sumLine, []byte(checkpointSumPrefix))
+		if !ok || !hasPrefix {
+			return nil, fmt.Errorf("checkpoint %s: truncated or corrupt checksum line", path)
+		}
+		sum := sha256.Sum256(covered)
+		if hex.EncodeToString(sum[:]) != string(want) {
+			return nil, fmt.Errorf("checkpoint %s: checksum mismatch (file truncated or corrupted, header or data: %d bytes after the checksum line)", path, len(covered))
+		}
+		rest = covered
 	}
 	headerLine, blob, ok := bytes.Cut(rest, []byte("\n"))
 	if !ok {
@@ -169,15 +210,24 @@ func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 	if err := json.Unmarshal(headerLine, &h); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: corrupt header: %w", path, err)
 	}
-	sum := sha256.Sum256(blob)
-	if hex.EncodeToString(sum[:]) != h.BlobSHA256 {
-		return nil, fmt.Errorf("checkpoint %s: data checksum mismatch (file truncated or corrupted: %d data bytes)", path, len(blob))
+	if format == 1 {
+		sum := sha256.Sum256(blob)
+		if hex.EncodeToString(sum[:]) != h.BlobSHA256 {
+			return nil, fmt.Errorf("checkpoint %s: data checksum mismatch (file truncated or corrupted: %d data bytes)", path, len(blob))
+		}
 	}
 	seen := map[string]bool{}
+	next := int64(0)
 	for _, v := range h.Variables {
 		if v.Offset < 0 || v.Size < 0 || v.Offset > int64(len(blob)) || v.Size > int64(len(blob))-v.Offset {
 			return nil, fmt.Errorf("checkpoint %s: variable %s lies outside the data", path, v.Key())
 		}
+		// Writers store the variables back to back in header order: anything else is a
+		// damaged header (the only check a v1 header gets beyond its JSON).
+		if v.Offset != next {
+			return nil, fmt.Errorf("checkpoint %s: variable %s starts at byte %d of the data, want %d (variables are stored back to back): damaged header", path, v.Key(), v.Offset, next)
+		}
+		next += v.Size
 		if err := checkVarShape(v); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 		}
@@ -186,7 +236,12 @@ func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 		}
 		seen[v.Key()] = true
 	}
-	return &Checkpoint{Path: path, Step: h.Step, State: h.State, Variables: h.Variables, blob: blob}, nil
+	if next != int64(len(blob)) {
+		return nil, fmt.Errorf("checkpoint %s: the variables cover %d of the %d data bytes: damaged header", path, next, len(blob))
+	}
+	whole := sha256.Sum256(data)
+	return &Checkpoint{Path: path, Step: h.Step, State: h.State, Variables: h.Variables, Format: format,
+		SHA256: hex.EncodeToString(whole[:]), blob: blob}, nil
 }
 
 // checkpointDTypes are the dtypes a checkpoint may hold (those with a Go element type).

@@ -30,6 +30,16 @@ type Dir struct {
 	mu      sync.Mutex
 	metrics *os.File
 	lock    *os.File
+	// writer is set by Create; dirInfo is the folder as Create found it, so that a folder
+	// deleted or replaced while the run writes is noticed (Check).
+	writer  bool
+	dirInfo os.FileInfo
+	// statusMu orders status writes; last is the status this process wrote last (nil:
+	// none); frozen is set once InterruptWriters wrote the final status of a process that
+	// is about to exit, and stops any later one.
+	statusMu sync.Mutex
+	last     *Status
+	frozen   bool
 }
 
 // Run-directory file and folder names (a run directory written by any version of goacl
@@ -56,7 +66,7 @@ func Create(path string) (*Dir, error) {
 	if err := os.MkdirAll(filepath.Join(path, CheckpointsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("run directory %s: cannot create it: %w", path, err)
 	}
-	if err := writeProbe(filepath.Join(path, ".write-probe")); err != nil {
+	if err := writeProbe(filepath.Join(path, writeProbeFile)); err != nil {
 		return nil, fmt.Errorf("run directory %s is not writable (or the disk is full): %w", path, err)
 	}
 	lock, err := lockRunDir(path)
@@ -66,12 +76,34 @@ func Create(path string) (*Dir, error) {
 	for _, dir := range []string{path, filepath.Join(path, CheckpointsDir)} {
 		removeStaleTemps(dir)
 	}
-	f, err := os.OpenFile(filepath.Join(path, MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	info, err := os.Stat(path)
 	if err != nil {
 		unlockRunDir(lock)
 		return nil, fmt.Errorf("run directory %s: %w", path, err)
 	}
-	return &Dir{Path: path, metrics: f, lock: lock}, nil
+	r := &Dir{Path: path, lock: lock, writer: true, dirInfo: info}
+	if err := r.openMetrics(); err != nil {
+		unlockRunDir(lock)
+		return nil, err
+	}
+	registerWriter(r)
+	return r, nil
+}
+
+// writeProbeFile is the file Create writes to test that the folder is writable.
+const writeProbeFile = ".write-probe"
+
+// runLockFile is the file of a run directory whose flock marks its one writer (Unix).
+const runLockFile = ".lock"
+
+// openMetrics opens the metrics log for appending (creating it).
+func (r *Dir) openMetrics() error {
+	f, err := os.OpenFile(r.File(MetricsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("run directory %s: %w", r.Path, err)
+	}
+	r.metrics = f
+	return nil
 }
 
 // writeProbe writes 64 KiB to path, syncs and removes it.
@@ -89,6 +121,20 @@ func writeProbe(path string) error {
 	}
 	_ = os.Remove(path)
 	return err
+}
+
+// CheckWritable checks that the folder sub of the run directory (created if missing) can be
+// written, by writing, syncing and removing a probe file: an evaluation checks where its
+// result goes before it runs, not after.
+func (r *Dir) CheckWritable(sub string) error {
+	dir := r.File(sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: cannot create it: %w", dir, err)
+	}
+	if err := writeProbe(filepath.Join(dir, writeProbeFile)); err != nil {
+		return fmt.Errorf("%s is not writable (or the disk is full): %w", dir, err)
+	}
+	return nil
 }
 
 // removeStaleTemps removes the temporary files writeFileAtomic leaves behind when its
@@ -110,6 +156,7 @@ func Open(path string) (*Dir, error) {
 
 // Close closes the metrics log and releases the writer lock.
 func (r *Dir) Close() error {
+	unregisterWriter(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	unlockRunDir(r.lock)
@@ -127,11 +174,18 @@ func (r *Dir) File(name ...string) string {
 	return filepath.Join(append([]string{r.Path}, name...)...)
 }
 
-// WriteJSON writes v as indented JSON to name inside the run directory, atomically.
+// WriteJSON writes v as indented JSON to name inside the run directory, atomically. A
+// writer (Create) first checks that its folder and lock are still those it locked (Check).
 func (r *Dir) WriteJSON(name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.mu.Lock()
+	err = r.checkLocked(false)
+	r.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	path := r.File(name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -155,7 +209,8 @@ func (r *Dir) ReadJSON(name string, v any) error {
 	return nil
 }
 
-// LogMetrics appends one record to metrics.jsonl and syncs it.
+// LogMetrics appends one record to metrics.jsonl and syncs it, after checking that the
+// folder and the log are still those the run opened (Check).
 func (r *Dir) LogMetrics(record any) error {
 	data, err := json.Marshal(record)
 	if err != nil {
@@ -165,6 +220,9 @@ func (r *Dir) LogMetrics(record any) error {
 	defer r.mu.Unlock()
 	if r.metrics == nil {
 		return fmt.Errorf("run directory %s: metrics log is not open", r.Path)
+	}
+	if err := r.checkLocked(true); err != nil {
+		return err
 	}
 	if _, err := r.metrics.Write(append(data, '\n')); err != nil {
 		return fmt.Errorf("%s: %w", r.File(MetricsFile), err)
@@ -233,10 +291,25 @@ func (r *Dir) ReadMetrics() ([]map[string]any, error) {
 	return out, sc.Err()
 }
 
-// SetStatus writes status.json.
+// SetStatus writes status.json (nothing once InterruptWriters wrote the final status of
+// this process).
 func (r *Dir) SetStatus(s Status) error {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	return r.writeStatusLocked(s)
+}
+
+// writeStatusLocked is SetStatus with r.statusMu held.
+func (r *Dir) writeStatusLocked(s Status) error {
+	if r.frozen {
+		return nil
+	}
 	s.Updated = time.Now().UTC()
-	return r.WriteJSON(StatusFile, s)
+	if err := r.WriteJSON(StatusFile, s); err != nil {
+		return err
+	}
+	r.last = &s
+	return nil
 }
 
 // FinalLoss returns the last "loss" logged in metrics.jsonl as a number (a training

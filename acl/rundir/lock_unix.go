@@ -12,9 +12,6 @@ import (
 	"syscall"
 )
 
-// runLockFile is the file of a run directory whose flock marks its one writer.
-const runLockFile = ".lock"
-
 // lockRunDir takes the exclusive writer lock of the run directory path (an advisory
 // flock on path/.lock, released by the kernel when the process exits or is killed) and
 // records the holder's pid in the file for the error another writer gets.

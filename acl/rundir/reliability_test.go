@@ -129,7 +129,8 @@ func TestReliabilityTornWrites(t *testing.T) {
 
 // The checkpoint reader never panics: any file gives an error or a checkpoint whose every
 // variable converts to a tensor and restores into a fresh context. fixSum rewrites the
-// header's blob checksum so that the fuzzer gets past it to the variable table.
+// checksums (v1: the data's; v2: the whole file's) so that the fuzzer gets past them to the
+// variable table.
 func FuzzReadCheckpoint(f *testing.F) {
 	seedDir := f.TempDir()
 	path, err := SaveCheckpoint(testContext(), seedDir, 7, map[string]int{"epoch": 1}, 0)
@@ -142,7 +143,9 @@ func FuzzReadCheckpoint(f *testing.F) {
 	}
 	f.Add(valid, false)
 	f.Add(valid[:len(valid)-5], true)
-	f.Add([]byte(CheckpointMagic+"\n{\"step\":1,\"variables\":[{\"scope\":\"/a\",\"name\":\"w\",\"dtype\":\"Float32\",\"dims\":[-1],\"offset\":0,\"size\":4}]}\n\x00\x00\x00\x00"), true)
+	negDim := "{\"step\":1,\"variables\":[{\"scope\":\"/a\",\"name\":\"w\",\"dtype\":\"Float32\",\"dims\":[-1],\"offset\":0,\"size\":4}]}\n\x00\x00\x00\x00"
+	f.Add([]byte(CheckpointMagicV1+"\n"+negDim), true)
+	f.Add([]byte(CheckpointMagic+"\n"+checkpointSumPrefix+"0\n"+negDim), true)
 	f.Fuzz(func(t *testing.T, data []byte, fixSum bool) {
 		if fixSum {
 			data = fixCheckpointSum(data)
@@ -168,12 +171,19 @@ func FuzzReadCheckpoint(f *testing.F) {
 	})
 }
 
-// fixCheckpointSum replaces the blob checksum in a checkpoint file's header by the right
-// one, when the header is a JSON object.
+// fixCheckpointSum replaces the checksums of a checkpoint file by the right ones, when its
+// header is a JSON object: the data's in the header (format v1) and, in format v2, the
+// whole-file digest line.
 func fixCheckpointSum(data []byte) []byte {
 	magic, rest, ok := bytes.Cut(data, []byte("\n"))
 	if !ok {
 		return data
+	}
+	v2 := string(magic) == CheckpointMagic
+	if v2 {
+		if _, rest, ok = bytes.Cut(rest, []byte("\n")); !ok {
+			return data
+		}
 	}
 	header, blob, ok := bytes.Cut(rest, []byte("\n"))
 	if !ok {
@@ -183,11 +193,18 @@ func fixCheckpointSum(data []byte) []byte {
 	if json.Unmarshal(header, &h) != nil || h == nil {
 		return data
 	}
-	sum := sha256.Sum256(blob)
-	h["blob_sha256"] = hex.EncodeToString(sum[:])
+	if !v2 {
+		sum := sha256.Sum256(blob)
+		h["blob_sha256"] = hex.EncodeToString(sum[:])
+	}
 	fixed, err := json.Marshal(h)
 	if err != nil {
 		return data
 	}
-	return slices.Concat(magic, []byte("\n"), fixed, []byte("\n"), blob)
+	covered := slices.Concat(fixed, []byte("\n"), blob)
+	if !v2 {
+		return slices.Concat(magic, []byte("\n"), covered)
+	}
+	sum := sha256.Sum256(covered)
+	return slices.Concat(magic, []byte("\n"+checkpointSumPrefix+hex.EncodeToString(sum[:])+"\n"), covered)
 }

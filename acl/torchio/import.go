@@ -102,6 +102,10 @@ func Import(out string, opts ImportOptions) (*Imported, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The data folder is recorded as a pretraining records it: absolute, with its files'
+	// fingerprint, which finetuning and evaluation then verify. Where the files are not
+	// on this machine the run records the folder alone (later stages say it is unverified).
+	_ = cfg.RecordData()
 	data, err := os.ReadFile(opts.From)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)

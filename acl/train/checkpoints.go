@@ -36,6 +36,11 @@ func (l *Loop) saveCheckpoint(st State, sum *Summary) error {
 		return fmt.Errorf("%w: after step %d (epoch %d, batch %d) %d variables hold NaN or ±Inf: %s; checkpoint not written; %s",
 			ErrNonFinite, st.Step, st.Epoch+1, st.Batch, len(bad), strings.Join(bad, ", "), l.keptMessage(sum))
 	}
+	if l.RunDir != nil {
+		if err := l.RunDir.Check(); err != nil {
+			return err
+		}
+	}
 	var state any = st
 	if c.State != nil {
 		var err error

@@ -26,6 +26,7 @@
 //
 // Where the follow-ups plug in: a periodic evaluation (a kNN monitor) is an EndEpoch or
 // AfterStep hook; a per-step host callback is AfterStep (or Inputs for values fed to the
-// graph); the device or sharding choice of a data-parallel run is made where the step is
-// compiled (compileStep), the one place the loop builds an executable.
+// graph); the device or sharding choice is made where the step is compiled (compileStep in
+// devices.go), the one place the loop builds an executable: Loop.Devices > 1 splits each
+// batch over that many XLA devices with the result of one device (data parallelism).
 package train

@@ -28,6 +28,11 @@ type Loop struct {
 	// mode with BatchNorm statistics updating (layers.InMode(ctx, g, true, true, …)); a
 	// step that needs other modes for some passes sets them itself.
 	Step func(ctx *context.Context, inputs []*graph.Node) Outputs
+	// Devices, when more than 1, runs each step over that many devices of Backend (an XLA
+	// backend): the batch split along its first axis, which Devices must divide, the
+	// variables and host inputs replicated, and the result that of one device with the
+	// whole batch (see devices.go). 0 or 1: one device.
+	Devices int
 	// Optimizer builds the update of the trainable variables from the loss.
 	Optimizer optimizers.Interface
 	// Schedule gives each step's learning rate (optim.SetLearningRate before the step).
@@ -81,11 +86,11 @@ func (l *Loop) Run(ctx gocontext.Context, start State) (*Summary, error) {
 	if l.Checkpoints != nil {
 		sum.Checkpoint = l.Checkpoints.Last
 	}
-	exec, termNames, err := l.compileStep()
+	step, err := l.compileStep()
 	if err != nil {
 		return sum, err
 	}
-	defer exec.Finalize()
+	defer step.exec.Finalize()
 	if err := l.setStatus(rundir.Status{State: rundir.StateRunning, Step: st.Step, Epoch: st.Epoch}); err != nil {
 		return sum, err
 	}
@@ -126,6 +131,13 @@ func (l *Loop) Run(ctx gocontext.Context, start State) (*Summary, error) {
 			if err := ctx.Err(); err != nil {
 				return stopEarly(rundir.StateInterrupted, l.resumeHint("stopped by the user"))
 			}
+			if l.RunDir != nil {
+				// A run folder (or its metrics log) deleted or replaced under the run stops
+				// it here, before another step's work is lost.
+				if err := l.RunDir.Check(); err != nil {
+					return fail(err)
+				}
+			}
 			if l.MaxSteps > 0 && st.Step >= l.MaxSteps {
 				return stopEarly(rundir.StateStopped, fmt.Sprintf("max_steps %d reached; %s", l.MaxSteps,
 					"resumable from its newest checkpoint with a larger max_steps"))
@@ -137,26 +149,24 @@ func (l *Loop) Run(ctx gocontext.Context, start State) (*Summary, error) {
 			if err != nil {
 				return fail(err)
 			}
-			args := batch.Inputs
+			var host []any
 			if l.Inputs != nil {
-				extra, err := l.Inputs(st)
-				if err != nil {
+				if host, err = l.Inputs(st); err != nil {
 					return fail(fmt.Errorf("step %d (epoch %d, batch %d): %w", st.Step+1, st.Epoch+1, st.Batch, err))
 				}
-				args = append(append([]any(nil), args...), extra...)
 			}
 			r := &Result{LR: l.Schedule.LearningRate(st.Epoch, st.Batch, nb), Size: batch.Size, Terms: map[string]float64{}}
 			if err := optim.SetLearningRate(l.Model, r.LR); err != nil {
 				return fail(err)
 			}
 			t0 := time.Now()
-			outs, err := exec.Exec(args...)
+			outs, err := step.run(batch.Inputs, host)
 			if err != nil {
 				return fail(fmt.Errorf("step %d (epoch %d, batch %d): %w", st.Step+1, st.Epoch+1, st.Batch, err))
 			}
 			r.Seconds = time.Since(t0).Seconds()
 			r.Loss = scalar(outs[0])
-			for i, n := range *termNames {
+			for i, n := range *step.names {
 				r.Terms[n] = scalar(outs[1+i])
 			}
 			st.Step++

@@ -33,19 +33,5 @@ func (l *Loop) BuildStep(ctx *context.Context, inputs []*graph.Node) (outputs []
 	return outputs, termNames
 }
 
-// compileStep returns the executable of BuildStep on the loop's backend and model, and
-// the term names its outputs follow (filled when the graph is built, at the first
-// execution). This is the one place the loop makes an executable: a device or sharding
-// choice (data-parallel training) belongs here.
-func (l *Loop) compileStep() (*context.Exec, *[]string, error) {
-	names := new([]string)
-	exec, err := context.NewExec(l.Backend, l.Model, func(ctx *context.Context, inputs []*graph.Node) []*graph.Node {
-		outs, n := l.BuildStep(ctx, inputs)
-		*names = n
-		return outs
-	})
-	return exec, names, err
-}
-
 // scalar reads a step output.
 func scalar(t *tensors.Tensor) float64 { return hostval.Scalar(t) }

@@ -109,8 +109,8 @@ func runBench(args []string) int {
 	seed := fs.Uint64("seed", 1, "seed of weights, batch and attack starts")
 	attackSteps := fs.Int("attack-steps", 5, "PGD steps of the training attack (the standard workload: 5)")
 	deviceCheck := fs.Bool("device-check", false, "instead of timing: run a tiny convolution + matmul graph on the backend (GOMLX_BACKEND) and compare it with the pure-Go backend")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *steps < 1 || *rounds < 1 || *evals < 0 {
 		fmt.Fprintln(os.Stderr, "acl bench: -steps and -rounds must be ≥ 1 and -eval-batches ≥ 0")
@@ -127,6 +127,22 @@ func runBench(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl bench:", err)
 		return 2
 	}
+	usePyTorch, useJAX, err := parsePeers(*peers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acl bench:", err)
+		return 2
+	}
+	if *python == "none" {
+		usePyTorch = false
+	}
+	// A PyTorch interpreter or script named on the command line is checked before any Go
+	// work (the parity check used to fail on it only after the Go side had run).
+	if (usePyTorch || *parity != "") && *python != "auto" && !*deviceCheck {
+		if err := checkPeer(*python, *script); err != nil {
+			fmt.Fprintln(os.Stderr, "acl bench:", err)
+			return 2
+		}
+	}
 	backend, err := engine.New()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "acl bench:", err)
@@ -135,13 +151,15 @@ func runBench(args []string) int {
 	if *deviceCheck {
 		return runDeviceCheck(backend)
 	}
-	usePyTorch, useJAX, err := parsePeers(*peers)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "acl bench:", err)
-		return 2
+	// The step's memory is estimated before anything is built: -width 100000 used to end
+	// in Go's out-of-memory fatal error.
+	need, err := cfg.StepMemory()
+	if err == nil {
+		err = engine.CheckMemory(backend, need, fmt.Sprintf("the step of ResNet-18 width %d, batch %d", cfg.Width, cfg.Batch))
 	}
-	if *python == "none" {
-		usePyTorch = false
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "acl bench: %v; use a smaller -width or -batch\n", err)
+		return 2
 	}
 	if *parity != "" {
 		if useJAX {
@@ -530,6 +548,22 @@ type torchResult struct {
 	CPUSeconds []float64 `json:"cpu_seconds"`
 	Value      float64   `json:"value"`
 	Error      string    `json:"error"`
+}
+
+// checkPeer checks that the interpreter -pytorch names can be run and the peer script
+// exists, without starting them.
+func checkPeer(pythonFlag, script string) error {
+	python, err := findPython(pythonFlag)
+	if err != nil {
+		return err
+	}
+	if _, err := exec.LookPath(python); err != nil {
+		return fmt.Errorf("-pytorch %s: %w", python, err)
+	}
+	if _, err := os.Stat(script); err != nil {
+		return fmt.Errorf("-pytorch-script %s: %w (run from the repository root or pass the path)", script, err)
+	}
+	return nil
 }
 
 // findPython resolves -pytorch: auto tries /usr/bin/python3 then python3 on PATH.

@@ -242,8 +242,8 @@ func runBenchOps(args []string) int {
 	out := fs.String("out", "", "write the full report (every timing, versions, command) as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of goacl's timed runs (all rounds, all selected ops) to this file")
 	seed := fs.Uint64("seed", 1, "seed of the operands")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(os.Stderr, "acl bench-ops: "+format+"\n", a...)

@@ -46,12 +46,20 @@ func runEval(args []string) int {
 	eps := fs.Float64("eps", 0, "L∞ ε (0: the attack's default: the finetuning's for pgd20, 8/255 for AutoAttack)")
 	step := fs.Float64("step", 0, "PGD step size (0: the finetuning's; 0.00314 = RoCL's robustness_test)")
 	steps := fs.Int("steps", 0, "PGD steps (0: 20)")
-	restarts := fs.Int("restarts", 1, "PGD restarts (an image is robust only if every restart fails)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	restarts := fs.Int("restarts", 1, "PGD restarts, ≤ 100 (an image is robust only if every restart fails)")
+	dataDir := fs.String("data", "", "read the test images from this folder instead of the run's (recorded; by default the run's folder must still hold the files it was trained on)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *runDir == "" {
 		fmt.Fprintln(os.Stderr, "acl eval: -run is required (the pretraining run directory)")
+		return 2
+	}
+	// Every value is checked before anything is read or evaluated.
+	opts := eval.Options{Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
+		Epsilon: *eps, StepSize: *step, Steps: *steps, DataDir: *dataDir}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "acl eval:", phrase(err, evalFlags))
 		return 2
 	}
 	run, err := rundir.Open(*runDir)
@@ -90,9 +98,8 @@ func runEval(args []string) int {
 		fmt.Fprintln(os.Stderr, "acl eval:", err)
 		return 1
 	}
+	opts.Backend = backend
 	for _, mode := range modes {
-		opts := eval.Options{Backend: backend, Restarts: *restarts, TestSubset: *testSubset, BatchSize: *batch, Seed: *seed,
-			Epsilon: *eps, StepSize: *step, Steps: *steps}
 		var rec *eval.Record
 		if preset == "" {
 			rec, err = eval.PGD(*runDir, mode, opts)
@@ -100,7 +107,7 @@ func runEval(args []string) int {
 			rec, _, err = eval.AutoAttack(*runDir, mode, preset, opts, os.Stdout)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "acl eval: %s: %v\n", mode, err)
+			fmt.Fprintf(os.Stderr, "acl eval: %s: %s\n", mode, phrase(err, evalFlags))
 			return 1
 		}
 		fmt.Printf("%s: SA %.2f%%, RA %.2f%% on %d test images — %s [%s]; wrote %s\n", mode, 100*rec.Accuracy.Clean, 100*rec.Accuracy.Robust,

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/pretrain"
@@ -57,8 +54,9 @@ func runFinetune(args []string) int {
 	evalStep := fs.Float64("eval-step", 0, "PGD step size of the evaluation attack (e.g. 0.00314, RoCL's); results are labelled with it")
 	evalEps := fs.Float64("eval-eps", 0, "ε of the evaluation attack")
 	seed := fs.Uint64("seed", 0, "seed of the splits, data order, augmentations, head initialisation and attack starts")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	dataDir := fs.String("data", "", "read the data set from this folder instead of the run's (recorded; by default the run's folder must still hold the files it was trained on)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *runDir == "" || *modeName == "" {
 		fmt.Fprintln(os.Stderr, "acl finetune: -run and -mode are required (e.g. acl finetune -run runs/rocl-ip -mode slf)")
@@ -130,13 +128,17 @@ func runFinetune(args []string) int {
 	if code, done := checkConfig("acl finetune", &cfg, *printConfig, finetuneFlags); done {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, done := interruptible("acl finetune", func() string { return "stopping between batches (a finetuning does not resume: run it again)" })
+	defer done()
 	fmt.Printf("finetuning %s of %s (%s, protocol %s: %s; lr %g: %s; %s)\n", mode, *runDir, pre.RunName(), cfg.Protocol, cfg.Source, cfg.LR, cfg.LRSource, cfg.Selection.Label())
-	res, err := finetune.Finetune(ctx, *runDir, cfg, finetune.Options{Force: *force, Progress: os.Stdout})
+	res, err := finetune.Finetune(ctx, *runDir, cfg, finetune.Options{Force: *force, Progress: os.Stdout, DataDir: *dataDir})
 	if errors.Is(err, finetune.ErrFinetuningExists) {
 		fmt.Fprintf(os.Stderr, "acl finetune: %v\n(pass -force to replace it)\n", err)
 		return 1
+	}
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "acl finetune:", err)
+		return exitInterrupted
 	}
 	if err != nil {
 		return trainingFailed("acl finetune", err, finetuneFlags)

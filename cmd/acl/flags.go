@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"strings"
 
 	"github.com/ainfonce/goacl/acl/field"
@@ -22,7 +23,7 @@ var pretrainFlags = map[string]string{
 	"adaptive_alpha": "-adaptive-warmup", "adaptive_alpha.warmup_epochs": "-adaptive-warmup",
 	"adaptive_alpha.d_min": "-d-min", "dynacl": "-reload-every", "dynacl.reload_every": "-reload-every",
 	"dynacl.momentum_encoder": "-momentum-encoder", "schedule.base": "-lr", "log_every": "-log-every",
-	"checkpoint_every": "-checkpoint-every", "max_steps": "-max-steps",
+	"checkpoint_every": "-checkpoint-every", "max_steps": "-max-steps", "devices": "-devices",
 	"knn.every": "-knn-every", "knn.test_images": "-knn-test",
 }
 
@@ -32,7 +33,13 @@ var finetuneFlags = map[string]string{
 	"batch_size": "-batch", "lr": "-lr", "train_subset": "-train-subset", "val_size": "-val-size",
 	"test_subset": "-test-subset", "eval_batch": "-eval-batch", "selection": "-select", "seed": "-seed",
 	"eval_attack.step_size": "-eval-step", "eval_attack.epsilon": "-eval-eps",
-	"pretrained_checkpoint": "-checkpoint",
+	"pretrained_checkpoint": "-checkpoint", "data_dir": "-data",
+}
+
+// evalFlags maps evaluation option keys (eval.Options.Validate) to `acl eval` flags.
+var evalFlags = map[string]string{
+	"epsilon": "-eps", "step_size": "-step", "steps": "-steps", "restarts": "-restarts",
+	"test_subset": "-test-subset", "batch_size": "-batch", "seed": "-seed", "data_dir": "-data",
 }
 
 // phrase returns err's message with the configuration keys of its field error (if any)
@@ -50,4 +57,17 @@ func phrase(err error, flags map[string]string) string {
 		return key
 	})
 	return strings.Replace(msg, fe.Error(), named, 1)
+}
+
+// parseFlags parses a command's flags; ok is false when the command ends here with exit
+// code code: 0 after -h or -help (the usage was asked for), 2 after a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	}
+	return 2, false
 }

@@ -34,8 +34,8 @@ func runGrid(args []string) int {
 	runs := fs.String("runs", os.Getenv(acl.NotebookRunsEnv), "the notebooks' runs folder (default: <repo>/notebooks/runs)")
 	data := fs.String("data", os.Getenv(acl.NotebookDataEnv), "the CIFAR-10 folder (default: ../shared/datasets/cifar-10 next to the repository when it holds files, else the user cache <cache>/goacl/datasets/cifar-10)")
 	out := fs.String("out", "", "write the script to this file (default: standard output)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	nb, err := acl.OpenNotebookAt(acl.NotebookPlaces{Scale: *scale, DataDir: *data, Runs: *runs})
 	if err != nil {
@@ -94,7 +94,9 @@ func gridScript(nb *acl.Notebook) (string, error) {
 	b.WriteString("SELECTED=(\"$@\")\nif [ ${#SELECTED[@]} -eq 0 ]; then SELECTED=(\"${ALL[@]}\"); fi\n")
 	b.WriteString("for run in \"${SELECTED[@]}\"; do\n  method=${run%%-*}; variant=${run#*-}\n")
 	b.WriteString("  if grep -qs '\"state\": *\"done\"' \"$RUNS/$run/status.json\"; then\n    echo \"$run: pretraining done\"\n  else\n")
-	fmt.Fprintf(&b, "    \"$ACL\" pretrain -method \"$method\" -variant \"$variant\" -preset %s -data \"$DATA\" -out \"$RUNS/$run\" -resume\n  fi\n", nb.Preset)
+	// -resume continues a run folder; on a missing folder it is an error (issue 18).
+	b.WriteString("    resume=; [ -d \"$RUNS/$run\" ] && resume=-resume\n")
+	fmt.Fprintf(&b, "    \"$ACL\" pretrain -method \"$method\" -variant \"$variant\" -preset %s -data \"$DATA\" -out \"$RUNS/$run\" $resume\n  fi\n", nb.Preset)
 	b.WriteString("  for mode in slf alf aff; do\n")
 	fmt.Fprintf(&b, "    [ -f \"$RUNS/$run/results/finetune-$mode/result.json\" ] || \"$ACL\" finetune -run \"$RUNS/$run\" -mode \"$mode\"%s\n", prefixSpace(strings.Join(ft, " ")))
 	b.WriteString("  done\n")

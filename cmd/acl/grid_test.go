@@ -22,7 +22,7 @@ func TestGridScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := string(data)
-	for _, want := range []string{"-preset smoke", `-data "$DATA" -out "$RUNS/$run" -resume`, "finetune -run \"$RUNS/$run\" -mode \"$mode\" -epochs 1 -batch 32 -train-subset 64 -val-size 32 -test-subset 32 -eval-batch 32",
+	for _, want := range []string{"-preset smoke", `-data "$DATA" -out "$RUNS/$run" $resume`, `[ -d "$RUNS/$run" ] && resume=-resume`, "finetune -run \"$RUNS/$run\" -mode \"$mode\" -epochs 1 -batch 32 -train-subset 64 -val-size 32 -test-subset 32 -eval-batch 32",
 		"eval -run \"$RUNS/$run\" -attack pgd20", "ALL=(rocl-base rocl-ip rocl-hn rocl-iphn", "table -runs", filepath.Join(runs, "smoke")} {
 		if !strings.Contains(script, want) {
 			t.Errorf("grid script lacks %q:\n%s", want, script)

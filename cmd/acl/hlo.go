@@ -48,8 +48,8 @@ func runHLO(args []string) int {
 	out := fs.String("stablehlo", "", "also write the StableHLO program to this file")
 	run := fs.String("run", "", "instead: compile the StableHLO file FILE (e.g. -stablehlo's, or JAX's from bench/jax_step.py --stablehlo) and time it on the XLA backend")
 	reps := fs.Int("reps", 5, "with -run: timed runs after one untimed run")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *run != "" {
 		return runStableHLOFile(*run, *reps)

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/ainfonce/goacl/acl/finetune"
 	"github.com/ainfonce/goacl/acl/losses"
@@ -28,7 +25,8 @@ func runPretrain(args []string) int {
 	data := fs.String("data", "", "folder with the data set's official binary files (default: $ACL_CIFAR10_DIR or $ACL_CIFAR100_DIR; else ../shared/datasets/cifar-10|cifar-100 when it holds files, as in a development checkout; else the user cache <cache>/goacl/datasets/cifar-10|cifar-100, where a missing data set is downloaded with its checksum)")
 	pseudo := fs.String("pseudo-labels", "", "folder with AdvCL's pseudo_train_*.npy (AdvCL only; default: advcl-pseudo-labels/<cifar-10|cifar-100> next to -data, when it exists)")
 	out := fs.String("out", "", "run directory to create (required)")
-	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint")
+	resume := fs.Bool("resume", false, "continue the run in -out from its newest checkpoint (-out must hold a run of the same configuration)")
+	overwrite := fs.Bool("overwrite", false, "clear the run in -out (checkpoints, records, finetunings) and start a new one there; never clears a folder that holds no run")
 	printConfig := fs.Bool("print-config", false, "print the resolved configuration as JSON and exit")
 	probe := fs.Bool("probe", false, "after pretraining, train a linear probe on the BN branch the method's protocol evaluates and print clean test accuracy")
 	probeEpochs := fs.Int("probe-epochs", 30, "linear-probe epochs")
@@ -42,6 +40,7 @@ func runPretrain(args []string) int {
 	batch := fs.Int("batch", 0, "batch size")
 	seed := fs.Uint64("seed", 0, "seed of data order, augmentations and attack starts")
 	maxSteps := fs.Int64("max-steps", 0, "stop after this many steps (resumable)")
+	devices := fs.Int("devices", 0, "run each step over N devices of the XLA backend, the batch split among them (GOMLX_BACKEND=xla:cpu: N host devices; xla:cuda: N GPUs); a run may resume on another N")
 	logEvery := fs.Int("log-every", 0, "log metrics every N steps")
 	ckptEvery := fs.Int("checkpoint-every", 0, "checkpoint every N steps (default: each epoch)")
 	lr := fs.Float64("lr", 0, "base learning rate")
@@ -60,11 +59,15 @@ func runPretrain(args []string) int {
 	reloadEvery := fs.Int("reload-every", 0, "DynACL: epochs between augmentation-strength updates")
 	knnEvery := fs.Int("knn-every", 0, "kNN monitor: evaluate every N epochs (0: off; the cpu and paper presets turn it on, smoke leaves it off)")
 	knnTest := fs.Int("knn-test", 0, "kNN monitor: test images (default: the preset's, or 1000; -1: the whole test split)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *out == "" && !*printConfig {
 		fmt.Fprintln(os.Stderr, "acl pretrain: -out is required (the run directory to create)")
+		return 2
+	}
+	if *resume && *overwrite {
+		fmt.Fprintln(os.Stderr, "acl pretrain: -resume and -overwrite exclude each other")
 		return 2
 	}
 	cfg, err := pretrain.Preset(*method, *variant, *preset, *data)
@@ -111,6 +114,8 @@ func runPretrain(args []string) int {
 			cfg.Seed = *seed
 		case "max-steps":
 			cfg.MaxSteps = *maxSteps
+		case "devices":
+			cfg.Devices = *devices
 		case "log-every":
 			cfg.LogEvery = *logEvery
 		case "checkpoint-every":
@@ -150,7 +155,12 @@ func runPretrain(args []string) int {
 		case "ce-weight":
 			cfg.CEWeight = *ceWeight
 		case "input-norm":
-			cfg.InputNorm = strings.TrimPrefix(*inputNorm, "none")
+			// "none" is the flag's name for no normalisation (config.json: ""); any other
+			// value is passed as it is, for validation to accept or name.
+			cfg.InputNorm = *inputNorm
+			if *inputNorm == "none" {
+				cfg.InputNorm = pretrain.InputNormNone
+			}
 		case "momentum-encoder":
 			if cfg.DynACL == nil {
 				ferr = fmt.Errorf("-momentum-encoder is DynACL's (-method dynacl)")
@@ -202,37 +212,30 @@ func runPretrain(args []string) int {
 	if code, done := checkConfig("acl pretrain", &cfg, *printConfig, pretrainFlags); done {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	finished := make(chan struct{})
-	defer func() { close(finished); stop() }()
-	// The first Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with
-	// status "interrupted"; a second one kills the process at once (default behaviour
-	// restored), which is safe too: checkpoints are written atomically.
-	go func() {
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-		}
-		select {
-		case <-finished: // ctx was cancelled by the deferred stop, not by a signal
-			return
-		default:
-		}
-		stop()
-		fmt.Fprintln(os.Stderr, "acl pretrain: interrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once; the newest checkpoint stays valid)")
-	}()
+	var doing phase
+	doing.set("finishing the current step and saving a checkpoint")
+	ctx, done := interruptible("acl pretrain", doing.get)
+	defer done()
 	fmt.Printf("pretraining %s (%s, preset %s) into %s\n", cfg.RunName(), cfg.Encoder, cfg.Preset, *out)
-	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Progress: os.Stdout, Warnings: os.Stderr})
-	if errors.Is(err, pretrain.ErrRunExists) {
-		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, or choose another -out)\n", err)
+	res, err := pretrain.Pretrain(ctx, cfg, *out, pretrain.Options{Resume: *resume, Overwrite: *overwrite, Progress: os.Stdout, Warnings: os.Stderr})
+	switch {
+	case errors.Is(err, pretrain.ErrRunExists):
+		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(pass -resume to continue it, -overwrite to replace it, or choose another -out)\n", err)
 		return 1
-	}
-	if err != nil {
+	case errors.Is(err, pretrain.ErrFolderNotEmpty):
+		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(-out must be a new or empty folder; -overwrite clears only a run's folder)\n", err)
+		return 1
+	case errors.Is(err, pretrain.ErrNothingToResume):
+		fmt.Fprintf(os.Stderr, "acl pretrain: %v\n(check -out; drop -resume to start a new run)\n", err)
+		return 1
+	case err != nil:
 		return trainingFailed("acl pretrain", err, pretrainFlags)
 	}
 	if res.Stopped {
 		fmt.Printf("stopped after %d steps; continue with: acl pretrain ... -out %s -resume\n", res.Steps, *out)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return 0
 	}
 	if res.AlreadyDone {
@@ -241,6 +244,7 @@ func runPretrain(args []string) int {
 		fmt.Printf("done: %d steps, final loss %.4f\n", res.Steps, res.FinalLoss)
 	}
 	if *probe {
+		doing.set("stopping the linear probe (the pretraining is finished; run the probe again with -resume -probe)")
 		pc := finetune.DefaultProbeConfig()
 		pc.Epochs = *probeEpochs
 		pc.TrainSubset = *probeTrain
@@ -248,7 +252,11 @@ func runPretrain(args []string) int {
 			pc.TrainSubset = cfg.Subset
 		}
 		pc.TestSubset = *probeTest
-		pr, err := finetune.LinearProbe(nil, *out, pc, os.Stdout)
+		pr, err := finetune.LinearProbeContext(ctx, nil, *out, pc, os.Stdout)
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "acl pretrain: linear probe interrupted: no accuracy reported")
+			return exitInterrupted
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "acl pretrain: linear probe:", err)
 			return 1

@@ -37,8 +37,8 @@ func runTable(args []string) int {
 	// directories up to the next flag and parse on from there.
 	var extra []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, rest); !ok {
+			return code
 		}
 		rest = fs.Args()
 		for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {

@@ -8,6 +8,7 @@
 package xlatest
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -27,6 +28,9 @@ var (
 	once    sync.Once
 	backend backends.Backend
 	err     error
+
+	mu      sync.Mutex
+	devices = map[int]backends.Backend{}
 )
 
 // Required reports whether XLA tests must run (GOACL_REQUIRE_XLA=1).
@@ -44,4 +48,26 @@ func Backend(t testing.TB) backends.Backend {
 		t.Skipf("XLA test skipped: %v (run `bash scripts/install-xla-cpu.sh` to enable it; scripts/test.sh does, and sets %s=1)", err, RequireEnv)
 	}
 	return backend
+}
+
+// BackendWithDevices returns an XLA CPU backend with n host devices (engine's
+// "xla:cpu,devices=n"), created once per n in the process; without a usable plugin it
+// skips t, or fails it when Required.
+func BackendWithDevices(t testing.TB, n int) backends.Backend {
+	t.Helper()
+	Backend(t) // the plugin's absence is reported once, the same way
+	mu.Lock()
+	defer mu.Unlock()
+	if b, ok := devices[n]; ok {
+		return b
+	}
+	b, err := engine.NewWithConfig(fmt.Sprintf("%s,%s=%d", Config, engine.DevicesOption, n))
+	if err != nil {
+		t.Fatalf("XLA CPU backend with %d host devices: %v", n, err)
+	}
+	if b.NumDevices() != n {
+		t.Fatalf("XLA CPU backend asked for %d host devices has %d", n, b.NumDevices())
+	}
+	devices[n] = b
+	return b
 }
