@@ -193,8 +193,13 @@ func (r *runner) row(ctx gocontext.Context, row Row, seed uint64, autoattack boo
 		r.say("%s seed %d: pretraining done\n", row.Name, seed)
 	default:
 		err := r.leg(Leg{Row: row.Name, Seed: seed, Piece: PiecePretrain}, func() error {
-			_, ckErr := finetune.PretrainedCheckpoint(dir)
-			res, err := pretrain.Pretrain(ctx, cfg, dir, pretrain.Options{Backend: r.opts.Backend, Resume: ckErr == nil, Progress: r.opts.Progress})
+			// Resume a run the folder holds (interrupted, with or without a checkpoint yet);
+			// start one in a missing or empty folder.
+			occ, _, err := rundir.Examine(dir)
+			if err != nil {
+				return err
+			}
+			res, err := pretrain.Pretrain(ctx, cfg, dir, pretrain.Options{Backend: r.opts.Backend, Resume: occ == rundir.FolderRun, Progress: r.opts.Progress})
 			if err == nil && res.Stopped {
 				// Only a cancelled context stops a plan's pretraining (it sets no max_steps).
 				return fmt.Errorf("pretraining stopped at step %d: %w", res.Steps, ctx.Err())
