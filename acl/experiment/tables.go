@@ -193,8 +193,13 @@ func (res *Results) columnNotes() []string {
 	}
 	k := res.Plan.Scale.KNN
 	if k != nil {
+		// The monitor votes with at most as many neighbours as there are training images.
+		votes := k.K
+		if n := res.Plan.Scale.Subset; n > 0 && n < votes {
+			votes = n
+		}
 		notes = append(notes, fmt.Sprintf("kNN: no training at all: each of %d test images takes the label its %d most similar training images (cosine of encoder features) vote for, votes weighted exp(similarity/%g); after the last epoch.",
-			k.TestImages, k.K, k.Temperature))
+			k.TestImages, votes, k.Temperature))
 	}
 	notes = append(notes, "Intervals: mean ± t(0.975, n−1)·s/√n over the n seeds measured; one seed gives the value alone.")
 	return notes
