@@ -2,7 +2,6 @@ package acl
 
 import (
 	gocontext "context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,17 +50,6 @@ func (nb *Notebook) FinetuneConfig(runDir string, mode finetune.Mode) (finetune.
 	return c, c.Validate()
 }
 
-// sameFinetune reports whether a stored finetuning configuration is the one cfg asks for
-// (the stored Branch holds the resolved branch where cfg may say BranchAuto).
-func sameFinetune(stored, cfg finetune.Config) bool {
-	if cfg.Branch == finetune.BranchAuto {
-		cfg.Branch = stored.Branch
-	}
-	a, _ := json.Marshal(stored)
-	b, _ := json.Marshal(cfg)
-	return string(a) == string(b)
-}
-
 // Finetune finetunes a run in mode at the notebook's scale (FinetuneConfig), or reuses it:
 // a finished finetuning with the same configuration is returned as is, an unfinished one
 // is redone, and a finished one with another configuration is an error naming the folder to
@@ -79,7 +67,7 @@ func (nb *Notebook) Finetune(runDir string, mode finetune.Mode, progress io.Writ
 	var stored finetune.Result
 	force := false
 	switch err := run.ReadJSON(resFile, &stored); {
-	case err == nil && sameFinetune(stored.Config, cfg):
+	case err == nil && finetune.SameConfig(stored.Config, cfg):
 		say(progress, "reusing finetuning %s of %s (selected epoch %d: SA %.2f%%, RA %.2f%%)\n",
 			mode, nb.DisplayPath(runDir), stored.SelectedEpoch, 100*stored.Test.Clean, 100*stored.Test.Robust)
 		return &stored, nil

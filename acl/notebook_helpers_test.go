@@ -235,11 +235,11 @@ func TestNotebookFinetuneConfig(t *testing.T) {
 		}
 		stored := c
 		stored.Branch = "" // what finetune.Finetune stores for a single-BN run
-		if !sameFinetune(stored, c) {
+		if !finetune.SameConfig(stored, c) {
 			t.Errorf("%s: a stored finetuning with the resolved branch is not recognised", mode)
 		}
 		stored.Epochs++
-		if sameFinetune(stored, c) {
+		if finetune.SameConfig(stored, c) {
 			t.Errorf("%s: a finetuning with other epochs is taken for the same", mode)
 		}
 	}

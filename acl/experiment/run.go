@@ -252,7 +252,7 @@ func (r *runner) finetune(ctx gocontext.Context, row Row, seed uint64, dir strin
 	if err != nil {
 		return err
 	}
-	if stored != nil && sameFinetune(stored.Config, cfg) {
+	if stored != nil && finetune.SameConfig(stored.Config, cfg) {
 		r.say("%s seed %d: %s done (SA %.2f%%, RA %.2f%%)\n", row.Name, seed, mode, 100*stored.Test.Clean, 100*stored.Test.Robust)
 		return nil
 	}
@@ -276,17 +276,6 @@ func readFinetune(dir string, mode finetune.Mode) (*finetune.Result, error) {
 		return nil, err
 	}
 	return &res, nil
-}
-
-// sameFinetune reports whether a stored finetuning configuration is the one asked for (the
-// stored branch is the resolved one where cfg may say finetune.BranchAuto).
-func sameFinetune(stored, cfg finetune.Config) bool {
-	if cfg.Branch == finetune.BranchAuto {
-		cfg.Branch = stored.Branch
-	}
-	a, _ := json.Marshal(stored)
-	b, _ := json.Marshal(cfg)
-	return string(a) == string(b)
 }
 
 // autoAttack runs the plan's AutoAttack on the SLF classifier of a run unless a record of

@@ -1,6 +1,7 @@
 package finetune
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 
@@ -233,4 +234,16 @@ func (c *Config) Validate() error {
 		return field.Within("eval_attack", err)
 	}
 	return nil
+}
+
+// SameConfig reports whether a stored finetuning configuration is the one cfg asks for, so
+// that a finished finetuning can be reused (the stored Branch holds the resolved branch
+// where cfg may say BranchAuto).
+func SameConfig(stored, cfg Config) bool {
+	if cfg.Branch == BranchAuto {
+		cfg.Branch = stored.Branch
+	}
+	a, _ := json.Marshal(stored)
+	b, _ := json.Marshal(cfg)
+	return string(a) == string(b)
 }
