@@ -102,8 +102,8 @@ func traceCompiled(t testing.TB, inv *optrace.Inventory, name string, e *context
 // traceMethodStep compiles the pretraining step of cfg exactly as Pretrain builds it
 // (pretrain.Step.Build through the training loop's train.Loop.BuildStep: the method's
 // step in train mode, then the optimizer's update), with inputs of the shapes Pretrain
-// feeds: the used views, AdvCL's pseudo labels (one [B] int32 per granularity) and the
-// step scalars ([n] float32).
+// feeds: the used views, AdvCL's pseudo labels (one [B] int32 per granularity), the class
+// labels of the supervised baseline ([B] int32) and the step scalars ([n] float32).
 func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Backend, name string, cfg pretrain.Config) {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
@@ -135,6 +135,9 @@ func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Back
 		args = append(args, invImages(cfg.BatchSize))
 	}
 	for range step.PseudoLabels {
+		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
+	}
+	if step.Inputs.Labels {
 		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
 	}
 	if len(step.ScalarNames) > 0 {

@@ -199,6 +199,18 @@ func conformanceCases() []confCase {
 		}
 	}
 
+	// BitwiseXor (the counter-based PGD random start, acl/attack/random.go, runs it on
+	// uint64; its values there are checked against a host SplitMix64 in
+	// TestUniformStartMatchesHostReference): the integer dtypes the inputs here support,
+	// with signs, broadcasting and a scalar.
+	for _, dt := range []dtypes.DType{i32, i64} {
+		for _, sh := range [][2][]int{{{4, 6}, {4, 6}}, {{4, 6}, {1, 6}}, {{3, 5}, {}}} {
+			add(confCase{name: fmt.Sprintf("BitwiseXor/%s%v%v", dt, sh[0], sh[1]), ops: op(backends.OpTypeBitwiseXor),
+				in: []inSpec{in(dt, genNonZero, sh[0]...), in(dt, genSmallInt, sh[1]...)},
+				fn: func(xs []*graph.Node) *graph.Node { return graph.BitwiseXor(xs[0], xs[1]) }})
+		}
+	}
+
 	// Max/Min (ReLU, clipping): same shapes take goacl's one-select gradient, the others
 	// GoMLX's; small integers give ties, whose gradient goes to the first operand.
 	for _, t := range []backends.OpType{backends.OpTypeMax, backends.OpTypeMin} {

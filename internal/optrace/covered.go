@@ -8,7 +8,7 @@ import "github.com/gomlx/gomlx/backends"
 // and each case checks that its goacl graph emits the ops it claims). The op inventory
 // test (acl/op_inventory_test.go) requires every op the project's graphs emit to be here.
 var Covered = []backends.OpType{
-	backends.OpTypeAbs, backends.OpTypeAdd, backends.OpTypeArgMinMax, backends.OpTypeBroadcastInDim,
+	backends.OpTypeAbs, backends.OpTypeAdd, backends.OpTypeBitwiseXor, backends.OpTypeArgMinMax, backends.OpTypeBroadcastInDim,
 	backends.OpTypeConcatenate, backends.OpTypeConstant, backends.OpTypeConvGeneral, backends.OpTypeConvertDType,
 	backends.OpTypeCos, backends.OpTypeDiv, backends.OpTypeDotGeneral, backends.OpTypeEqual,
 	backends.OpTypeExp, backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeIdentity,
