@@ -131,17 +131,8 @@ func traceMethodStep(t testing.TB, inv *optrace.Inventory, backend backends.Back
 	}
 	defer exec.Finalize()
 	var args []any
-	for range step.Inputs.Used {
-		args = append(args, invImages(cfg.BatchSize))
-	}
-	for range step.PseudoLabels {
-		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
-	}
-	if step.Inputs.Labels {
-		args = append(args, invTensor(dtypes.Int32, cfg.BatchSize))
-	}
-	if len(step.ScalarNames) > 0 {
-		args = append(args, invTensor(dtypes.Float32, len(step.ScalarNames)))
+	for _, sh := range step.InputShapes(cfg.BatchSize, 32) {
+		args = append(args, invTensor(sh.DType, sh.Dimensions...))
 	}
 	traceExec(t, inv, name, exec, args...)
 }

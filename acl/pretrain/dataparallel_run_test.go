@@ -15,14 +15,18 @@ import (
 	"github.com/ainfonce/goacl/internal/xlatest"
 )
 
-// TestDataParallelEveryVariant: every method × variant builds and trains one step on 4
-// XLA CPU host devices through Pretrain (smokeMethodConfig: batches of 64, 16 images per
-// device), with a finite loss. RoCL-IPHN and AdvCL-IP are TestDataParallelEquivalence's
+// TestDataParallelEveryVariant: every method × variant (the supervised baseline's one)
+// builds and trains one step on 4 XLA CPU host devices through Pretrain
+// (smokeMethodConfig: batches of 64, 16 images per device), with a finite loss. RoCL-IPHN and AdvCL-IP are TestDataParallelEquivalence's
 // (each XLA compile of a step costs seconds of CPU).
 func TestDataParallelEveryVariant(t *testing.T) {
 	four := xlatest.BackendWithDevices(t, 4)
 	for _, method := range MethodNames() {
-		for _, variant := range []string{"base", "ip", "hn", "iphn"} {
+		m, err := MethodByName(method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, variant := range m.Variants() {
 			if method+"-"+variant == "rocl-iphn" || method+"-"+variant == advclName+"-ip" {
 				continue
 			}

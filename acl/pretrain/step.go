@@ -5,7 +5,9 @@ import (
 
 	"github.com/ainfonce/goacl/acl/train"
 	"github.com/ainfonce/goacl/layers"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -46,6 +48,28 @@ func NewStep(cfg *Config, pseudoLabels int) (*Step, State, error) {
 		s.PseudoLabels = pseudoLabels
 	}
 	return s, state, nil
+}
+
+// InputShapes are the shapes of the step's inputs in the order Build splits them, for a
+// batch of batch RGB images of size × size pixels: each used view ([B, size, size, 3]
+// float32), each pseudo-label set ([B] int32), the class labels where the method reads
+// them ([B] int32) and the step scalars ([n] float32). Tools that compile a step without
+// data (acl hlo, the op inventory) feed tensors of these shapes.
+func (s *Step) InputShapes(batch, size int) []shapes.Shape {
+	var out []shapes.Shape
+	for range s.Inputs.Used {
+		out = append(out, shapes.Make(dtypes.Float32, batch, size, size, 3))
+	}
+	for range s.PseudoLabels {
+		out = append(out, shapes.Make(dtypes.Int32, batch))
+	}
+	if s.Inputs.Labels {
+		out = append(out, shapes.Make(dtypes.Int32, batch))
+	}
+	if len(s.ScalarNames) > 0 {
+		out = append(out, shapes.Make(dtypes.Float32, len(s.ScalarNames)))
+	}
+	return out
 }
 
 // Build is the step builder of the training loop (train.Loop.Step): it splits the

@@ -59,16 +59,16 @@ func TestExportLoadsInPyTorch(t *testing.T) {
 			run := tinyRun(t, method, arch)
 			runs[method+"-"+arch] = run
 			e := add(method+"-"+arch, run, ExportOptions{})
-			wantBranch := map[string]string{"rocl": ""}[method]
-			if method != "rocl" {
-				wantBranch = "pgd"
+			wantBranch := "pgd"
+			if method == "rocl" || method == "supervised" {
+				wantBranch = "" // one unbranched BN
 			}
 			if e.Model.Branch != wantBranch || e.Layout.Scheme == torchnames.MultiBN {
 				t.Errorf("%s: exported branch %q in %s, want the protocol's branch %q in a single-BN naming", method, e.Model.Branch, e.Layout, wantBranch)
 			}
 			checkProvenance(t, e)
 			all := add(method+"-"+arch+"-all", run, ExportOptions{AllBranches: true})
-			if want := map[string]int{"rocl": 1, "advcl": 3, "acl": 2, "dynacl": 2}[method]; len(all.Layout.Branches) != want {
+			if want := map[string]int{"rocl": 1, "advcl": 3, "acl": 2, "dynacl": 2, "supervised": 1}[method]; len(all.Layout.Branches) != want {
 				t.Errorf("%s: all branches %q, want %d", method, all.Layout.Branches, want)
 			}
 		}

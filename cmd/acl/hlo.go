@@ -170,14 +170,8 @@ func recordStep(rec *hlo.Recorder, cfg pretrain.Config) (*hlo.Program, error) {
 		return nil, err
 	}
 	var inputs []any
-	for range step.Inputs.Used {
-		inputs = append(inputs, tensors.FromShape(shapes.Make(dtypes.Float32, cfg.BatchSize, 32, 32, 3)))
-	}
-	for range step.PseudoLabels {
-		inputs = append(inputs, tensors.FromShape(shapes.Make(dtypes.Int32, cfg.BatchSize)))
-	}
-	if len(step.ScalarNames) > 0 {
-		inputs = append(inputs, tensors.FromShape(shapes.Make(dtypes.Float32, len(step.ScalarNames))))
+	for _, sh := range step.InputShapes(cfg.BatchSize, 32) {
+		inputs = append(inputs, tensors.FromShape(sh))
 	}
 	ctx := context.New().Checked(false)
 	if err := optim.SetLearningRate(ctx, 0.1); err != nil {

@@ -217,12 +217,18 @@ func (l Layout) String() string {
 //   - acl, dynacl: MultiBN with bn_names normal, pgd, the ImageNet input normalisation,
 //     and the projection head (model.fc = proj_head) ignored. A DynACL checkpoint of its
 //     resnet18_momentum holds two encoders: set TorchPrefix to "encoder_k." (the key
-//     encoder, which the official evaluation reads) or "encoder_q.".
+//     encoder, which the official evaluation reads) or "encoder_q.";
+//   - supervised (the PGD-AT baseline; its reference code, MadryLab's cifar10_challenge,
+//     is TensorFlow, so there is no official PyTorch checkpoint): RoCL's CIFAR naming with
+//     one unbranched BN, the encoder it trains; its training head (fc.) is not part of it.
 func Official(method, arch string, width int) (Layout, error) {
 	l := Layout{Arch: arch, Width: width}
 	switch strings.ToLower(method) {
 	case "rocl":
 		l.Scheme, l.Branches = CIFAR, []string{""}
+	case "supervised":
+		l.Scheme, l.Branches = CIFAR, []string{""}
+		l.Ignore = []string{"fc."}
 	case "advcl":
 		l.Scheme = MultiBN
 		l.Branches = []string{layers.BranchNormal, layers.BranchPGD, layers.BranchPGDCE}
@@ -233,7 +239,7 @@ func Official(method, arch string, width int) (Layout, error) {
 		l.InputMean, l.InputStd = ImageNetMean, ImageNetStd
 		l.Ignore = []string{"fc."}
 	default:
-		return l, fmt.Errorf("torchnames: no official layout for method %q (known: rocl, advcl, acl, dynacl)", method)
+		return l, fmt.Errorf("torchnames: no official layout for method %q (known: rocl, advcl, acl, dynacl, supervised)", method)
 	}
 	return l.withDefaults()
 }
@@ -264,7 +270,7 @@ func Finetuning(method, arch string, width int, branch string, classes int) (Lay
 		l.Scheme = Torchvision
 		l.InputMean, l.InputStd = ImageNetMean, ImageNetStd
 	default:
-		return l, fmt.Errorf("torchnames: no official finetuning layout for method %q (known: rocl, advcl, acl, dynacl)", method)
+		return l, fmt.Errorf("torchnames: no official finetuning layout for method %q (known: rocl, advcl, acl, dynacl, supervised)", method)
 	}
 	return l.withDefaults()
 }
