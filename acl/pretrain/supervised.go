@@ -74,12 +74,11 @@ func (Supervised) Inputs(*Config, int) Inputs {
 func (Supervised) NewState(*Config) (State, error) { return NoState(), nil }
 
 // Evaluation implements Method: the single BN; linear finetuning at 0.001, full at 0.1.
-// There is no official rate for this baseline. Cross-entropy training grows its features:
-// at the CPU scale their mean norm was 128 against 10–14 for the contrastive encoders and
-// the random one, and at the contrastive rows' 0.1 its linear head diverged (SLF loss
-// 1,605 in the first epoch, 105 in the last); at 0.001, the contrastive rows' step for
-// features 10× larger (rate × ‖feature‖², 16 against 19), it ended at 2.2
-// (docs/results/cpu-ablation-scale.md).
+// There is no official rate for this baseline. Cross-entropy training grows its features
+// (mean norm 138 against 10–16 for the contrastive encoders and the random one after one
+// epoch at the CPU scale), and at the contrastive rows' 0.1 its linear head diverged (SLF
+// loss 1,605 in the first epoch, 105 in the last); at 0.001, the contrastive rows' step
+// for features 10× larger, it ended at 2.2 (docs/results/cpu-ablation-scale.md).
 func (Supervised) Evaluation(*Config) Evaluation {
 	return Evaluation{Branch: "",
 		LinearLR: LR{0.001, "supervised baseline: 0.1 × (13.7/128)², the contrastive rows' step for its 10× larger features (docs/results/cpu-ablation-scale.md)"},
