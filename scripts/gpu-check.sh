@@ -47,8 +47,9 @@ LOG="$OUT/gpu-check.log"
 ACL="$BUILD/acl"
 
 TAG=gpu-check
-# log, left, stage, subset_data, bring_up
+# log, left, stage, subset_data, unpack_acl, bring_up
 source scripts/gpu-lib.sh
+unpack_acl
 
 if [ ! -x "$ACL" ]; then
   log "FAIL: $ACL not found: run 'bash scripts/gpu-build.sh' first and carry $BUILD"

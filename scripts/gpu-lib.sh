@@ -1,6 +1,6 @@
 # Shared by the GPU scripts (gpu-check.sh, gpu-slice.sh); sourced, not run. The caller sets
-# START (date +%s), BUDGET (seconds in all), LOG (the log file), TAG (the log prefix) and
-# BUILD (the output of gpu-build.sh).
+# START (date +%s), BUDGET (seconds in all), LOG (the log file), TAG (the log prefix),
+# BUILD (the output of gpu-build.sh) and ACL (the acl binary; unpack_acl finds it there).
 
 log() { echo "[$TAG $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 left() { echo $((START + BUDGET - $(date +%s))); }
@@ -30,7 +30,7 @@ stage() {
 # gpu-build.sh carried. The reader wants data_batch_1..5.bin (10,000 records each) and
 # test_batch.bin (10,000): the training files are the 10,000-image subset five times (an
 # "epoch" is five passes), the test file is the 2,000-image subset five times (accuracies
-# are those of the 2,000).
+# are those of the 2,000); AdvCL's pseudo labels go beside it.
 subset_data() {
   local dir=$1 train
   rm -rf "$dir" && mkdir -p "$dir"
@@ -38,6 +38,20 @@ subset_data() {
   for i in 1 2 3 4 5; do ln -s "$train" "$dir/data_batch_$i.bin"; done
   for i in 1 2 3 4 5; do cat "$BUILD/data/test-2000.bin" >>"$dir/test_batch.bin"; done
   if [ -f "$BUILD/data/batches.meta.txt" ]; then cp "$BUILD/data/batches.meta.txt" "$dir/"; fi
+  # AdvCL's pseudo labels of the subset, where acl looks by default: next to the data folder.
+  if [ -d "$BUILD/data/advcl-pseudo-labels" ]; then
+    rm -rf "$(dirname "$dir")/advcl-pseudo-labels"
+    cp -r "$BUILD/data/advcl-pseudo-labels" "$(dirname "$dir")/"
+  fi
+}
+
+# unpack_acl: where $ACL is not an executable but gpu-build.sh's $BUILD/acl.gz is there,
+# unpacks it into ${TMPDIR:-/tmp}/goacl-gpu/acl and points ACL at it.
+unpack_acl() {
+  if [ ! -x "$ACL" ] && [ -f "$BUILD/acl.gz" ]; then
+    local dir=${TMPDIR:-/tmp}/goacl-gpu
+    mkdir -p "$dir" && gunzip -c "$BUILD/acl.gz" >"$dir/acl" && chmod +x "$dir/acl" && ACL="$dir/acl"
+  fi
 }
 
 # bring_up: sets GPU=1 and selects the CUDA plugin JAX installed (GOMLX_BACKEND=xla:cuda)
