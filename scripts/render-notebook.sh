@@ -28,7 +28,19 @@ trap 'rm -rf "$OUTDIR"' EXIT
 (cd notebooks && /usr/bin/jupyter nbconvert --to notebook --execute \
   --ExecutePreprocessor.timeout="${NOTEBOOK_TIMEOUT:-14400}" --output-dir "$OUTDIR" "$NAME.ipynb")
 # A cell that failed shows it only on stderr (GoNB); refuse to render one.
-if grep -Eq '"(exit status [0-9]+|panic: [^"]*)' "$OUTDIR/$NAME.ipynb"; then
+# (Only the cells' outputs are searched: a cell's source may mention these words.)
+if python3 - "$OUTDIR/$NAME.ipynb" <<'EOF'
+import json, re, sys
+nb = json.load(open(sys.argv[1]))
+texts = []
+for cell in nb["cells"]:
+    for out in cell.get("outputs", []):
+        for v in [out.get("text", "")] + list(out.get("data", {}).values()) + [out.get("evalue", "")]:
+            texts.append("".join(v) if isinstance(v, list) else str(v))
+failed = any(re.search(r"exit status [0-9]+|panic: ", t) for t in texts)
+sys.exit(0 if failed else 1)
+EOF
+then
   echo "render-notebook.sh: a cell of $NAME failed (see $OUTDIR/$NAME.ipynb); nothing rendered" >&2
   trap - EXIT
   exit 1

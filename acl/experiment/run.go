@@ -26,7 +26,8 @@ const (
 	PlanFile = "plan.json"
 	// LedgerFile holds one line per piece leg run (wall and CPU time, load, outcome).
 	LedgerFile = "pieces.jsonl"
-	// InvocationsFile holds one line per Run: the command line, the machine, the time.
+	// InvocationsFile holds one line per Run that ran a piece: the command line, the
+	// machine, the time.
 	InvocationsFile = "invocations.jsonl"
 )
 
@@ -110,11 +111,10 @@ func Run(ctx gocontext.Context, plan Plan, runs string, opts Options) error {
 	if cmd == nil {
 		cmd = os.Args
 	}
-	if err := appendJSONLine(filepath.Join(runs, InvocationsFile), Invocation{Time: time.Now().UTC(), Command: cmd,
-		Machine: DescribeMachine(engine.Describe(opts.Backend))}); err != nil {
-		return err
-	}
-	r := &runner{plan: &plan, runs: runs, opts: opts}
+	// The invocation is recorded with the first piece it runs: a Run that finds everything
+	// finished (a notebook reading the experiment) leaves the runs folder as it was.
+	r := &runner{plan: &plan, runs: runs, opts: opts,
+		invocation: &Invocation{Time: time.Now().UTC(), Command: cmd, Machine: DescribeMachine(engine.Describe(opts.Backend))}}
 	total := len(plan.Seeds) * len(plan.Rows)
 	i := 0
 	for si, seed := range plan.Seeds {
@@ -166,6 +166,9 @@ type runner struct {
 	plan *Plan
 	runs string
 	opts Options
+	// invocation is this Run's command line, written to InvocationsFile before its first
+	// leg (nil once written).
+	invocation *Invocation
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -307,6 +310,12 @@ func (r *runner) autoAttack(row Row, seed uint64, dir string) error {
 
 // leg runs fn as one leg of a piece and appends its times to the ledger.
 func (r *runner) leg(l Leg, fn func() error) error {
+	if r.invocation != nil {
+		if err := appendJSONLine(filepath.Join(r.runs, InvocationsFile), r.invocation); err != nil {
+			return err
+		}
+		r.invocation = nil
+	}
 	l.Start = time.Now().UTC()
 	l.Load1Start = loadAverage()
 	cpu0 := processCPUSeconds()
