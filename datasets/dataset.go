@@ -162,6 +162,34 @@ func (d *Dataset) Float32Batch(indices []int) ([]float32, []int32, error) {
 	return data, labels, nil
 }
 
+// PaddedBatches calls fn for consecutive batches of the records in order, each of exactly
+// min(size, Len()) images as Float32Batch returns them; the last batch is padded with black
+// images labelled 0, and n says how many of a batch's images are real. A graph compiled
+// for one batch shape then measures every record (eval-mode results of the padding are
+// dropped by the caller). An empty data set calls fn never.
+func (d *Dataset) PaddedBatches(size int, fn func(pixels []float32, labels []int32, n int) error) error {
+	shape := min(size, d.Len())
+	for start := 0; start < d.Len(); start += shape {
+		n := min(shape, d.Len()-start)
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		pix, labels, err := d.Float32Batch(idx)
+		if err != nil {
+			return err
+		}
+		if n < shape {
+			pix = append(pix, make([]float32, (shape-n)*d.ImageSize())...)
+			labels = append(labels, make([]int32, shape-n)...)
+		}
+		if err := fn(pix, labels, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (d *Dataset) emptyLike(n int) *Dataset {
 	out := &Dataset{
 		Name: d.Name, Split: d.Split,

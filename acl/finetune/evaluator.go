@@ -84,27 +84,14 @@ func (e *PGDEvaluator) Evaluate(ds *datasets.Dataset) (*Accuracy, error) {
 	// whose results are dropped. Eval-mode examples are independent, so this is exact,
 	// and it saves compiling a second (on XLA: slow) PGD graph for the remainder.
 	shape := min(e.batchSize, ds.Len())
-	for start := 0; start < ds.Len(); start += shape {
-		n := min(shape, ds.Len()-start)
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = start + i
-		}
-		pix, labels, err := ds.Float32Batch(idx)
-		if err != nil {
-			return nil, err
-		}
-		if n < shape {
-			pix = append(pix, make([]float32, (shape-n)*ds.ImageSize())...)
-			labels = append(labels, make([]int32, shape-n)...)
-		}
+	err = ds.PaddedBatches(shape, func(pix []float32, labels []int32, n int) error {
 		xt := tensors.FromFlatDataAndDimensions(pix, shape, ds.Height, ds.Width, ds.Channels)
 		yt := tensors.FromFlatDataAndDimensions(labels, shape)
 		robust := make([]bool, n)
 		for r := range e.restarts {
 			out, err := e.exec.Exec(xt, yt)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			clean := tensors.MustCopyFlatData[bool](out[0])
 			adv := tensors.MustCopyFlatData[bool](out[1])
@@ -124,6 +111,10 @@ func (e *PGDEvaluator) Evaluate(ds *datasets.Dataset) (*Accuracy, error) {
 				acc.RobustCorrect++
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	acc.Clean = float64(acc.CleanCorrect) / float64(acc.Images)
 	acc.Robust = float64(acc.RobustCorrect) / float64(acc.Images)

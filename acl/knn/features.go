@@ -52,24 +52,16 @@ func (f *FeatureExtractor) Features(ds *datasets.Dataset) ([]float32, error) {
 	dim := f.Dim()
 	shape := min(f.batchSize, ds.Len())
 	out := make([]float32, 0, ds.Len()*dim)
-	for start := 0; start < ds.Len(); start += shape {
-		n := min(shape, ds.Len()-start)
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = start + i
-		}
-		pix, _, err := ds.Float32Batch(idx)
-		if err != nil {
-			return nil, err
-		}
-		if n < shape {
-			pix = append(pix, make([]float32, (shape-n)*ds.ImageSize())...)
-		}
+	err := ds.PaddedBatches(shape, func(pix []float32, _ []int32, n int) error {
 		res, err := f.exec.Exec(tensors.FromFlatDataAndDimensions(pix, shape, ds.Height, ds.Width, ds.Channels))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, tensors.MustCopyFlatData[float32](res[0])[:n*dim]...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
