@@ -36,17 +36,8 @@ func (nb *Notebook) FinetuneConfig(runDir string, mode finetune.Mode) (finetune.
 		return c, err
 	}
 	f := nb.Settings.Finetune
-	if f.Epochs > 0 {
-		c.ScaleEpochs(f.Epochs)
-	}
-	for _, kv := range []struct {
-		dst *int
-		v   int
-	}{{&c.BatchSize, f.BatchSize}, {&c.TrainSubset, f.TrainSubset}, {&c.ValSize, f.ValSize}, {&c.TestSubset, f.TestSubset}, {&c.EvalBatch, f.EvalBatch}} {
-		if kv.v > 0 {
-			*kv.dst = kv.v
-		}
-	}
+	c.Resize(finetune.Sizes{Epochs: f.Epochs, BatchSize: f.BatchSize, TrainSubset: f.TrainSubset,
+		ValSize: f.ValSize, TestSubset: f.TestSubset, EvalBatch: f.EvalBatch})
 	return c, c.Validate()
 }
 

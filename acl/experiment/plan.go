@@ -78,8 +78,9 @@ type Eval struct {
 	// step 2/255, so that every row's RA is measured alike).
 	Modes    []finetune.Mode `json:"modes"`
 	Protocol string          `json:"protocol"`
-	// Epochs (LR milestones scaled with them), BatchSize, TrainSubset, ValSize, TestSubset
-	// and EvalBatch replace the protocol's values when > 0; Selection is the epoch
+	// Epochs (LR milestones scaled with them), BatchSize, TrainSubset, TestSubset and
+	// EvalBatch replace the protocol's values when > 0; ValSize always does (0: no
+	// validation split, for plans that report the last epoch); Selection is the epoch
 	// selection; Seed the finetunings' seed (one for every row and pretraining seed: the
 	// same test images, head initialisation and data order, so that the spread over seeds
 	// is the pretraining's).
@@ -194,18 +195,9 @@ func (p *Plan) FinetuneConfig(pre *pretrain.Config, mode finetune.Mode) (finetun
 	if err != nil {
 		return c, err
 	}
-	if e.Epochs > 0 {
-		c.ScaleEpochs(e.Epochs)
-	}
-	for _, kv := range []struct {
-		dst *int
-		v   int
-	}{{&c.BatchSize, e.BatchSize}, {&c.TrainSubset, e.TrainSubset}, {&c.TestSubset, e.TestSubset}, {&c.EvalBatch, e.EvalBatch}} {
-		if kv.v > 0 {
-			*kv.dst = kv.v
-		}
-	}
-	c.ValSize = e.ValSize
+	c.Resize(finetune.Sizes{Epochs: e.Epochs, BatchSize: e.BatchSize, TrainSubset: e.TrainSubset,
+		TestSubset: e.TestSubset, EvalBatch: e.EvalBatch})
+	c.ValSize = e.ValSize // 0 too (Eval.ValSize)
 	if e.Selection != "" {
 		c.Selection = e.Selection
 	}

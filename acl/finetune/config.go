@@ -169,6 +169,29 @@ func DefaultConfig(pre *pretrain.Config, mode Mode, protocol string) (Config, er
 	return c, nil
 }
 
+// Sizes are the scale of a finetuning, for shrinking a protocol to a notebook's or an
+// experiment's size: each field > 0 replaces the protocol's value, 0 keeps it.
+type Sizes struct {
+	// Epochs goes through ScaleEpochs (the LR milestones move with it); the others are
+	// Config's fields of the same names.
+	Epochs, BatchSize, TrainSubset, ValSize, TestSubset, EvalBatch int
+}
+
+// Resize applies the sizes s to the configuration.
+func (c *Config) Resize(s Sizes) {
+	if s.Epochs > 0 {
+		c.ScaleEpochs(s.Epochs)
+	}
+	for _, kv := range []struct {
+		dst *int
+		v   int
+	}{{&c.BatchSize, s.BatchSize}, {&c.TrainSubset, s.TrainSubset}, {&c.ValSize, s.ValSize}, {&c.TestSubset, s.TestSubset}, {&c.EvalBatch, s.EvalBatch}} {
+		if kv.v > 0 {
+			*kv.dst = kv.v
+		}
+	}
+}
+
 // ScaleEpochs sets the number of epochs and moves the LR milestones to the same fractions
 // of the run (15/25 and 20/25 of it for the AdvCL protocol); MilestoneShift stays.
 func (c *Config) ScaleEpochs(epochs int) {
